@@ -1,0 +1,326 @@
+// Package proxy is devproxy's engine: a streaming reverse proxy built on
+// httputil.ReverseProxy that reports every exchange to a record.Tap, plus the
+// server around it and replay. serve, the relay and the agent all use it.
+package proxy
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+
+	"net/http"
+	"net/http/httptrace"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/devproxy/devproxy/internal/record"
+)
+
+// Options configure a Handler.
+type Options struct {
+	// Target is where every request goes (scheme, host and optional base
+	// path). Required. Requests never choose their own destination.
+	Target *url.URL
+	// Role is recorded on every exchange. Default record.RoleServe.
+	Role record.Role
+	// Tap receives each exchange's lifecycle. Default record.Discard.
+	Tap record.Tap
+	// Transport sends requests upstream. Default NewTransport(TransportOptions{}).
+	Transport http.RoundTripper
+	// PreserveHost keeps the client's Host header instead of the target's.
+	PreserveHost bool
+	// TrustForwarded passes the inbound X-Forwarded-For/-Host/-Proto on
+	// unchanged instead of deriving them from this hop. Only for a caller
+	// that authenticated the previous hop (the agent, behind the relay).
+	TrustForwarded bool
+	// FlushInterval is how often response bytes are flushed to the client:
+	// 0 (the default) flushes after every write, so streams and slow drips
+	// arrive as they are produced; a positive value batches flushes.
+	FlushInterval time.Duration
+	// LoopToken marks requests that passed through this process, so a
+	// target that points back at devproxy gets 508 instead of a loop.
+	// Default: a random token per process.
+	LoopToken string
+	// Note is attached to every recorded exchange.
+	Note string
+	// Logger receives internal errors. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Handler is the reverse proxy. It is an http.Handler.
+type Handler struct {
+	opts   Options
+	target string // for messages, e.g. "http://localhost:3000"
+	rp     *httputil.ReverseProxy
+	via    string
+}
+
+var processLoopToken = func() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}()
+
+// New returns a Handler for opts.
+func New(opts Options) (*Handler, error) {
+	if opts.Target == nil || opts.Target.Host == "" {
+		return nil, errors.New("proxy: a target URL with a host is required")
+	}
+	if opts.Target.Scheme != "http" && opts.Target.Scheme != "https" {
+		return nil, fmt.Errorf("proxy: target %q: scheme must be http or https", opts.Target)
+	}
+	if opts.Role == "" {
+		opts.Role = record.RoleServe
+	}
+	if opts.Tap == nil {
+		opts.Tap = record.Discard
+	}
+	if opts.Transport == nil {
+		t, err := NewTransport(TransportOptions{})
+		if err != nil {
+			return nil, err
+		}
+		opts.Transport = t
+	}
+	if opts.LoopToken == "" {
+		opts.LoopToken = processLoopToken
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	h := &Handler{
+		opts:   opts,
+		target: (&url.URL{Scheme: opts.Target.Scheme, Host: opts.Target.Host, Path: opts.Target.Path}).String(),
+		via:    "devproxy (" + opts.LoopToken + ")",
+	}
+	flush := opts.FlushInterval
+	if flush <= 0 {
+		flush = -1
+	}
+	h.rp = &httputil.ReverseProxy{
+		Rewrite:        h.rewrite,
+		Transport:      opts.Transport,
+		FlushInterval:  flush,
+		ModifyResponse: h.modifyResponse,
+		ErrorHandler:   h.errorHandler,
+		ErrorLog:       log.New(discardWriter{}, "", 0),
+	}
+	return h, nil
+}
+
+// Target returns the target URL as text.
+func (h *Handler) Target() string { return h.target }
+
+type discardWriter struct{}
+
+func (discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+
+// state is one exchange's bookkeeping, carried in the request context.
+type state struct {
+	rec      record.Recording
+	rw       *responseWriter
+	timing   *timing
+	res      *http.Response
+	body     *bodyEnd
+	upgraded *countingConn
+	err      *record.Error
+}
+
+type stateKey struct{}
+
+// replayKey marks a request sent by Replay with the id it repeats.
+type replayKey struct{}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	replayOf, _ := r.Context().Value(replayKey{}).(uint64)
+	rec := h.opts.Tap.Begin(record.Begin{
+		Role:       h.opts.Role,
+		Start:      start,
+		ClientAddr: r.RemoteAddr,
+		ReplayOf:   replayOf,
+		Request: record.Request{
+			Method: r.Method,
+			URL:    requestURL(r),
+			Proto:  r.Proto,
+			Host:   r.Host,
+			Header: record.FieldsFromHeader(r.Header),
+		},
+		ContentLength: bodyLength(r),
+		Note:          h.opts.Note,
+	})
+	st := &state{rec: rec, timing: &timing{start: start}}
+	st.rw = &responseWriter{ResponseWriter: w, rec: rec}
+
+	if e := h.refuse(r); e != nil {
+		writeError(st.rw, e)
+		rec.Finish(record.Finish{End: time.Now(), Timings: record.NoTimings, Err: e})
+		return
+	}
+
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = &requestTee{body: r.Body, req: r, rec: rec}
+	}
+	ctx := context.WithValue(r.Context(), stateKey{}, st)
+	r = r.WithContext(ctx)
+
+	defer func() {
+		p := recover()
+		h.finish(st, r, p != nil)
+		if p != nil {
+			panic(p)
+		}
+	}()
+	h.rp.ServeHTTP(st.rw, r)
+}
+
+// refuse returns an error for requests devproxy will not forward.
+func (h *Handler) refuse(r *http.Request) *record.Error {
+	if r.Method == http.MethodConnect {
+		return &record.Error{Kind: record.ErrRejected, Message: "CONNECT is not supported: devproxy is a reverse proxy for " + h.target + ", not a forward proxy", Status: http.StatusMethodNotAllowed}
+	}
+	for _, v := range r.Header.Values("Via") {
+		if strings.Contains(v, "("+h.opts.LoopToken+")") {
+			return &record.Error{Kind: record.ErrLoop, Message: "request looped back to this devproxy: the target " + h.target + " points at devproxy itself", Status: http.StatusLoopDetected}
+		}
+	}
+	return nil
+}
+
+// finish reports the end of the exchange to the tap.
+func (h *Handler) finish(st *state, r *http.Request, aborted bool) {
+	end := time.Now()
+	f := record.Finish{End: end, Timings: st.timing.phases(end), Err: st.err}
+	if st.upgraded != nil {
+		st.rec.Upgraded(st.upgraded.up.Load(), st.upgraded.down.Load())
+	}
+	if st.res != nil {
+		f.Trailer = record.FieldsFromHeader(st.res.Trailer)
+		f.ResponseComplete = st.body != nil && st.body.eof.Load()
+		if st.upgraded != nil {
+			f.ResponseComplete = true
+		}
+	}
+	if f.Err == nil && (aborted || (st.res != nil && !f.ResponseComplete)) {
+		switch {
+		case r.Context().Err() != nil || st.rw.writeErr != nil:
+			f.Err = &record.Error{Kind: record.ErrCanceled, Message: "client went away during the response", Status: StatusClientClosed}
+		default:
+			f.Err = &record.Error{Kind: record.ErrAborted, Message: h.target + " broke off the response body", Status: st.rw.status}
+		}
+	}
+	st.rec.Finish(f)
+}
+
+func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
+	st, _ := pr.In.Context().Value(stateKey{}).(*state)
+
+	stripForwarding(pr.Out.Header)
+	pr.SetURL(h.opts.Target)
+	if h.opts.PreserveHost {
+		pr.Out.Host = pr.In.Host
+	}
+	if h.opts.TrustForwarded {
+		for _, k := range []string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"} {
+			if v := pr.In.Header.Values(k); len(v) > 0 {
+				pr.Out.Header[k] = append([]string(nil), v...)
+			}
+		}
+		if len(pr.In.Header.Values("X-Forwarded-For")) == 0 {
+			pr.SetXForwarded()
+		}
+	} else {
+		pr.SetXForwarded()
+	}
+	via := viaProto(pr.In) + " " + h.via
+	if prior := pr.In.Header.Values("Via"); len(prior) > 0 {
+		via = strings.Join(prior, ", ") + ", " + via
+	}
+	pr.Out.Header.Set("Via", via)
+
+	if st != nil {
+		st.rec.Upstream(pr.Out.URL.String())
+		pr.Out = pr.Out.WithContext(httptrace.WithClientTrace(pr.Out.Context(), st.timing.trace()))
+	}
+}
+
+func (h *Handler) modifyResponse(res *http.Response) error {
+	st, _ := res.Request.Context().Value(stateKey{}).(*state)
+	if res.StatusCode == http.StatusSwitchingProtocols {
+		removeHopByHop(res.Header, true)
+	}
+	cleanResponseHeaders(res.Header)
+	if st == nil {
+		return nil
+	}
+	st.res = res
+	st.rec.Response(record.Response{
+		Status: res.StatusCode,
+		Reason: reason(res),
+		Proto:  res.Proto,
+		Header: record.FieldsFromHeader(res.Header),
+	}, st.timing.server())
+	if res.StatusCode == http.StatusSwitchingProtocols {
+		if rwc, ok := res.Body.(io.ReadWriteCloser); ok {
+			st.upgraded = &countingConn{ReadWriteCloser: rwc, rec: st.rec}
+			res.Body = st.upgraded
+		}
+		return nil
+	}
+	st.body = &bodyEnd{ReadCloser: res.Body, t: st.timing}
+	res.Body = st.body
+	st.rw.tee = true
+	return nil
+}
+
+func (h *Handler) errorHandler(w http.ResponseWriter, outreq *http.Request, err error) {
+	st, _ := outreq.Context().Value(stateKey{}).(*state)
+	e := classify(err, h.target, outreq.Context().Err() != nil && !errors.Is(outreq.Context().Err(), context.DeadlineExceeded))
+	if st != nil {
+		st.err = e
+		st.rw.tee = false
+	}
+	writeError(w, e)
+}
+
+// requestURL is the absolute URL the client asked for.
+func requestURL(r *http.Request) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	host := r.Host
+	if host == "" {
+		host = r.URL.Host
+	}
+	return scheme + "://" + host + r.URL.RequestURI()
+}
+
+// bodyLength is the request's declared body length: 0 for none, -1 unknown.
+func bodyLength(r *http.Request) int64 {
+	if r.Body == nil || r.Body == http.NoBody {
+		return 0
+	}
+	return r.ContentLength
+}
+
+func reason(res *http.Response) string {
+	if _, after, ok := strings.Cut(res.Status, " "); ok {
+		return after
+	}
+	return http.StatusText(res.StatusCode)
+}
+
+func viaProto(r *http.Request) string {
+	if r.ProtoMajor >= 2 {
+		return fmt.Sprint(r.ProtoMajor)
+	}
+	return fmt.Sprintf("%d.%d", r.ProtoMajor, r.ProtoMinor)
+}

@@ -1,0 +1,130 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// ServerOptions configure the listening side.
+type ServerOptions struct {
+	// Listen is host:port; default 127.0.0.1:8080.
+	Listen string
+	// TLS, when set, serves HTTPS (HTTP/2 and HTTP/1.1) with it.
+	TLS *tls.Config
+	// ReadHeaderTimeout bounds reading request headers (slowloris). Default 10s.
+	ReadHeaderTimeout time.Duration
+	// IdleTimeout closes idle keep-alive connections. Default 120s.
+	IdleTimeout time.Duration
+	// MaxHeaderBytes bounds request headers. Default 64 KiB.
+	MaxHeaderBytes int
+	// ListenFlag names the flag that sets Listen, for error messages.
+	// Default "--listen".
+	ListenFlag string
+}
+
+// Server is an http.Server bound to a listener. There are deliberately no
+// whole-request read or write timeouts: they would cut SSE streams,
+// WebSockets and long uploads.
+type Server struct {
+	srv *http.Server
+	ln  net.Listener
+	tls bool
+}
+
+// Listen binds the address; errors name it and say what to do.
+func Listen(o ServerOptions, h http.Handler) (*Server, error) {
+	if o.Listen == "" {
+		o.Listen = "127.0.0.1:8080"
+	}
+	if o.ReadHeaderTimeout == 0 {
+		o.ReadHeaderTimeout = 10 * time.Second
+	}
+	if o.IdleTimeout == 0 {
+		o.IdleTimeout = 120 * time.Second
+	}
+	if o.MaxHeaderBytes == 0 {
+		o.MaxHeaderBytes = 64 << 10
+	}
+	if o.ListenFlag == "" {
+		o.ListenFlag = "--listen"
+	}
+	ln, err := net.Listen("tcp", o.Listen)
+	if err != nil {
+		return nil, listenError(o.Listen, o.ListenFlag, err)
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: o.ReadHeaderTimeout,
+		IdleTimeout:       o.IdleTimeout,
+		MaxHeaderBytes:    o.MaxHeaderBytes,
+		ErrorLog:          log.New(discardWriter{}, "", 0),
+	}
+	if o.TLS != nil {
+		srv.TLSConfig = o.TLS.Clone()
+	}
+	return &Server{srv: srv, ln: ln, tls: o.TLS != nil}, nil
+}
+
+func listenError(addr, flag string, err error) error {
+	host, port, _ := net.SplitHostPort(addr)
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		next := "8081"
+		if p, perr := strconv.Atoi(port); perr == nil && p > 0 && p < 65535 {
+			next = strconv.Itoa(p + 1)
+		}
+		return fmt.Errorf("cannot listen on %s: the address is already in use; is another devproxy running? Pick another address with %s %s", addr, flag, net.JoinHostPort(host, next))
+	case errors.Is(err, syscall.EACCES):
+		return fmt.Errorf("cannot listen on %s: permission denied (ports below 1024 need privileges); pick another with %s 127.0.0.1:8080", addr, flag)
+	case errors.Is(err, syscall.EADDRNOTAVAIL):
+		return fmt.Errorf("cannot listen on %s: no such address on this machine; use %s 127.0.0.1:%s", addr, flag, port)
+	}
+	return fmt.Errorf("cannot listen on %s: %w (set %s host:port)", addr, err, flag)
+}
+
+// Addr is the bound address.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// URL is the base URL clients use.
+func (s *Server) URL() string {
+	scheme := "http"
+	if s.tls {
+		scheme = "https"
+	}
+	return scheme + "://" + s.ln.Addr().String()
+}
+
+// Serve serves until Shutdown; it returns nil after a clean shutdown.
+func (s *Server) Serve() error {
+	var err error
+	if s.tls {
+		err = s.srv.ServeTLS(s.ln, "", "")
+	} else {
+		err = s.srv.Serve(s.ln)
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops accepting and waits for in-flight exchanges until ctx ends;
+// then it closes what remains.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.srv.Shutdown(ctx)
+	if err != nil {
+		_ = s.srv.Close()
+	}
+	return err
+}
+
+// Close stops at once.
+func (s *Server) Close() error { return s.srv.Close() }

@@ -1,0 +1,279 @@
+// Package record holds what devproxy saw: exchanges (a request, its response,
+// timings and errors), the bounded Recorder that keeps the recent ones, the
+// events that tell readers what changed, and the formats that carry exchanges
+// out of the process (HAR, curl).
+//
+// It imports only the standard library so that every other package may use it.
+package record
+
+import (
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Role says which devproxy role recorded an exchange.
+type Role string
+
+// Roles.
+const (
+	RoleServe Role = "serve"
+	RoleAgent Role = "agent"
+	RoleRelay Role = "relay"
+	RoleView  Role = "view" // imported from a HAR file
+)
+
+// State is an exchange's progress.
+type State uint8
+
+// States.
+const (
+	InFlight State = iota // request seen, response not finished
+	Done                  // finished: response complete, failed or canceled
+)
+
+func (s State) String() string {
+	if s == Done {
+		return "done"
+	}
+	return "in flight"
+}
+
+// ErrorKind classifies why an exchange failed.
+type ErrorKind string
+
+// Error kinds.
+const (
+	ErrUnreachable ErrorKind = "unreachable" // connection refused, no route, reset before a response
+	ErrDNS         ErrorKind = "dns"         // the target's name did not resolve
+	ErrTLS         ErrorKind = "tls"         // TLS handshake or certificate failure with the target
+	ErrTimeout     ErrorKind = "timeout"     // the target did not answer in time
+	ErrCanceled    ErrorKind = "canceled"    // the client went away
+	ErrTunnelLost  ErrorKind = "tunnel lost" // the agent's tunnel dropped mid-exchange
+	ErrNoAgent     ErrorKind = "no agent"    // relay: no agent connected for the backend
+	ErrProtocol    ErrorKind = "protocol"    // the target sent something that is not HTTP
+	ErrLoop        ErrorKind = "loop"        // the request came back to this devproxy
+	ErrAborted     ErrorKind = "aborted"     // the response broke off after its headers were sent
+	ErrRejected    ErrorKind = "rejected"    // refused by devproxy itself (CONNECT, bad request)
+	ErrInternal    ErrorKind = "internal"
+)
+
+// Error says why an exchange failed and what the client was told.
+type Error struct {
+	Kind    ErrorKind
+	Message string
+	// Status is the status devproxy wrote to the client (502, 504, 508...),
+	// or 499 when the client was gone and nothing was written.
+	Status int
+}
+
+func (e *Error) Error() string { return string(e.Kind) + ": " + e.Message }
+
+// Field is one header or trailer line.
+type Field struct {
+	Name, Value string
+}
+
+// Fields is an ordered list of header lines; a name may repeat.
+type Fields []Field
+
+// FieldsFromHeader turns an http.Header into Fields. net/http does not keep
+// the order in which different names arrived, so names are sorted; the values
+// of one name keep their received order.
+func FieldsFromHeader(h http.Header) Fields {
+	if len(h) == 0 {
+		return nil
+	}
+	names := make([]string, 0, len(h))
+	n := 0
+	for k, vs := range h {
+		names = append(names, k)
+		n += len(vs)
+	}
+	sort.Strings(names)
+	out := make(Fields, 0, n)
+	for _, k := range names {
+		for _, v := range h[k] {
+			out = append(out, Field{k, v})
+		}
+	}
+	return out
+}
+
+// Get returns the first value of the named field (case-insensitive), or "".
+func (f Fields) Get(name string) string {
+	for _, x := range f {
+		if strings.EqualFold(x.Name, name) {
+			return x.Value
+		}
+	}
+	return ""
+}
+
+// Values returns every value of the named field, in order.
+func (f Fields) Values(name string) []string {
+	var out []string
+	for _, x := range f {
+		if strings.EqualFold(x.Name, name) {
+			out = append(out, x.Value)
+		}
+	}
+	return out
+}
+
+// Header converts back to an http.Header.
+func (f Fields) Header() http.Header {
+	h := make(http.Header, len(f))
+	for _, x := range f {
+		h[http.CanonicalHeaderKey(x.Name)] = append(h[http.CanonicalHeaderKey(x.Name)], x.Value)
+	}
+	return h
+}
+
+// Body is a captured message body: the bytes as they crossed the wire after
+// transfer decoding (chunking removed) but with any Content-Encoding intact.
+type Body struct {
+	// Bytes holds the captured prefix, at most the recorder's per-body cap.
+	// Readers must not modify it.
+	Bytes []byte
+	// Size is how many bytes passed in total, captured or not.
+	Size int64
+	// Truncated is set when Size exceeds len(Bytes).
+	Truncated bool
+	// Complete is set when the body reached its end (EOF). A body that broke
+	// off, or was never read, is not complete.
+	Complete bool
+}
+
+// Request is the client's request as devproxy received it.
+type Request struct {
+	Method string
+	// URL is the absolute URL the client asked for (scheme and host from the
+	// connection and Host header).
+	URL string
+	// UpstreamURL is where devproxy sent it; empty until known.
+	UpstreamURL string
+	Proto       string
+	Host        string
+	Header      Fields
+	Trailer     Fields
+	Body        Body
+}
+
+// Response is the target's response as devproxy passed it to the client.
+type Response struct {
+	Status  int
+	Reason  string // reason phrase, e.g. "Not Found"
+	Proto   string
+	Header  Fields
+	Trailer Fields
+	Body    Body
+}
+
+// Timings are the phases of an exchange. A negative value means the phase did
+// not happen (e.g. no DNS lookup on a reused connection). TLS lies inside
+// Connect, as in HAR.
+type Timings struct {
+	Blocked time.Duration // waiting for a connection, besides DNS and connect
+	DNS     time.Duration
+	Connect time.Duration // TCP connect, including TLS
+	TLS     time.Duration
+	Send    time.Duration // writing the request headers and body
+	Wait    time.Duration // from the request written to the first response byte
+	Receive time.Duration // from the first response byte to the end of the body
+}
+
+// NoTimings has every phase marked as not applicable.
+var NoTimings = Timings{-1, -1, -1, -1, -1, -1, -1}
+
+// Total is the sum of the phases that happened, TLS excluded (it is inside
+// Connect).
+func (t Timings) Total() time.Duration {
+	var sum time.Duration
+	for _, d := range []time.Duration{t.Blocked, t.DNS, t.Connect, t.Send, t.Wait, t.Receive} {
+		if d > 0 {
+			sum += d
+		}
+	}
+	return sum
+}
+
+// Exchange is one request and what became of it.
+type Exchange struct {
+	ID uint64
+	// Version increases on every change, so readers can cache by (ID, Version).
+	Version uint64
+	Role    Role
+	Start   time.Time
+	End     time.Time // zero while in flight
+	State   State
+	// ClientAddr is the client's address (host:port) as the listener saw it.
+	ClientAddr string
+	// ServerAddr is the upstream address devproxy connected to, if known.
+	ServerAddr string
+	// ReplayOf is the ID of the exchange this one replays, or 0.
+	ReplayOf uint64
+	Request  Request
+	// Response is nil until response headers arrive.
+	Response *Response
+	Timings  Timings
+	// Err is set when the exchange failed.
+	Err *Error
+	// Upgraded is set after a 101 Switching Protocols (WebSocket); the bytes
+	// that crossed the upgraded connection are counted each way.
+	Upgraded             bool
+	UpgradeUp, UpgradeDn int64
+	// Note is free text a role may attach (e.g. the relay's backend id).
+	Note string
+}
+
+// Duration is how long the exchange took, or has taken so far at now.
+func (e *Exchange) Duration(now time.Time) time.Duration {
+	if !e.End.IsZero() {
+		return e.End.Sub(e.Start)
+	}
+	return now.Sub(e.Start)
+}
+
+// Status is the status the client saw: the response's, or the one devproxy
+// wrote for a failure (499 when nothing was written). 0 while in flight.
+func (e *Exchange) Status() int {
+	if e.Err != nil && e.Err.Status != 0 {
+		return e.Err.Status
+	}
+	if e.Response != nil {
+		return e.Response.Status
+	}
+	return 0
+}
+
+// ContentType is the response's media type without parameters, or "".
+func (e *Exchange) ContentType() string {
+	if e.Response == nil {
+		return ""
+	}
+	ct := e.Response.Header.Get("Content-Type")
+	if i := strings.IndexByte(ct, ';'); i >= 0 {
+		ct = ct[:i]
+	}
+	return strings.TrimSpace(strings.ToLower(ct))
+}
+
+// Label is the short "#N" form used in the UI and logs.
+func (e *Exchange) Label() string { return "#" + strconv.FormatUint(e.ID, 10) }
+
+// clone returns a copy that shares only immutable data with e: field slices
+// are replaced, never edited, and body bytes are append-only, so a slice of
+// the captured prefix stays valid.
+func (e *Exchange) clone() Exchange {
+	c := *e
+	c.Request.Body.Bytes = e.Request.Body.Bytes[:len(e.Request.Body.Bytes):len(e.Request.Body.Bytes)]
+	if e.Response != nil {
+		r := *e.Response
+		r.Body.Bytes = r.Body.Bytes[:len(r.Body.Bytes):len(r.Body.Bytes)]
+		c.Response = &r
+	}
+	return c
+}
