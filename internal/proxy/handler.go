@@ -44,9 +44,9 @@ type Options struct {
 	// 0 (the default) flushes after every write, so streams and slow drips
 	// arrive as they are produced; a positive value batches flushes.
 	FlushInterval time.Duration
-	// LoopToken marks requests that passed through this process, so a
-	// target that points back at devproxy gets 508 instead of a loop.
-	// Default: a random token per process.
+	// LoopToken marks requests that passed through this handler (in Via),
+	// so a target that points back at devproxy gets 508 instead of a loop.
+	// Default: a random token per Handler.
 	LoopToken string
 	// Note is attached to every recorded exchange.
 	Note string
@@ -62,11 +62,11 @@ type Handler struct {
 	via    string
 }
 
-var processLoopToken = func() string {
+func newLoopToken() string {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
-}()
+}
 
 // New returns a Handler for opts.
 func New(opts Options) (*Handler, error) {
@@ -90,7 +90,7 @@ func New(opts Options) (*Handler, error) {
 		opts.Transport = t
 	}
 	if opts.LoopToken == "" {
-		opts.LoopToken = processLoopToken
+		opts.LoopToken = newLoopToken()
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -135,12 +135,16 @@ type state struct {
 
 type stateKey struct{}
 
-// replayKey marks a request sent by Replay with the id it repeats.
+// replayKey marks a request sent by a Replayer (value *replayInfo).
 type replayKey struct{}
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	replayOf, _ := r.Context().Value(replayKey{}).(uint64)
+	var replayOf uint64
+	info, _ := r.Context().Value(replayKey{}).(*replayInfo)
+	if info != nil {
+		replayOf = info.of
+	}
 	rec := h.opts.Tap.Begin(record.Begin{
 		Role:       h.opts.Role,
 		Start:      start,
@@ -156,6 +160,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ContentLength: bodyLength(r),
 		Note:          h.opts.Note,
 	})
+	if info != nil {
+		info.id = rec.ID()
+	}
 	st := &state{rec: rec, timing: &timing{start: start}}
 	st.rw = &responseWriter{ResponseWriter: w, rec: rec}
 

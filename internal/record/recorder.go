@@ -12,7 +12,7 @@ type Limits struct {
 	// first. Default 1000.
 	MaxExchanges int
 	// MaxBodyCapture is how many bytes of each body (request and response
-	// separately) are captured. Default 1 MiB.
+	// separately) are captured. Default (0) 1 MiB; negative captures none.
 	MaxBodyCapture int64
 	// MaxCaptureTotal bounds the captured body bytes of all kept exchanges;
 	// the oldest exchanges are evicted to make room. Default 128 MiB.
@@ -30,11 +30,11 @@ func (l Limits) withDefaults() Limits {
 	if l.MaxExchanges <= 0 {
 		l.MaxExchanges = DefaultMaxExchanges
 	}
-	if l.MaxBodyCapture < 0 {
-		l.MaxBodyCapture = 0
-	}
-	if l.MaxBodyCapture == 0 {
+	switch {
+	case l.MaxBodyCapture == 0:
 		l.MaxBodyCapture = DefaultMaxBodyCapture
+	case l.MaxBodyCapture < 0:
+		l.MaxBodyCapture = 0 // headers only
 	}
 	if l.MaxCaptureTotal <= 0 {
 		l.MaxCaptureTotal = DefaultMaxCaptureTotal

@@ -1,0 +1,165 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/devproxy/devproxy/internal/proxy"
+	"github.com/devproxy/devproxy/internal/record"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+)
+
+// session is one running role: its servers, its recorder and its output.
+type session struct {
+	role     record.Role
+	rec      *record.Recorder
+	out      outputOptions
+	stdout   io.Writer
+	stderr   io.Writer
+	logger   *slog.Logger
+	servers  []*proxy.Server
+	shutdown time.Duration
+	// ui describes the session for the terminal UI header.
+	listen, target string
+	replayer       any
+	status         func() string
+	hints          []string
+	// background work stopped on exit (demo traffic, agent loops).
+	background []func(ctx context.Context)
+}
+
+func newSession(cmd *cobra.Command, role record.Role, limits record.Limits, out outputOptions) *session {
+	s := &session{
+		role:   role,
+		rec:    record.NewRecorder(limits),
+		out:    out,
+		stdout: cmd.OutOrStdout(),
+		stderr: cmd.ErrOrStderr(),
+	}
+	opts := &slog.HandlerOptions{Level: slog.LevelInfo}
+	var h slog.Handler = slog.NewTextHandler(s.stdout, opts)
+	if out.logFormat == "json" {
+		h = slog.NewJSONHandler(s.stdout, opts)
+	}
+	s.logger = slog.New(h)
+	return s
+}
+
+// useTUI reports whether the terminal UI runs: stdout is a terminal and
+// --no-tui was not given.
+func (s *session) useTUI() bool {
+	if s.out.noTUI || runUI == nil {
+		return false
+	}
+	f, ok := s.stdout.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// runUI runs the terminal UI; set by ui.go.
+var runUI func(ctx context.Context, s *session) error
+
+// run serves until a signal (or the UI quits), then shuts down gracefully:
+// stop accepting, let in-flight exchanges finish up to the shutdown timeout,
+// write the HAR file. A second signal exits at once.
+func (s *session) run(parent context.Context) error {
+	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	errc := make(chan error, len(s.servers))
+	for _, srv := range s.servers {
+		go func() { errc <- srv.Serve() }()
+	}
+	var wg sync.WaitGroup
+	bgctx, bgcancel := context.WithCancel(ctx)
+	defer bgcancel()
+	for _, fn := range s.background {
+		wg.Add(1)
+		go func() { defer wg.Done(); fn(bgctx) }()
+	}
+
+	var runErr error
+	if s.useTUI() {
+		uiDone := make(chan error, 1)
+		go func() { uiDone <- runUI(ctx, s) }()
+		select {
+		case runErr = <-uiDone:
+		case err := <-errc:
+			stop()
+			<-uiDone
+			runErr = err
+		}
+	} else {
+		xlog := record.NewExchangeLog(s.rec, s.logger)
+		defer xlog.Close()
+		logDone := make(chan struct{})
+		logCtx, logCancel := context.WithCancel(context.Background())
+		go func() { xlog.Run(logCtx); close(logDone) }()
+		select {
+		case <-ctx.Done():
+		case runErr = <-errc:
+		}
+		defer func() {
+			logCancel()
+			<-logDone
+			xlog.Flush()
+		}()
+	}
+	stop()
+
+	// A second signal during shutdown exits at once.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sig)
+	go func() {
+		if _, ok := <-sig; ok {
+			fmt.Fprintln(s.stderr, "devproxy: second signal, exiting now")
+			os.Exit(130)
+		}
+	}()
+
+	bgcancel()
+	if n := s.rec.Stats().InFlight; n > 0 && !s.useTUI() {
+		s.logger.Info("shutting down", "in_flight", n, "wait", s.shutdown.String())
+	}
+	sdctx, cancel := context.WithTimeout(context.Background(), s.shutdown)
+	defer cancel()
+	var sdwg sync.WaitGroup
+	for _, srv := range s.servers {
+		sdwg.Add(1)
+		go func() {
+			defer sdwg.Done()
+			if err := srv.Shutdown(sdctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+				s.logger.Warn("shutdown", "error", err)
+			}
+		}()
+	}
+	sdwg.Wait()
+	wg.Wait()
+	if err := s.writeHAR(); err != nil && runErr == nil {
+		runErr = err
+	}
+	return runErr
+}
+
+// writeHAR writes --har, if asked; a failed write is reported and leaves no
+// partial file.
+func (s *session) writeHAR() error {
+	if s.out.har == "" {
+		return nil
+	}
+	xs := s.rec.Snapshot()
+	if err := record.WriteHARFile(s.out.har, xs, record.HAROptions{Redact: s.out.redact, Version: version}); err != nil {
+		return fmt.Errorf("--har %s: %w (the exchanges were not saved)", s.out.har, err)
+	}
+	fmt.Fprintf(s.stderr, "devproxy: wrote %d exchanges to %s (redaction: %s)\n", len(xs), s.out.har, s.out.redact)
+	return nil
+}

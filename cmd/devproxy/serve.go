@@ -1,0 +1,210 @@
+package main
+
+import (
+	"crypto/tls"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/devproxy/devproxy/internal/proxy"
+	"github.com/devproxy/devproxy/internal/record"
+	"github.com/spf13/cobra"
+)
+
+func newServeCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "serve --target URL",
+		Short: "Reverse proxy in front of your service, with a live view of every exchange",
+		Example: `  devproxy serve --target http://localhost:3000
+  devproxy serve --target http://localhost:3000 --listen 127.0.0.1:9090 --no-tui
+  devproxy serve --target https://api.example.com --tls
+  DEVPROXY_TARGET=http://localhost:3000 devproxy serve --har session.har`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o, err := serveOptionsFrom(cmd, true)
+			if err != nil {
+				return err
+			}
+			return runServe(cmd, &o, nil)
+		},
+	}
+	fs := cmd.Flags()
+	fs.String("target", "", "URL of the service to proxy to, e.g. http://localhost:3000 (required)")
+	addListenFlags(fs, "127.0.0.1:8080")
+	addUpstreamFlags(fs)
+	addRecorderFlags(fs)
+	addOutputFlags(fs)
+	return cmd
+}
+
+// serveOptions is everything serve (and demo) need, validated.
+type serveOptions struct {
+	target          *url.URL
+	server          proxy.ServerOptions
+	tlsFingerprint  string
+	transport       proxy.TransportOptions
+	preserveHost    bool
+	flushInterval   time.Duration
+	shutdownTimeout time.Duration
+	limits          record.Limits
+	out             outputOptions
+}
+
+type outputOptions struct {
+	noTUI     bool
+	logFormat string
+	har       string
+	redact    record.Redaction
+}
+
+func serveOptionsFrom(cmd *cobra.Command, needTarget bool) (serveOptions, error) {
+	fs := cmd.Flags()
+	var o serveOptions
+	if needTarget {
+		raw, _ := fs.GetString("target")
+		t, err := parseTarget(raw, flagSource(cmd, "target"))
+		if err != nil {
+			return o, err
+		}
+		o.target = t
+	}
+	srv, fp, err := serverOptionsFrom(cmd)
+	if err != nil {
+		return o, err
+	}
+	o.server, o.tlsFingerprint = srv, fp
+	o.transport.Insecure, _ = fs.GetBool("insecure")
+	o.transport.CAFile, _ = fs.GetString("ca")
+	o.transport.ClientCertFile, _ = fs.GetString("client-cert")
+	o.transport.ClientKeyFile, _ = fs.GetString("client-key")
+	o.transport.ResponseHeaderTimeout, _ = fs.GetDuration("response-header-timeout")
+	if o.transport.ResponseHeaderTimeout < 0 {
+		return o, fmt.Errorf("%s %s: must not be negative (0 turns it off)", flagSource(cmd, "response-header-timeout"), o.transport.ResponseHeaderTimeout)
+	}
+	o.preserveHost, _ = fs.GetBool("preserve-host")
+	o.flushInterval, _ = fs.GetDuration("flush-interval")
+	if o.flushInterval < 0 {
+		return o, fmt.Errorf("%s %s: must not be negative (0 flushes every write)", flagSource(cmd, "flush-interval"), o.flushInterval)
+	}
+	o.shutdownTimeout, _ = fs.GetDuration("shutdown-timeout")
+	if o.limits, err = limitsFrom(cmd); err != nil {
+		return o, err
+	}
+	if o.out, err = outputFrom(cmd); err != nil {
+		return o, err
+	}
+	return o, nil
+}
+
+// parseTarget checks a --target URL and explains what is wrong with it.
+func parseTarget(raw, src string) (*url.URL, error) {
+	if raw == "" {
+		return nil, fmt.Errorf("--target is required: the URL of your service, e.g. --target http://localhost:3000")
+	}
+	if !strings.Contains(raw, "://") {
+		return nil, fmt.Errorf("%s %q has no scheme; did you mean http://%s?", src, raw, raw)
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%s %q is not a valid URL: %v", src, raw, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("%s %q: scheme %q is not supported; use http:// or https://", src, raw, u.Scheme)
+	}
+	if u.Host == "" {
+		return nil, fmt.Errorf("%s %q has no host; e.g. http://localhost:3000", src, raw)
+	}
+	if u.User != nil {
+		return nil, fmt.Errorf("%s %q contains credentials; pass them in a header instead (they would be logged)", src, raw)
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("%s %q: a target may have a base path but no query or fragment", src, raw)
+	}
+	return u, nil
+}
+
+func serverOptionsFrom(cmd *cobra.Command) (proxy.ServerOptions, string, error) {
+	fs := cmd.Flags()
+	var o proxy.ServerOptions
+	o.Listen, _ = fs.GetString("listen")
+	if _, _, err := net.SplitHostPort(o.Listen); err != nil {
+		return o, "", fmt.Errorf("%s %q is not host:port, e.g. 127.0.0.1:8080", flagSource(cmd, "listen"), o.Listen)
+	}
+	o.ListenFlag = "--listen"
+	o.ReadHeaderTimeout, _ = fs.GetDuration("read-header-timeout")
+	o.IdleTimeout, _ = fs.GetDuration("idle-timeout")
+	o.MaxHeaderBytes = int(getSize(cmd, "max-header-bytes"))
+	for _, name := range []string{"read-header-timeout", "idle-timeout", "shutdown-timeout"} {
+		if d, _ := fs.GetDuration(name); d <= 0 {
+			return o, "", fmt.Errorf("%s %s: must be positive", flagSource(cmd, name), d)
+		}
+	}
+	if o.MaxHeaderBytes < 1024 {
+		return o, "", fmt.Errorf("%s %d: too small; at least 1KiB (default 64KiB)", flagSource(cmd, "max-header-bytes"), o.MaxHeaderBytes)
+	}
+	useTLS, _ := fs.GetBool("tls")
+	certFile, _ := fs.GetString("cert")
+	keyFile, _ := fs.GetString("key")
+	if (certFile == "") != (keyFile == "") {
+		return o, "", fmt.Errorf("--cert and --key go together: give both files, or neither for a self-signed certificate")
+	}
+	if certFile != "" && !useTLS {
+		useTLS = true
+	}
+	if !useTLS {
+		return o, "", nil
+	}
+	var cert tls.Certificate
+	var err error
+	if certFile != "" {
+		cert, err = proxy.LoadKeyPair(certFile, keyFile, "--cert", "--key")
+	} else {
+		cert, err = proxy.SelfSigned()
+	}
+	if err != nil {
+		return o, "", err
+	}
+	o.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	return o, proxy.Fingerprint(cert), nil
+}
+
+func limitsFrom(cmd *cobra.Command) (record.Limits, error) {
+	n, _ := cmd.Flags().GetInt("max-exchanges")
+	l := record.Limits{
+		MaxExchanges:    n,
+		MaxBodyCapture:  getSize(cmd, "max-body-capture"),
+		MaxCaptureTotal: getSize(cmd, "max-capture-total"),
+	}
+	if l.MaxExchanges < 1 {
+		return l, fmt.Errorf("%s %d: keep at least 1 exchange", flagSource(cmd, "max-exchanges"), n)
+	}
+	if l.MaxCaptureTotal < l.MaxBodyCapture {
+		return l, fmt.Errorf("%s %s is smaller than %s %s; raise the total or lower the per-body capture",
+			flagSource(cmd, "max-capture-total"), formatSize(l.MaxCaptureTotal), flagSource(cmd, "max-body-capture"), formatSize(l.MaxBodyCapture))
+	}
+	if l.MaxBodyCapture == 0 {
+		l.MaxBodyCapture = -1 // capture headers only
+	}
+	return l, nil
+}
+
+func outputFrom(cmd *cobra.Command) (outputOptions, error) {
+	fs := cmd.Flags()
+	var o outputOptions
+	o.noTUI, _ = fs.GetBool("no-tui")
+	o.logFormat, _ = fs.GetString("log-format")
+	if o.logFormat != "text" && o.logFormat != "json" {
+		return o, fmt.Errorf("%s %q: must be text or json", flagSource(cmd, "log-format"), o.logFormat)
+	}
+	o.har, _ = fs.GetString("har")
+	red, _ := fs.GetString("har-redact")
+	switch record.Redaction(red) {
+	case record.RedactDefault, record.RedactStrict, record.RedactNone:
+		o.redact = record.Redaction(red)
+	default:
+		return o, fmt.Errorf("%s %q: must be default, strict or none", flagSource(cmd, "har-redact"), red)
+	}
+	return o, nil
+}

@@ -1,0 +1,55 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/devproxy/devproxy/internal/proxy"
+	"github.com/devproxy/devproxy/internal/record"
+	"github.com/spf13/cobra"
+)
+
+// runServe starts the proxy for o. prepare, when set, adjusts the session
+// before it runs (demo adds its backend and traffic).
+func runServe(cmd *cobra.Command, o *serveOptions, prepare func(*session) error) error {
+	s := newSession(cmd, record.RoleServe, o.limits, o.out)
+	s.shutdown = o.shutdownTimeout
+	if prepare != nil {
+		if err := prepare(s); err != nil {
+			return err
+		}
+	}
+	transport, err := proxy.NewTransport(o.transport)
+	if err != nil {
+		return err
+	}
+	h, err := proxy.New(proxy.Options{
+		Target:        o.target,
+		Role:          record.RoleServe,
+		Tap:           s.rec,
+		Transport:     transport,
+		PreserveHost:  o.preserveHost,
+		FlushInterval: o.flushInterval,
+		Logger:        s.logger,
+	})
+	if err != nil {
+		return err
+	}
+	srv, err := proxy.Listen(o.server, h)
+	if err != nil {
+		return err
+	}
+	s.servers = append(s.servers, srv)
+	s.listen, s.target = srv.URL(), h.Target()
+	s.replayer = proxy.NewReplayer(h, s.rec)
+	attrs := []any{"listen", srv.URL(), "target", h.Target()}
+	if o.tlsFingerprint != "" {
+		attrs = append(attrs, "tls_sha256", o.tlsFingerprint)
+	}
+	if !s.useTUI() {
+		s.logger.Info("devproxy serve: listening", attrs...)
+		for _, line := range s.hints {
+			fmt.Fprintln(s.stderr, line)
+		}
+	}
+	return s.run(cmdContext(cmd))
+}

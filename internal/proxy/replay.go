@@ -1,0 +1,149 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/devproxy/devproxy/internal/record"
+)
+
+// Replayer sends recorded requests again through a Handler, so a replay is
+// recorded, timed and streamed like any other exchange. Each replay is a new
+// exchange whose ReplayOf names the original; nothing is edited in place.
+type Replayer struct {
+	h   *Handler
+	rec *record.Recorder
+}
+
+// NewReplayer replays exchanges kept by rec through h (h's target decides
+// where they go).
+func NewReplayer(h *Handler, rec *record.Recorder) *Replayer {
+	return &Replayer{h: h, rec: rec}
+}
+
+// replayInfo travels in the request context from Send to ServeHTTP.
+type replayInfo struct {
+	of uint64
+	id uint64 // set by ServeHTTP
+}
+
+// Replay re-sends exchange id as it was recorded and returns the new
+// exchange's id.
+func (r *Replayer) Replay(ctx context.Context, id uint64) (uint64, error) {
+	x, ok := r.rec.Get(id)
+	if !ok {
+		return 0, fmt.Errorf("replay #%d: the exchange is no longer in the buffer", id)
+	}
+	if err := Replayable(&x); err != nil {
+		return 0, err
+	}
+	return r.Send(ctx, x.Request, id)
+}
+
+// ReplayRaw sends edited raw HTTP/1.1 request text as a replay of id. Parse
+// errors are *record.RawError, with the line.
+func (r *Replayer) ReplayRaw(ctx context.Context, id uint64, raw []byte) (uint64, error) {
+	base := ""
+	if x, ok := r.rec.Get(id); ok {
+		if u, err := url.Parse(x.Request.URL); err == nil {
+			base = u.Scheme + "://" + u.Host
+		}
+	}
+	if base == "" {
+		base = "http://" + r.h.opts.Target.Host
+	}
+	req, err := record.ParseRaw(raw, base)
+	if err != nil {
+		return 0, err
+	}
+	return r.Send(ctx, req, id)
+}
+
+// Replayable says why an exchange cannot be replayed, or nil.
+func Replayable(x *record.Exchange) error {
+	b := x.Request.Body
+	switch {
+	case x.Upgraded:
+		return fmt.Errorf("replay %s: it switched protocols (WebSocket); only plain HTTP exchanges can be replayed", x.Label())
+	case b.Truncated:
+		return fmt.Errorf("replay %s: the request body was captured only in part (%d of %d bytes); raise --max-body-capture to replay it", x.Label(), len(b.Bytes), b.Size)
+	case !b.Complete:
+		return fmt.Errorf("replay %s: the request body did not arrive complete, so it cannot be sent again", x.Label())
+	}
+	return nil
+}
+
+// Send sends req through the handler as a replay of replayOf (0 for none)
+// and waits for the exchange to finish. It returns the new exchange's id (0
+// while capture is paused).
+func (r *Replayer) Send(ctx context.Context, req record.Request, replayOf uint64) (uint64, error) {
+	hreq, err := buildRequest(ctx, req)
+	if err != nil {
+		return 0, err
+	}
+	info := &replayInfo{of: replayOf}
+	hreq = hreq.WithContext(context.WithValue(hreq.Context(), replayKey{}, info))
+	w := &discardResponse{header: http.Header{}}
+	r.h.ServeHTTP(w, hreq)
+	return info.id, nil
+}
+
+func buildRequest(ctx context.Context, req record.Request) (*http.Request, error) {
+	if req.Method == "" {
+		return nil, errors.New("replay: the request has no method")
+	}
+	u, err := url.Parse(req.URL)
+	if err != nil {
+		return nil, fmt.Errorf("replay: bad URL %q: %v", req.URL, err)
+	}
+	var body io.Reader
+	if len(req.Body.Bytes) > 0 {
+		body = bytes.NewReader(req.Body.Bytes)
+	}
+	hreq, err := http.NewRequestWithContext(ctx, req.Method, u.String(), body)
+	if err != nil {
+		return nil, fmt.Errorf("replay: %v", err)
+	}
+	hreq.Header = req.Header.Header()
+	for _, h := range []string{"Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive", "Te", "Trailer", "Upgrade", "Proxy-Connection"} {
+		hreq.Header.Del(h)
+	}
+	hreq.Host = req.Host
+	if hreq.Host == "" {
+		hreq.Host = u.Host
+	}
+	hreq.RemoteAddr = "replay"
+	hreq.RequestURI = u.RequestURI()
+	if strings.EqualFold(u.Scheme, "https") {
+		hreq.TLS = nil // the replay itself is in-process; the URL keeps its scheme
+	}
+	hreq.Proto, hreq.ProtoMajor, hreq.ProtoMinor = "HTTP/1.1", 1, 1
+	return hreq, nil
+}
+
+// discardResponse is the ResponseWriter of a replay: the response is
+// recorded by the tap, so the bytes themselves go nowhere.
+type discardResponse struct {
+	header http.Header
+	status int
+}
+
+func (d *discardResponse) Header() http.Header { return d.header }
+func (d *discardResponse) Write(p []byte) (int, error) {
+	if d.status == 0 {
+		d.status = http.StatusOK
+	}
+	return len(p), nil
+}
+func (d *discardResponse) WriteHeader(code int) {
+	if d.status == 0 && code >= 200 {
+		d.status = code
+	}
+}
+func (d *discardResponse) Flush() {}
