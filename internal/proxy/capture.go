@@ -127,13 +127,17 @@ type bodyEnd struct {
 	io.ReadCloser
 	t   *timing
 	eof atomic.Bool
+	err error // the first read error other than EOF; read after the copy ends
 }
 
 func (b *bodyEnd) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
-	if err == io.EOF {
+	switch {
+	case err == io.EOF:
 		b.eof.Store(true)
 		b.t.markBodyEnd()
+	case err != nil && b.err == nil:
+		b.err = err
 	}
 	return n, err
 }

@@ -100,9 +100,8 @@ func writeError(w http.ResponseWriter, e *record.Error) {
 		return
 	}
 	h := w.Header()
-	for k := range h {
-		delete(h, k)
-	}
+	h.Del("Content-Length")
+	h.Del("Content-Encoding")
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", "no-store")

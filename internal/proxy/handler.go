@@ -50,6 +50,10 @@ type Options struct {
 	LoopToken string
 	// Note is attached to every recorded exchange.
 	Note string
+	// Rewrite, when set, runs after devproxy's own rewrite of each outbound
+	// request (target, forwarding headers, Via), so it can remove or add
+	// headers; the relay strips its credentials and protocol headers here.
+	Rewrite func(*httputil.ProxyRequest)
 	// Logger receives internal errors. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -148,7 +152,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := h.opts.Tap.Begin(record.Begin{
 		Role:       h.opts.Role,
 		Start:      start,
-		ClientAddr: r.RemoteAddr,
+		ClientAddr: h.clientAddr(r),
 		ReplayOf:   replayOf,
 		Request: record.Request{
 			Method: r.Method,
@@ -219,6 +223,8 @@ func (h *Handler) finish(st *state, r *http.Request, aborted bool) {
 		switch {
 		case r.Context().Err() != nil || st.rw.writeErr != nil:
 			f.Err = &record.Error{Kind: record.ErrCanceled, Message: "client went away during the response", Status: StatusClientClosed}
+		case st.body != nil && errors.Is(st.body.err, ErrTunnelLost):
+			f.Err = &record.Error{Kind: record.ErrTunnelLost, Message: "the tunnel to the agent was lost during the response", Status: st.rw.status}
 		default:
 			f.Err = &record.Error{Kind: record.ErrAborted, Message: h.target + " broke off the response body", Status: st.rw.status}
 		}
@@ -252,6 +258,9 @@ func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
 	}
 	pr.Out.Header.Set("Via", via)
 
+	if h.opts.Rewrite != nil {
+		h.opts.Rewrite(pr)
+	}
 	if st != nil {
 		st.rec.Upstream(pr.Out.URL.String())
 		pr.Out = pr.Out.WithContext(httptrace.WithClientTrace(pr.Out.Context(), st.timing.trace()))
@@ -295,6 +304,20 @@ func (h *Handler) errorHandler(w http.ResponseWriter, outreq *http.Request, err 
 		st.rw.tee = false
 	}
 	writeError(w, e)
+}
+
+// clientAddr is the client's address: the connection's peer, or, behind a
+// trusted relay, the last X-Forwarded-For hop the relay added.
+func (h *Handler) clientAddr(r *http.Request) string {
+	if h.opts.TrustForwarded {
+		if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {
+			parts := strings.Split(xff[len(xff)-1], ",")
+			if ip := strings.TrimSpace(parts[len(parts)-1]); ip != "" {
+				return ip
+			}
+		}
+	}
+	return r.RemoteAddr
 }
 
 // requestURL is the absolute URL the client asked for.

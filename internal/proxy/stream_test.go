@@ -341,4 +341,3 @@ func TestBodyCaptureIsBounded(t *testing.T) {
 		}
 	}
 }
-

@@ -1,0 +1,270 @@
+package invert
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/hashicorp/yamux"
+)
+
+// Transport names how an agent reaches its relay.
+type Transport string
+
+// Transports.
+const (
+	TransportTunnel Transport = "tunnel" // yamux over one WebSocket (default)
+	TransportPoll   Transport = "poll"   // the reference inverting-proxy long-poll protocol
+	TransportAuto   Transport = "auto"   // tunnel, falling back to poll when the relay has no tunnel
+)
+
+// AgentOptions configure an Agent.
+type AgentOptions struct {
+	// Relay is the relay's base URL, e.g. https://relay.example.com/ (a path
+	// prefix is allowed; a trailing "/" is added).
+	Relay *url.URL
+	// Backend is the backend id this agent serves.
+	Backend string
+	// Token is the backend's agent token (optional against a relay that
+	// does not ask, such as the reference relay).
+	Token string
+	// Transport is tunnel, poll or auto. Default tunnel.
+	Transport Transport
+	// Handler serves the requests that arrive: devproxy's proxy engine in
+	// front of the private backend. Required.
+	Handler http.Handler
+	// RelayCAFile and RelayInsecure control verification of an https relay.
+	RelayCAFile   string
+	RelayInsecure bool
+	// Logger receives connection state changes. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Agent runs beside a private backend: it dials out to the relay and serves
+// the requests the relay sends back through its Handler, reconnecting
+// forever with backoff.
+type Agent struct {
+	opts   AgentOptions
+	client *http.Client // to the relay (poll calls, WebSocket handshake)
+
+	mu    sync.Mutex
+	state string
+	since time.Time
+}
+
+// NewAgent validates o and returns an Agent.
+func NewAgent(o AgentOptions) (*Agent, error) {
+	if o.Relay == nil || o.Relay.Host == "" {
+		return nil, errors.New("agent: the relay URL is required (--proxy https://relay.example.com/)")
+	}
+	if o.Relay.Scheme != "http" && o.Relay.Scheme != "https" {
+		return nil, fmt.Errorf("agent: relay URL %q must be http:// or https://", o.Relay)
+	}
+	if o.Backend == "" {
+		return nil, errors.New("agent: the backend id is required (--backend)")
+	}
+	if o.Handler == nil {
+		return nil, errors.New("agent: a handler is required")
+	}
+	switch o.Transport {
+	case "":
+		o.Transport = TransportTunnel
+	case TransportTunnel, TransportPoll, TransportAuto:
+	default:
+		return nil, fmt.Errorf("agent: transport %q: use tunnel, poll or auto", o.Transport)
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	u := *o.Relay
+	if !strings.HasSuffix(u.Path, "/") {
+		u.Path += "/"
+	}
+	o.Relay = &u
+	tlsConf := &tls.Config{InsecureSkipVerify: o.RelayInsecure} //nolint:gosec // only when asked for
+	if o.RelayCAFile != "" {
+		pem, err := os.ReadFile(o.RelayCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("--proxy-ca: %w", err)
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil || pool == nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--proxy-ca %s: no PEM certificates found in the file", o.RelayCAFile)
+		}
+		tlsConf.RootCAs = pool
+	}
+	tr := &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment, // the way out may need a corporate proxy
+		TLSClientConfig:       tlsConf,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConnsPerHost:   64,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: 0,
+		DisableCompression:    true,
+	}
+	return &Agent{opts: o, client: &http.Client{Transport: tr}, state: "starting"}, nil
+}
+
+// Status describes the connection to the relay, for the UI header.
+func (a *Agent) Status() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.state
+}
+
+func (a *Agent) setState(s string, attrs ...any) {
+	a.mu.Lock()
+	changed := a.state != s
+	a.state = s
+	a.since = time.Now()
+	a.mu.Unlock()
+	if changed {
+		a.opts.Logger.Info("agent: "+s, append([]any{"relay", a.opts.Relay.String(), "backend", a.opts.Backend}, attrs...)...)
+	}
+}
+
+func (a *Agent) authorize(h http.Header) {
+	if a.opts.Token != "" {
+		h.Set("Authorization", "Bearer "+a.opts.Token)
+	}
+}
+
+// errNoTunnel: the relay does not offer the native tunnel (e.g. the
+// reference relay); auto mode falls back to polling.
+var errNoTunnel = errors.New("the relay does not offer the devproxy tunnel")
+
+// ErrAgentRejected is returned when the relay refuses the agent's
+// credentials; retrying will not help until the token is fixed.
+var ErrAgentRejected = errors.New("the relay rejected the agent")
+
+// Run connects and serves until ctx ends, reconnecting with exponential
+// backoff (fast first retries, capped at 30 s, with jitter).
+func (a *Agent) Run(ctx context.Context) error {
+	mode := a.opts.Transport
+	bo := newBackoff(100*time.Millisecond, 30*time.Second, 0.2)
+	for ctx.Err() == nil {
+		var err error
+		var up time.Duration
+		switch mode {
+		case TransportPoll:
+			a.setState("polling relay (poll transport)")
+			err = a.runPoll(ctx)
+		default:
+			a.setState("connecting to relay")
+			up, err = a.runTunnel(ctx)
+			if errors.Is(err, errNoTunnel) && mode == TransportAuto {
+				a.opts.Logger.Info("agent: relay has no native tunnel; falling back to the poll transport", "reason", err)
+				mode = TransportPoll
+				continue
+			}
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		if up > 10*time.Second {
+			bo.Reset()
+		}
+		wait := bo.Next()
+		if errors.Is(err, ErrAgentRejected) {
+			wait = max(wait, 5*time.Second)
+		}
+		a.setState(fmt.Sprintf("disconnected: %v; retrying in %s", err, wait.Round(100*time.Millisecond)))
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+	}
+	a.setState("stopped")
+	return nil
+}
+
+// tunnelURL is the relay's WebSocket endpoint.
+func (a *Agent) tunnelURL() string {
+	u := *a.opts.Relay
+	u.Path = strings.TrimSuffix(u.Path, "/") + TunnelPath
+	if u.Scheme == "https" {
+		u.Scheme = "wss"
+	} else {
+		u.Scheme = "ws"
+	}
+	return u.String()
+}
+
+// runTunnel opens the WebSocket, runs yamux over it as the server side, and
+// serves HTTP on the streams the relay opens, until the tunnel drops. It
+// returns how long the tunnel was up.
+func (a *Agent) runTunnel(ctx context.Context) (time.Duration, error) {
+	sessCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	h := http.Header{}
+	a.authorize(h)
+	h.Set(HeaderTunnelBackend, a.opts.Backend)
+	handshake := time.AfterFunc(10*time.Second, cancel)
+	c, res, err := websocket.Dial(sessCtx, a.tunnelURL(), &websocket.DialOptions{HTTPClient: a.client, HTTPHeader: h})
+	stopped := handshake.Stop()
+	if err != nil {
+		switch {
+		case res != nil && (res.StatusCode == http.StatusUnauthorized || res.StatusCode == http.StatusForbidden):
+			return 0, fmt.Errorf("%w: %s", ErrAgentRejected, responseText(res))
+		case res != nil && res.StatusCode == http.StatusNotFound && strings.Contains(responseText(res), "no backend"):
+			return 0, fmt.Errorf("%w: %s", ErrAgentRejected, responseText(res))
+		case res != nil:
+			return 0, fmt.Errorf("%w: HTTP %d", errNoTunnel, res.StatusCode)
+		case !stopped && ctx.Err() == nil:
+			return 0, fmt.Errorf("%w: no answer to the WebSocket handshake in 10s", errNoTunnel)
+		}
+		return 0, err
+	}
+	conn := websocket.NetConn(sessCtx, c, websocket.MessageBinary)
+	sess, err := yamux.Server(conn, yamuxConfig())
+	if err != nil {
+		conn.Close()
+		return 0, err
+	}
+	start := time.Now()
+	a.setState(fmt.Sprintf("connected to relay (tunnel) since %s", start.Format("15:04:05")))
+	srv := &http.Server{
+		Handler:           a.opts.Handler,
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          discardLog,
+	}
+	go func() {
+		select {
+		case <-ctx.Done():
+			sess.Close()
+		case <-sess.CloseChan():
+		}
+	}()
+	_ = srv.Serve(sess)
+	sess.Close()
+	return time.Since(start), errors.New("tunnel closed")
+}
+
+func responseText(res *http.Response) string {
+	if res.Body == nil {
+		return res.Status
+	}
+	b := make([]byte, 512)
+	n, _ := res.Body.Read(b)
+	s := strings.TrimSpace(string(b[:n]))
+	s = strings.TrimPrefix(s, "devproxy relay: ")
+	if s == "" {
+		return res.Status
+	}
+	return s
+}

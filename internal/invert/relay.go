@@ -1,0 +1,438 @@
+package invert
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/devproxy/devproxy/internal/proxy"
+	"github.com/devproxy/devproxy/internal/record"
+	"github.com/hashicorp/yamux"
+)
+
+// RelayOptions configure a Relay.
+type RelayOptions struct {
+	// Registry holds the backends. Required.
+	Registry *Registry
+	// Tap records every end-user exchange. Default record.Discard.
+	Tap record.Tap
+	// AgentWait is how long a request waits for an agent of its backend to
+	// (re)connect before 503. Default 10s.
+	AgentWait time.Duration
+	// PollHold is how long a pending-list call is held open. Default 30s.
+	PollHold time.Duration
+	// PollPrefix is the path under which agent/pending, agent/request and
+	// agent/response are served. Default "/".
+	PollPrefix string
+	// FlushInterval is passed to the proxy engine (0 flushes every write).
+	FlushInterval time.Duration
+	// Logger receives agent connects and disconnects. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Relay is the public side of the inverting proxy: an http.Handler that
+// routes end-user requests to the agents of registered backends, accepts
+// agent tunnels and poll calls, and serves the admin API. It never dials
+// anywhere: every upstream connection is a stream on a tunnel an agent
+// opened, or a request an agent fetched.
+type Relay struct {
+	opts      RelayOptions
+	transport *http.Transport
+
+	mu       sync.Mutex
+	links    map[string]*link
+	handlers map[string]*proxy.Handler
+
+	closing   chan struct{}
+	closeOnce sync.Once
+}
+
+// backendHost is the synthetic upstream host of a backend; it never
+// resolves, the relay's dialer maps it to the backend's tunnels.
+const backendHostSuffix = ".backend.invalid"
+
+// NewRelay returns a relay.
+func NewRelay(o RelayOptions) (*Relay, error) {
+	if o.Registry == nil {
+		return nil, errors.New("relay: a registry is required")
+	}
+	if o.Tap == nil {
+		o.Tap = record.Discard
+	}
+	if o.AgentWait <= 0 {
+		o.AgentWait = 10 * time.Second
+	}
+	if o.PollHold <= 0 {
+		o.PollHold = pollHold
+	}
+	if o.PollPrefix == "" {
+		o.PollPrefix = "/"
+	}
+	if !strings.HasSuffix(o.PollPrefix, "/") || !strings.HasPrefix(o.PollPrefix, "/") {
+		return nil, fmt.Errorf("relay: poll prefix %q must start and end with /", o.PollPrefix)
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	r := &Relay{
+		opts:     o,
+		links:    map[string]*link{},
+		handlers: map[string]*proxy.Handler{},
+		closing:  make(chan struct{}),
+	}
+	t, err := proxy.NewTransport(proxy.TransportOptions{DialContext: r.dialBackend})
+	if err != nil {
+		return nil, err
+	}
+	r.transport = t
+	return r, nil
+}
+
+// Close drops every agent connection; requests in flight fail as "tunnel
+// lost".
+func (r *Relay) Close() {
+	r.closeOnce.Do(func() { close(r.closing) })
+	r.mu.Lock()
+	links := make([]*link, 0, len(r.links))
+	for _, l := range r.links {
+		links = append(links, l)
+	}
+	r.mu.Unlock()
+	for _, l := range links {
+		l.closeAll()
+	}
+	r.transport.CloseIdleConnections()
+}
+
+func (r *Relay) link(id string) *link {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	l, ok := r.links[id]
+	if !ok {
+		l = newLink(id)
+		r.links[id] = l
+	}
+	return l
+}
+
+// Status reports the agents of each backend.
+func (r *Relay) Status(id string) LinkStatus { return r.link(id).status() }
+
+func (r *Relay) dialBackend(ctx context.Context, network, addr string) (net.Conn, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil || !strings.HasSuffix(host, backendHostSuffix) {
+		return nil, fmt.Errorf("relay: refusing to dial %s", addr)
+	}
+	return r.link(strings.TrimSuffix(host, backendHostSuffix)).dial(ctx, r.opts.AgentWait)
+}
+
+// roundTrip sends an end-user request to a backend's agent: over a tunnel
+// stream when one is connected, else through the poll transport.
+type relayTransport struct{ r *Relay }
+
+func (t relayTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	host := req.URL.Hostname()
+	id := strings.TrimSuffix(host, backendHostSuffix)
+	if id == host {
+		return nil, fmt.Errorf("relay: refusing to send to %s", req.URL.Host)
+	}
+	l := t.r.link(id)
+	l.inflight.Add(1)
+	defer l.inflight.Add(-1)
+	s, err := l.pick(req.Context(), t.r.opts.AgentWait)
+	if err != nil {
+		return nil, err
+	}
+	if s != nil {
+		return t.r.transport.RoundTrip(req)
+	}
+	return t.r.pollRoundTrip(l, req)
+}
+
+func (r *Relay) handler(id string) (*proxy.Handler, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if h, ok := r.handlers[id]; ok {
+		return h, nil
+	}
+	h, err := proxy.New(proxy.Options{
+		Target:        &url.URL{Scheme: "http", Host: id + backendHostSuffix},
+		Role:          record.RoleRelay,
+		Tap:           r.opts.Tap,
+		Transport:     relayTransport{r},
+		PreserveHost:  true,
+		FlushInterval: r.opts.FlushInterval,
+		Note:          "backend " + id,
+		Logger:        r.opts.Logger,
+		Rewrite:       stripRelayHeaders,
+	})
+	if err != nil {
+		return nil, err
+	}
+	r.handlers[id] = h
+	return h, nil
+}
+
+// stripRelayHeaders removes what end users must not pass to agents: the
+// poll protocol's and devproxy's own headers (a client could otherwise pose
+// as the relay, e.g. forge X-Inverting-Proxy-User-ID), and the credentials
+// the relay consumed.
+func stripRelayHeaders(pr *httputil.ProxyRequest) {
+	for k := range pr.Out.Header {
+		lk := strings.ToLower(k)
+		if strings.HasPrefix(lk, "x-inverting-proxy-") || strings.HasPrefix(lk, "x-devproxy-") {
+			delete(pr.Out.Header, k)
+		}
+	}
+	if v, _ := pr.In.Context().Value(consumedAuthKey{}).(bool); v {
+		pr.Out.Header.Del("Authorization")
+	}
+}
+
+type consumedAuthKey struct{}
+
+// ServeHTTP dispatches by path: the tunnel endpoint, the poll protocol, the
+// admin API, and everything else to the backends.
+func (r *Relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	path := req.URL.Path
+	switch {
+	case path == TunnelPath:
+		r.handleTunnel(w, req)
+		return
+	case path == "/api/backends" || strings.HasPrefix(path, "/api/backends/"):
+		r.handleAdmin(w, req, strings.TrimPrefix(path, "/api/backends"))
+		return
+	case strings.HasPrefix(path, r.opts.PollPrefix+"agent/") && req.Header.Get(HeaderBackendID) != "":
+		if r.handlePoll(w, req, strings.TrimPrefix(path, r.opts.PollPrefix)) {
+			return
+		}
+	}
+	r.serveEndUser(w, req)
+}
+
+func (r *Relay) serveEndUser(w http.ResponseWriter, req *http.Request) {
+	b, ok := r.opts.Registry.Route(req.Host, req.URL.Path)
+	if !ok {
+		proxy.Refuse(r.opts.Tap, record.RoleRelay, w, req, http.StatusNotFound, record.ErrRejected,
+			fmt.Sprintf("no backend serves %s%s; register one with POST /api/backends", req.Host, req.URL.Path))
+		return
+	}
+	if !b.Access.Public {
+		tok := endUserToken(req)
+		if !b.Access.allows(tok) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="devproxy", Basic realm="devproxy"`)
+			msg := fmt.Sprintf("backend %q needs an access token: send Authorization: Bearer <token>", b.ID)
+			if tok != "" {
+				msg = fmt.Sprintf("backend %q: the access token is not valid", b.ID)
+			}
+			proxy.Refuse(r.opts.Tap, record.RoleRelay, w, req, http.StatusUnauthorized, record.ErrRejected, msg)
+			return
+		}
+		req = req.WithContext(context.WithValue(req.Context(), consumedAuthKey{}, true))
+	}
+	h, err := r.handler(b.ID)
+	if err != nil {
+		http.Error(w, "devproxy relay: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	h.ServeHTTP(w, req)
+}
+
+// endUserToken reads a bearer token, or the password (else the user) of
+// basic credentials.
+func endUserToken(req *http.Request) string {
+	auth := req.Header.Get("Authorization")
+	if tok, ok := strings.CutPrefix(auth, "Bearer "); ok {
+		return strings.TrimSpace(tok)
+	}
+	if enc, ok := strings.CutPrefix(auth, "Basic "); ok {
+		raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(enc))
+		if err != nil {
+			return ""
+		}
+		user, pass, _ := strings.Cut(string(raw), ":")
+		if pass != "" {
+			return pass
+		}
+		return user
+	}
+	return ""
+}
+
+func bearer(req *http.Request) string {
+	tok, _ := strings.CutPrefix(req.Header.Get("Authorization"), "Bearer ")
+	return strings.TrimSpace(tok)
+}
+
+// handleTunnel accepts an agent's WebSocket and runs yamux over it; the relay
+// is the yamux client and opens one stream per upstream connection.
+func (r *Relay) handleTunnel(w http.ResponseWriter, req *http.Request) {
+	id := req.Header.Get(HeaderTunnelBackend)
+	if _, ok := r.opts.Registry.Get(id); !ok {
+		http.Error(w, fmt.Sprintf("devproxy relay: no backend %q is registered; create it with POST /api/backends", id), http.StatusNotFound)
+		return
+	}
+	if !r.opts.Registry.CheckAgent(id, bearer(req)) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="devproxy-agent"`)
+		http.Error(w, fmt.Sprintf("devproxy relay: the agent token for backend %q is missing or wrong", id), http.StatusUnauthorized)
+		return
+	}
+	c, err := websocket.Accept(w, req, &websocket.AcceptOptions{InsecureSkipVerify: true})
+	if err != nil {
+		return // Accept answered the client
+	}
+	ctx, cancel := context.WithCancel(req.Context())
+	defer cancel()
+	ys, err := yamux.Client(websocket.NetConn(ctx, c, websocket.MessageBinary), yamuxConfig())
+	if err != nil {
+		c.Close(websocket.StatusInternalError, "yamux")
+		return
+	}
+	s := &agentSession{ys: ys, remote: req.RemoteAddr, since: time.Now()}
+	l := r.link(id)
+	l.addSession(s)
+	r.opts.Logger.Info("agent connected", "backend", id, "transport", "tunnel", "remote", req.RemoteAddr)
+	select {
+	case <-ys.CloseChan():
+	case <-r.closing:
+		ys.Close()
+	}
+	l.removeSession(s)
+	r.opts.Logger.Info("agent disconnected", "backend", id, "transport", "tunnel", "remote", req.RemoteAddr)
+}
+
+// handlePoll serves the poll protocol; it returns false for paths that are
+// not agent calls (they go to the backends like any request).
+func (r *Relay) handlePoll(w http.ResponseWriter, req *http.Request, sub string) bool {
+	var fn func(http.ResponseWriter, *http.Request, *link)
+	switch {
+	case sub == PendingPath && req.Method == http.MethodGet:
+		fn = r.handlePending
+	case sub == RequestPath && req.Method == http.MethodGet:
+		fn = r.handleRequest
+	case sub == ResponsePath && req.Method == http.MethodPost:
+		fn = r.handleResponse
+	default:
+		return false
+	}
+	id := req.Header.Get(HeaderBackendID)
+	if _, ok := r.opts.Registry.Get(id); !ok {
+		http.Error(w, fmt.Sprintf("devproxy relay: no backend %q is registered", id), http.StatusNotFound)
+		return true
+	}
+	if !r.opts.Registry.CheckAgent(id, bearer(req)) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="devproxy-agent"`)
+		http.Error(w, fmt.Sprintf("devproxy relay: the agent token for backend %q is missing or wrong", id), http.StatusUnauthorized)
+		return true
+	}
+	if sub != PendingPath && !validRequestID(req.Header.Get(HeaderRequestID)) {
+		http.Error(w, "devproxy relay: missing or invalid "+HeaderRequestID, http.StatusBadRequest)
+		return true
+	}
+	fn(w, req, r.link(id))
+	return true
+}
+
+// backendView is a backend as the admin API shows it.
+type backendView struct {
+	Backend
+	Status LinkStatus `json:"status"`
+}
+
+func (r *Relay) handleAdmin(w http.ResponseWriter, req *http.Request, rest string) {
+	if !r.opts.Registry.CheckAdmin(bearer(req)) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="devproxy-admin"`)
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "admin token required: send Authorization: Bearer <admin token> (printed when the relay first started, or set with --admin-token)"})
+		return
+	}
+	id := strings.TrimPrefix(rest, "/")
+	switch {
+	case id == "" && req.Method == http.MethodGet:
+		out := []backendView{}
+		for _, b := range r.opts.Registry.List() {
+			out = append(out, backendView{Backend: b, Status: r.Status(b.ID)})
+		}
+		writeJSON(w, http.StatusOK, out)
+	case id == "" && req.Method == http.MethodPost:
+		var in struct {
+			ID           string          `json:"id"`
+			PathPrefixes []string        `json:"pathPrefixes"`
+			Hosts        []string        `json:"hosts"`
+			Access       json.RawMessage `json:"access"`
+			AgentAuth    string          `json:"agentAuth"`
+		}
+		dec := json.NewDecoder(io.LimitReader(req.Body, 1<<20))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&in); err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "body must be JSON like {\"id\":\"web\",\"pathPrefixes\":[\"/\"]}: " + err.Error()})
+			return
+		}
+		access, err := parseAccess(in.Access)
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+			return
+		}
+		tok, err := r.opts.Registry.Create(Backend{ID: in.ID, PathPrefixes: in.PathPrefixes, Hosts: in.Hosts, Access: access, AgentAuth: in.AgentAuth})
+		switch {
+		case errors.Is(err, ErrExists):
+			writeJSON(w, http.StatusConflict, map[string]string{"error": fmt.Sprintf("backend %q already exists; DELETE /api/backends/%s first", in.ID, in.ID)})
+		case err != nil:
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+		default:
+			writeJSON(w, http.StatusCreated, map[string]string{"id": in.ID, "agentToken": tok})
+		}
+	case id != "" && req.Method == http.MethodGet:
+		b, ok := r.opts.Registry.Get(id)
+		if !ok {
+			writeJSON(w, http.StatusNotFound, map[string]string{"error": fmt.Sprintf("no backend %q", id)})
+			return
+		}
+		writeJSON(w, http.StatusOK, backendView{Backend: b, Status: r.Status(b.ID)})
+	case id != "" && req.Method == http.MethodDelete:
+		err := r.opts.Registry.Delete(id)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			writeJSON(w, http.StatusNotFound, map[string]string{"error": fmt.Sprintf("no backend %q", id)})
+		case errors.Is(err, ErrStatic):
+			writeJSON(w, http.StatusConflict, map[string]string{"error": err.Error()})
+		case err != nil:
+			writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+		default:
+			r.mu.Lock()
+			l := r.links[id]
+			delete(r.handlers, id)
+			r.mu.Unlock()
+			if l != nil {
+				l.closeAll()
+			}
+			w.WriteHeader(http.StatusNoContent)
+		}
+	default:
+		w.Header().Set("Allow", "GET, POST, DELETE")
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "use GET or POST /api/backends, GET or DELETE /api/backends/{id}"})
+	}
+}
+
+// WaitForAgent blocks until an agent of backend id is connected (tunnel or
+// poll), or ctx ends.
+func (r *Relay) WaitForAgent(ctx context.Context, id string) error {
+	for {
+		_, err := r.link(id).pick(ctx, time.Hour)
+		var na *proxy.NoAgentError
+		if !errors.As(err, &na) {
+			return err
+		}
+	}
+}

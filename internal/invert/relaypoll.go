@@ -1,0 +1,321 @@
+package invert
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/devproxy/devproxy/internal/proxy"
+)
+
+// pollHold is how long a pending-list call is held open when nothing is
+// waiting. It must end before the reference agent's 60 s client timeout, or
+// ids handed to an abandoned call are lost.
+const pollHold = 30 * time.Second
+
+// reofferAfter: an id handed to a poll but not fetched by then is offered
+// again (its poll may have died on the way back).
+const reofferAfter = 10 * time.Second
+
+// pollQueue holds a backend's requests waiting for a poll agent.
+type pollQueue struct {
+	mu      sync.Mutex
+	reqs    map[string]*pollRequest
+	order   []string // ids in arrival order, not yet fetched
+	changed chan struct{}
+}
+
+type pollRequest struct {
+	id      string
+	start   time.Time
+	req     *http.Request // the relay's outbound request
+	offered time.Time
+	fetched bool
+	hasBody bool
+	resp    chan *http.Response // the agent's answer, once
+	failed  chan error          // the agent or the transport failed
+	gone    chan struct{}       // the relay side stopped waiting
+}
+
+func newPollQueue() *pollQueue {
+	return &pollQueue{reqs: map[string]*pollRequest{}, changed: make(chan struct{})}
+}
+
+func newRequestID() string {
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func (q *pollQueue) add(p *pollRequest) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.reqs[p.id] = p
+	q.order = append(q.order, p.id)
+	close(q.changed)
+	q.changed = make(chan struct{})
+}
+
+func (q *pollQueue) remove(id string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	delete(q.reqs, id)
+	q.dropOrderLocked(id)
+}
+
+func (q *pollQueue) dropOrderLocked(id string) {
+	for i, o := range q.order {
+		if o == id {
+			q.order = append(q.order[:i], q.order[i+1:]...)
+			return
+		}
+	}
+}
+
+func (q *pollQueue) get(id string) *pollRequest {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.reqs[id]
+}
+
+// take returns the ids to hand to a poll: those never offered, and those
+// offered long ago but never fetched.
+func (q *pollQueue) take(now time.Time) ([]string, <-chan struct{}) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var ids []string
+	for _, id := range q.order {
+		p := q.reqs[id]
+		if p.offered.IsZero() || now.Sub(p.offered) > reofferAfter {
+			p.offered = now
+			ids = append(ids, id)
+			if len(ids) == 100 {
+				break
+			}
+		}
+	}
+	return ids, q.changed
+}
+
+// failAll ends every waiting request with err (the agents went away).
+func (q *pollQueue) failAll(err error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, p := range q.reqs {
+		select {
+		case p.failed <- err:
+		default:
+		}
+	}
+}
+
+// pollRoundTrip sends req through the poll transport: queue it, wait for an
+// agent to fetch it, then for the agent's response.
+func (r *Relay) pollRoundTrip(l *link, req *http.Request) (*http.Response, error) {
+	if req.Header.Get("Upgrade") != "" {
+		return synthetic(req, http.StatusNotImplemented, fmt.Sprintf(
+			"devproxy relay: backend %q is connected through the poll transport, which cannot carry %s upgrades (WebSockets); run its agent with --transport tunnel\n",
+			l.id, req.Header.Get("Upgrade"))), nil
+	}
+	p := &pollRequest{
+		id:      newRequestID(),
+		start:   time.Now(),
+		req:     req,
+		hasBody: req.Body != nil && req.Body != http.NoBody,
+		resp:    make(chan *http.Response, 1),
+		failed:  make(chan error, 1),
+		gone:    make(chan struct{}),
+	}
+	l.poll.add(p)
+	defer l.poll.remove(p.id)
+	// giveUp tells a POST that may still arrive that nobody waits for it.
+	giveUp := func(err error) (*http.Response, error) {
+		close(p.gone)
+		return nil, err
+	}
+
+	fetchWait := time.NewTimer(r.opts.AgentWait)
+	defer fetchWait.Stop()
+	watch := time.NewTicker(time.Second)
+	defer watch.Stop()
+	for {
+		select {
+		case res := <-p.resp:
+			// The POST handler stays until the body is consumed or closed.
+			return res, nil
+		case err := <-p.failed:
+			return giveUp(err)
+		case <-req.Context().Done():
+			return giveUp(req.Context().Err())
+		case <-fetchWait.C:
+			if !l.poll.isFetched(p.id) {
+				return giveUp(&proxy.NoAgentError{Backend: l.id})
+			}
+		case <-watch.C:
+			if l.pollAgentGone() {
+				return giveUp(fmt.Errorf("%w: the poll agent stopped calling", proxy.ErrTunnelLost))
+			}
+		}
+	}
+}
+
+func (q *pollQueue) isFetched(id string) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	p, ok := q.reqs[id]
+	return ok && p.fetched
+}
+
+// synthetic is a response made up by the relay itself.
+func synthetic(req *http.Request, status int, body string) *http.Response {
+	return &http.Response{
+		Status:        fmt.Sprintf("%d %s", status, http.StatusText(status)),
+		StatusCode:    status,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        http.Header{"Content-Type": {"text/plain; charset=utf-8"}},
+		Body:          io.NopCloser(strings.NewReader(body)),
+		ContentLength: int64(len(body)),
+		Request:       req,
+	}
+}
+
+// handlePending answers GET agent/pending: a JSON array of request ids,
+// held open until one is waiting or pollHold passes.
+func (r *Relay) handlePending(w http.ResponseWriter, req *http.Request, l *link) {
+	l.pollStart()
+	defer l.pollEnd()
+	hold := time.NewTimer(r.opts.PollHold)
+	defer hold.Stop()
+	for {
+		ids, changed := l.poll.take(time.Now())
+		if len(ids) > 0 {
+			writeJSON(w, http.StatusOK, ids)
+			return
+		}
+		select {
+		case <-changed:
+		case <-hold.C:
+			writeJSON(w, http.StatusOK, []string{})
+			return
+		case <-req.Context().Done():
+			return
+		case <-r.closing:
+			writeJSON(w, http.StatusOK, []string{})
+			return
+		}
+	}
+}
+
+// handleRequest answers GET agent/request: the client's request as HTTP/1.1,
+// body streamed.
+func (r *Relay) handleRequest(w http.ResponseWriter, req *http.Request, l *link) {
+	id := req.Header.Get(HeaderRequestID)
+	p := l.poll.get(id)
+	if p == nil {
+		http.Error(w, "devproxy relay: no pending request "+id, http.StatusNotFound)
+		return
+	}
+	l.poll.mu.Lock()
+	if p.fetched && p.hasBody {
+		l.poll.mu.Unlock()
+		http.Error(w, "devproxy relay: request "+id+" was already fetched and its body cannot be sent twice", http.StatusNotFound)
+		return
+	}
+	p.fetched = true
+	l.poll.dropOrderLocked(id)
+	l.poll.mu.Unlock()
+
+	w.Header().Set(HeaderRequestStartTime, p.start.UTC().Format(time.RFC3339Nano))
+	w.Header().Set("Content-Type", "text/plain")
+	w.WriteHeader(http.StatusOK)
+	fw := &flushWriter{w: w, rc: http.NewResponseController(w)}
+	if err := p.req.Write(fw); err != nil {
+		select {
+		case p.failed <- fmt.Errorf("%w: sending the request to the agent failed: %v", proxy.ErrTunnelLost, err):
+		default:
+		}
+	}
+}
+
+// handleResponse takes POST agent/response: the backend's response as
+// HTTP/1.x, streamed on to the waiting client as it arrives.
+func (r *Relay) handleResponse(w http.ResponseWriter, req *http.Request, l *link) {
+	id := req.Header.Get(HeaderRequestID)
+	p := l.poll.get(id)
+	if p == nil {
+		http.Error(w, "devproxy relay: no pending request "+id, http.StatusNotFound)
+		return
+	}
+	res, err := readAgentResponse(req.Body, p.req)
+	if err != nil {
+		http.Error(w, "devproxy relay: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	body := &agentBody{rc: res.Body, done: make(chan struct{})}
+	res.Body = body
+	select {
+	case p.resp <- res:
+	case <-p.gone:
+		res.Body.Close()
+		http.Error(w, "devproxy relay: the client is gone", http.StatusNotFound)
+		return
+	}
+	select {
+	case <-body.done:
+	case <-req.Context().Done():
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// agentBody is a response body arriving in an agent's POST. The POST handler
+// must stay until it is consumed; read errors mean the agent is lost.
+type agentBody struct {
+	rc   io.ReadCloser
+	once sync.Once
+	done chan struct{}
+}
+
+func (b *agentBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	if err != nil {
+		if err != io.EOF {
+			err = fmt.Errorf("%w: the agent's response broke off: %v", proxy.ErrTunnelLost, err)
+		}
+		b.once.Do(func() { close(b.done) })
+	}
+	return n, err
+}
+
+func (b *agentBody) Close() error {
+	b.once.Do(func() { close(b.done) })
+	return b.rc.Close()
+}
+
+// flushWriter flushes after every write, so a streamed upload reaches the
+// agent as it arrives.
+type flushWriter struct {
+	w  io.Writer
+	rc *http.ResponseController
+}
+
+func (f *flushWriter) Write(p []byte) (int, error) {
+	n, err := f.w.Write(p)
+	if err == nil {
+		err = f.rc.Flush()
+	}
+	return n, err
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

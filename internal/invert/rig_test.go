@@ -1,0 +1,175 @@
+package invert
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/devproxy/devproxy/internal/proxy"
+	"github.com/devproxy/devproxy/internal/record"
+	"github.com/mccutchen/go-httpbin/v2/httpbin"
+)
+
+const testTimeout = 30 * time.Second
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// rig is client → relay → agent → backend, all in this process on loopback.
+type rig struct {
+	t         *testing.T
+	backend   *httptest.Server
+	mux       *http.ServeMux
+	stateDir  string
+	reg       *Registry
+	relay     *Relay
+	relaySrv  *httptest.Server
+	current   atomic.Pointer[Relay] // the relay the listener serves (swapped on restart)
+	relayRec  *record.Recorder
+	agentRec  *record.Recorder
+	transport Transport
+	token     string
+	stopAgent context.CancelFunc
+	agentDone chan struct{}
+	client    *http.Client
+}
+
+func newRig(t *testing.T, transport Transport) *rig {
+	t.Helper()
+	r := &rig{t: t, transport: transport, mux: http.NewServeMux(), stateDir: t.TempDir()}
+	r.mux.Handle("/", httpbin.New())
+	r.backend = httptest.NewServer(r.mux)
+	t.Cleanup(r.backend.Close)
+	r.startRelay()
+	tok, err := r.reg.Create(Backend{ID: "web", PathPrefixes: []string{"/"}, Access: Access{Public: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.token = tok
+	r.client = &http.Client{Timeout: testTimeout, Transport: &http.Transport{DisableCompression: true}}
+	t.Cleanup(r.client.CloseIdleConnections)
+	r.startAgent("web", tok)
+	return r
+}
+
+// startRelay (re)starts the relay on a fresh listener over the same state.
+func (r *rig) startRelay() {
+	t := r.t
+	reg, err := OpenRegistry(r.stateDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.reg = reg
+	r.relayRec = record.NewRecorder(record.Limits{})
+	relay, err := NewRelay(RelayOptions{Registry: reg, Tap: r.relayRec, AgentWait: 5 * time.Second, PollHold: 2 * time.Second, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.relay = relay
+	r.current.Store(relay)
+	if r.relaySrv == nil {
+		r.relaySrv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			r.current.Load().ServeHTTP(w, req)
+		}))
+		t.Cleanup(func() { r.current.Load().Close(); r.relaySrv.Close() })
+	}
+}
+
+func (r *rig) startAgent(backend, token string) {
+	t := r.t
+	target, _ := url.Parse(r.backend.URL)
+	r.agentRec = record.NewRecorder(record.Limits{})
+	h, err := proxy.New(proxy.Options{Target: target, Role: record.RoleAgent, Tap: r.agentRec, TrustForwarded: true, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	relayURL, _ := url.Parse(r.relaySrv.URL)
+	a, err := NewAgent(AgentOptions{Relay: relayURL, Backend: backend, Token: token, Transport: r.transport, Handler: h, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { a.Run(ctx); close(done) }()
+	r.stopAgent, r.agentDone = cancel, done
+	t.Cleanup(func() { cancel(); <-done })
+	r.waitAgent(backend)
+}
+
+func (r *rig) killAgent() {
+	r.stopAgent()
+	<-r.agentDone
+}
+
+func (r *rig) waitAgent(id string) {
+	r.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	if err := r.relay.WaitForAgent(ctx, id); err != nil {
+		r.t.Fatalf("agent for %q never connected: %v", id, err)
+	}
+}
+
+func (r *rig) do(req *http.Request) *http.Response {
+	r.t.Helper()
+	res, err := r.client.Do(req)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return res
+}
+
+func (r *rig) get(path string, hdr ...string) *http.Response {
+	r.t.Helper()
+	req, _ := http.NewRequest("GET", r.relaySrv.URL+path, nil)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Add(hdr[i], hdr[i+1])
+	}
+	return r.do(req)
+}
+
+func readAll(t *testing.T, res *http.Response) string {
+	t.Helper()
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// waitDone waits until rec holds n finished exchanges.
+func waitDone(t *testing.T, rec *record.Recorder, n int) []record.Exchange {
+	t.Helper()
+	sub := rec.Subscribe(0)
+	defer sub.Close()
+	deadline := time.After(testTimeout)
+	for {
+		snap := rec.Snapshot()
+		done := 0
+		for _, x := range snap {
+			if x.State == record.Done {
+				done++
+			}
+		}
+		if done >= n {
+			return snap
+		}
+		select {
+		case <-sub.Ready():
+		case <-deadline:
+			t.Fatalf("timed out waiting for %d finished exchanges (have %d)", n, done)
+		}
+	}
+}
+
+func forEachTransport(t *testing.T, fn func(t *testing.T, r *rig)) {
+	for _, tr := range []Transport{TransportTunnel, TransportPoll} {
+		t.Run(string(tr), func(t *testing.T) { fn(t, newRig(t, tr)) })
+	}
+}

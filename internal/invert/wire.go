@@ -1,0 +1,113 @@
+package invert
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// The poll protocol of github.com/google/inverting-proxy. Agent calls go to
+// the relay's base URL (which ends in "/") plus these sub-paths.
+const (
+	PendingPath  = "agent/pending"
+	RequestPath  = "agent/request"
+	ResponsePath = "agent/response"
+
+	HeaderBackendID        = "X-Inverting-Proxy-Backend-Id"
+	HeaderRequestID        = "X-Inverting-Proxy-Request-Id"
+	HeaderRequestStartTime = "X-Inverting-Proxy-Request-Start-Time"
+	HeaderUserID           = "X-Inverting-Proxy-User-Id"
+
+	// TunnelPath is where agents open the native tunnel.
+	TunnelPath = "/_devproxy/tunnel"
+	// HeaderTunnelBackend names the backend an agent serves on the tunnel.
+	HeaderTunnelBackend = "X-Devproxy-Backend"
+)
+
+// maxPendingBody bounds a pending-list answer, as the reference agent does.
+const maxPendingBody = 1 << 20
+
+// parsePending reads a pending-list answer: a JSON array of request ids;
+// an empty body or null means none.
+func parsePending(body []byte) ([]string, error) {
+	if len(body) > maxPendingBody {
+		return nil, fmt.Errorf("pending list is %d bytes, over the %d-byte limit", len(body), maxPendingBody)
+	}
+	s := strings.TrimSpace(string(body))
+	if s == "" || s == "null" {
+		return nil, nil
+	}
+	var ids []string
+	if err := json.Unmarshal([]byte(s), &ids); err != nil {
+		return nil, fmt.Errorf("pending list is not a JSON array of strings: %v", err)
+	}
+	out := ids[:0]
+	for _, id := range ids {
+		if validRequestID(id) {
+			out = append(out, id)
+		}
+	}
+	return out, nil
+}
+
+// validRequestID accepts the ids relays use (hex digests, App Engine ids):
+// printable ASCII without spaces, at most 256 bytes.
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 256 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] <= ' ' || id[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// readForwardedRequest parses the body of an agent/request answer: one
+// HTTP/1.x request. The request's destination is ignored by the agent (it
+// always goes to its own target), so an absolute URL cannot redirect it.
+func readForwardedRequest(body io.Reader) (*http.Request, error) {
+	req, err := http.ReadRequest(bufio.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("relay sent a request that is not HTTP/1.x: %w", err)
+	}
+	if req.Method == http.MethodConnect {
+		return nil, errors.New("relay sent a CONNECT request; refusing it")
+	}
+	return req, nil
+}
+
+// parseStartTime reads X-Inverting-Proxy-Request-Start-Time; the reference
+// agent drops requests without it, so do we.
+func parseStartTime(v string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("relay sent no valid %s (%q)", HeaderRequestStartTime, v)
+	}
+	return t, nil
+}
+
+// readAgentResponse parses an agent/response body: one HTTP/1.x response to
+// req.
+func readAgentResponse(body io.Reader, req *http.Request) (*http.Response, error) {
+	res, err := http.ReadResponse(bufio.NewReader(body), req)
+	if err != nil {
+		return nil, fmt.Errorf("agent sent a response that is not HTTP/1.x: %w", err)
+	}
+	if res.StatusCode < 200 && res.StatusCode != http.StatusSwitchingProtocols {
+		// Informational responses cannot cross this transport.
+		res.Body.Close()
+		return nil, fmt.Errorf("agent sent an informational %d response", res.StatusCode)
+	}
+	if res.StatusCode == http.StatusSwitchingProtocols {
+		res.Body.Close()
+		return nil, errors.New("agent sent 101 Switching Protocols, which the poll transport cannot carry")
+	}
+	return res, nil
+}
