@@ -213,14 +213,19 @@ func (a *Agent) runTunnel(ctx context.Context) (time.Duration, error) {
 	h := http.Header{}
 	a.authorize(h)
 	h.Set(HeaderTunnelBackend, a.opts.Backend)
+	// A relay of the reference implementation treats a request without its
+	// backend header as an end user's and would queue it for some agent;
+	// with the header and an unknown request id it answers 404 at once, so
+	// auto mode can fall back. Our relay routes by path and ignores both.
+	h.Set(HeaderBackendID, a.opts.Backend)
+	h.Set(HeaderRequestID, "devproxy-tunnel-probe")
 	handshake := time.AfterFunc(10*time.Second, cancel)
 	c, res, err := websocket.Dial(sessCtx, a.tunnelURL(), &websocket.DialOptions{HTTPClient: a.client, HTTPHeader: h})
 	stopped := handshake.Stop()
 	if err != nil {
+		ours := res != nil && res.Header.Get(HeaderRelay) != ""
 		switch {
-		case res != nil && (res.StatusCode == http.StatusUnauthorized || res.StatusCode == http.StatusForbidden):
-			return 0, fmt.Errorf("%w: %s", ErrAgentRejected, responseText(res))
-		case res != nil && res.StatusCode == http.StatusNotFound && strings.Contains(responseText(res), "no backend"):
+		case ours && (res.StatusCode == http.StatusUnauthorized || res.StatusCode == http.StatusForbidden || res.StatusCode == http.StatusNotFound):
 			return 0, fmt.Errorf("%w: %s", ErrAgentRejected, responseText(res))
 		case res != nil:
 			return 0, fmt.Errorf("%w: HTTP %d", errNoTunnel, res.StatusCode)

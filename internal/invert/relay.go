@@ -279,6 +279,7 @@ func bearer(req *http.Request) string {
 // handleTunnel accepts an agent's WebSocket and runs yamux over it; the relay
 // is the yamux client and opens one stream per upstream connection.
 func (r *Relay) handleTunnel(w http.ResponseWriter, req *http.Request) {
+	w.Header().Set(HeaderRelay, "1")
 	id := req.Header.Get(HeaderTunnelBackend)
 	if _, ok := r.opts.Registry.Get(id); !ok {
 		http.Error(w, fmt.Sprintf("devproxy relay: no backend %q is registered; create it with POST /api/backends", id), http.StatusNotFound)

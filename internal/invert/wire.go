@@ -27,6 +27,9 @@ const (
 	TunnelPath = "/_devproxy/tunnel"
 	// HeaderTunnelBackend names the backend an agent serves on the tunnel.
 	HeaderTunnelBackend = "X-Devproxy-Backend"
+	// HeaderRelay marks the tunnel endpoint's own answers, so an agent can
+	// tell a devproxy relay's refusal from a relay without the tunnel.
+	HeaderRelay = "X-Devproxy-Relay"
 )
 
 // maxPendingBody bounds a pending-list answer, as the reference agent does.
