@@ -30,6 +30,7 @@ errors. Replay or edit-and-replay any request, copy it as curl, export HAR.
 		newServeCmd(),
 		newDemoCmd(),
 		newVersionCmd(),
+		newManCmd(),
 	)
 	root.InitDefaultCompletionCmd()
 	for _, c := range root.Commands() {

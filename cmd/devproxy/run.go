@@ -33,6 +33,8 @@ type session struct {
 	replayer       any
 	status         func() string
 	hints          []string
+	// banner is printed before the UI starts (and is visible after it ends).
+	banner []string
 	// background work stopped on exit (demo traffic, agent loops).
 	background []func(ctx context.Context)
 }

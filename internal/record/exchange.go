@@ -227,6 +227,12 @@ type Exchange struct {
 	UpgradeUp, UpgradeDn int64
 	// Note is free text a role may attach (e.g. the relay's backend id).
 	Note string
+	// BodiesDecoded is set on exchanges read from a HAR file: HAR holds
+	// bodies with their Content-Encoding already undone, so Request.Body and
+	// Response.Body hold decoded bytes while the headers still name the
+	// original coding. Use RequestBodyDecoded and ResponseBodyDecoded rather
+	// than decoding Body.Bytes yourself. False for live traffic.
+	BodiesDecoded bool
 }
 
 // Duration is how long the exchange took, or has taken so far at now.

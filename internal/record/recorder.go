@@ -435,10 +435,10 @@ func (e *entry) fill(b *Body, from Body) {
 	e.appendBody(b, from.Bytes)
 	if from.Size > b.Size {
 		b.Size = from.Size
-		if !b.Truncated {
-			b.Truncated = true
-			e.r.stats.TruncatedBodies++
-		}
+	}
+	if (from.Size > int64(len(b.Bytes)) || from.Truncated) && !b.Truncated {
+		b.Truncated = true
+		e.r.stats.TruncatedBodies++
 	}
 	e.shrink(b)
 }

@@ -1,0 +1,34 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	_ "github.com/devproxy/devproxy/internal/codec" // br and zstd bodies in the UI and HAR
+	"github.com/devproxy/devproxy/internal/tui"
+)
+
+func init() {
+	runUI = func(ctx context.Context, s *session) error {
+		// What the headless log would say goes to stderr; the UI's alternate
+		// screen hides it while running and it is there again after quitting.
+		for _, line := range s.banner {
+			fmt.Fprintln(s.stderr, line)
+		}
+		var rp tui.Replayer
+		if r, ok := s.replayer.(tui.Replayer); ok && r != nil {
+			rp = r
+		}
+		return tui.Run(ctx, tui.Config{
+			Recorder:  s.rec,
+			Role:      string(s.role),
+			Listen:    s.listen,
+			Target:    s.target,
+			Replayer:  rp,
+			Version:   version,
+			Redact:    s.out.redact,
+			ExportDir: ".",
+			Status:    s.status,
+		})
+	}
+}

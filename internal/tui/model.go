@@ -1,0 +1,479 @@
+package tui
+
+import (
+	"context"
+	"time"
+
+	"charm.land/bubbles/v2/help"
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
+	"github.com/charmbracelet/colorprofile"
+	"github.com/devproxy/devproxy/internal/record"
+)
+
+// uiContext is what every sub-view reads while rendering.
+type uiContext struct {
+	st    *styles
+	now   time.Time
+	frame int // spinner frame, advanced each tick
+}
+
+// overlay is the pop-up on top of the views, if any.
+type overlay int
+
+const (
+	overlayNone overlay = iota
+	overlayHelp
+	overlayCurl
+	overlayConfirmClear
+	overlayExport
+)
+
+// Layout constants.
+const (
+	splitWidth   = 160 // side-by-side list and detail from this width
+	tickEvery    = 200 * time.Millisecond
+	statusTTL    = 6 * time.Second
+	rateWindow   = 5 * time.Second
+	contentCache = 8 // rendered tabs kept
+)
+
+// Model is the root tea.Model. Every state the UI has lives here; sub-views
+// (list, detail) are plain structs it owns and draws.
+type Model struct {
+	cfg    Config
+	rec    *record.Recorder
+	keys   KeyMap
+	now    func() time.Time
+	runCtx context.Context
+
+	ctx           uiContext
+	dark, mono    bool
+	width, height int
+	help          help.Model
+
+	// entries are every kept exchange, ordered by ID; byID indexes them.
+	entries []*entry
+	byID    map[uint64]*entry
+	// visible are the entries that pass the filter (nil filter: entries).
+	visible []*entry
+	list    listView
+
+	filter      *record.Filter // applied; nil for none
+	filterText  string
+	filterErr   error
+	filterSeq   int
+	filterBusy  bool
+	filtering   bool // the filter input has focus
+	filterInput lineInput
+
+	detailOpen bool
+	detail     detailView
+	cache      map[contentKey]*content
+	cacheOrder []contentKey
+	rendering  bool
+	renderKey  contentKey
+
+	searching   bool
+	searchInput lineInput
+	searchBusy  bool
+
+	overlay     overlay
+	helpOffset  int
+	curlText    string
+	exportInput lineInput
+	exportNote  string
+
+	status    string
+	statusErr bool
+	statusAt  time.Time
+
+	// Memos of the header bar and the help line, which change rarely.
+	headerMemo struct {
+		key headerKey
+		s   string
+	}
+	helpMemo struct {
+		key [3]int
+		s   string
+	}
+
+	stats     record.Stats
+	extStatus string
+	rate      rateMeter
+	lags      uint64
+	ticking   bool
+}
+
+// New returns the root model over cfg.Recorder, filled from a snapshot.
+// Run drives it on a terminal; tests drive Update directly.
+func New(cfg Config) *Model {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Redact == "" {
+		cfg.Redact = record.RedactDefault
+	}
+	if cfg.ExportDir == "" {
+		cfg.ExportDir = "."
+	}
+	if cfg.Recorder == nil {
+		cfg.Recorder = record.NewRecorder(record.Limits{})
+	}
+	m := &Model{
+		cfg:    cfg,
+		rec:    cfg.Recorder,
+		keys:   DefaultKeyMap(),
+		now:    cfg.Now,
+		runCtx: context.Background(),
+		dark:   true,
+		byID:   map[uint64]*entry{},
+		cache:  map[contentKey]*content{},
+	}
+	if cfg.Replayer == nil {
+		m.keys.Replay.SetEnabled(false)
+		m.keys.Edit.SetEnabled(false)
+	}
+	m.list.ctx = &m.ctx
+	m.list.follow = true
+	m.list.empty = "Waiting for traffic…"
+	switch cfg.Role {
+	case "view":
+		m.list.empty = "The HAR file holds no exchanges."
+	case "serve", "relay", "agent":
+		if cfg.Listen != "" {
+			m.list.empty = "Waiting for traffic on " + cfg.Listen + "…"
+		}
+	}
+	m.detail.ctx = &m.ctx
+	m.filterInput = newInput("/ ")
+	m.searchInput = newInput("search: ")
+	m.exportInput = newInput("")
+	m.help = help.New()
+	m.restyle()
+	m.ctx.now = m.now()
+	m.rebuild(m.rec.Snapshot())
+	m.stats = m.rec.Stats()
+	m.rate.add(m.ctx.now, m.stats.Total+m.stats.Skipped)
+	m.list.cursor = len(m.list.rows) - 1
+	m.list.clampCursor()
+	return m
+}
+
+// restyle rebuilds the styles after a change of background or colour
+// profile; the generation number invalidates every memoized rendering.
+func (m *Model) restyle() {
+	t := darkTheme()
+	if !m.dark {
+		t = lightTheme()
+	}
+	gen := 1
+	if m.ctx.st != nil {
+		gen = m.ctx.st.gen + 1
+	}
+	m.ctx.st = newStyles(t, m.mono, gen)
+	hs := help.DefaultStyles(m.dark)
+	st := m.ctx.st
+	prompt, text, cursor := st.accent, st.text, lipgloss.NewStyle().Reverse(true)
+	if m.mono {
+		plain := lipgloss.NewStyle()
+		hs = help.Styles{Ellipsis: plain, ShortKey: plain.Bold(true), ShortDesc: plain, ShortSeparator: plain,
+			FullKey: plain.Bold(true), FullDesc: plain, FullSeparator: plain}
+	} else {
+		hs.ShortKey = st.key
+	}
+	m.help.Styles = hs
+	m.help.ShortSeparator = " · "
+	for _, in := range []*lineInput{&m.filterInput, &m.searchInput, &m.exportInput} {
+		in.promptStyle, in.textStyle, in.cursorStyle = prompt, text, cursor
+	}
+}
+
+// Init asks the terminal for its background colour and starts the clock.
+func (m *Model) Init() tea.Cmd {
+	m.ticking = true
+	return tea.Batch(tea.RequestBackgroundColor, m.tick())
+}
+
+// tickMsg carries the clock and the recorder's counters, read off the
+// event loop.
+type tickMsg struct {
+	now    time.Time
+	stats  record.Stats
+	status string
+}
+
+func (m *Model) tick() tea.Cmd {
+	rec, now, status := m.rec, m.now, m.cfg.Status
+	return tea.Tick(tickEvery, func(time.Time) tea.Msg {
+		msg := tickMsg{now: now(), stats: rec.Stats()}
+		if status != nil {
+			msg.status = status()
+		}
+		return msg
+	})
+}
+
+// Update handles one message. It does no I/O and no heavy work: that runs
+// in the commands it returns.
+func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	m.ctx.now = m.now()
+	var cmds []tea.Cmd
+	switch msg := msg.(type) {
+	case tea.WindowSizeMsg:
+		m.width, m.height = msg.Width, msg.Height
+	case tea.BackgroundColorMsg:
+		m.dark = msg.IsDark()
+		m.restyle()
+	case tea.ColorProfileMsg:
+		mono := msg.Profile <= colorprofile.ASCII
+		if mono != m.mono {
+			m.mono = mono
+			m.restyle()
+		}
+	case tea.KeyPressMsg:
+		cmds = append(cmds, m.handleKey(msg))
+	case tea.PasteMsg:
+		cmds = append(cmds, m.handlePaste(msg))
+	case tea.MouseWheelMsg:
+		m.handleWheel(msg)
+	case tea.MouseClickMsg:
+		m.handleClick(msg)
+	case batchMsg:
+		m.apply(msg)
+	case tickMsg:
+		m.ctx.now = msg.now
+		m.ctx.frame++
+		m.stats = msg.stats
+		m.extStatus = msg.status
+		m.rate.add(msg.now, msg.stats.Total+msg.stats.Skipped)
+		if m.status != "" && msg.now.Sub(m.statusAt) > statusTTL {
+			m.status = ""
+		}
+		if m.ticking {
+			cmds = append(cmds, m.tick())
+		}
+	case filterDoneMsg:
+		m.filterDone(msg)
+	case contentMsg:
+		m.contentDone(msg)
+	case searchDoneMsg:
+		m.searchDone(msg)
+	default:
+		cmds = append(cmds, m.handleAction(msg))
+	}
+	cmds = append(cmds, m.sync())
+	return m, tea.Batch(cmds...)
+}
+
+// setStatus shows a message in the status line for a few seconds.
+func (m *Model) setStatus(s string, isErr bool) {
+	m.status, m.statusErr, m.statusAt = s, isErr, m.ctx.now
+}
+
+// area is the screen split for the current size and mode.
+type area struct {
+	split            bool
+	listW            int // 0 when the list is hidden
+	detailX, detailW int // 0 width when the detail is closed
+	bodyH            int // rows between the header bar and the footer
+}
+
+func (m *Model) area() area {
+	a := area{bodyH: max(m.height-3, 1)}
+	switch {
+	case !m.detailOpen:
+		a.listW = m.width
+	case m.width >= splitWidth:
+		a.split = true
+		a.listW = min(max(m.width*2/5, 60), 100)
+		a.detailX = a.listW + 1
+		a.detailW = m.width - a.detailX
+	default:
+		a.detailW = m.width
+	}
+	return a
+}
+
+// listRows is how many exchange rows the list shows.
+func (m *Model) listRows() int { return max(m.area().bodyH-1, 1) }
+
+// detailRows is how many content lines the detail view shows.
+func (m *Model) detailRows() int { return max(m.area().bodyH-1, 1) }
+
+// sync brings derived state in line after any change: the list scroll, the
+// exchange the detail view shows, and the rendering and search work it
+// needs.
+func (m *Model) sync() tea.Cmd {
+	m.list.rows = m.rows()
+	m.list.filtered = m.filter != nil
+	if m.list.follow && !m.detailOpen {
+		m.list.cursor = len(m.list.rows) - 1
+	}
+	m.list.clampCursor()
+	m.list.dim = m.detailOpen
+	m.list.scrollInto(m.listRows())
+	if !m.detailOpen || m.detail.x == nil {
+		return nil
+	}
+	d := &m.detail
+	if e, ok := m.byID[d.x.ID]; ok {
+		d.x, d.evicted = e.x, false
+	} else {
+		d.evicted = true
+	}
+	var cmds []tea.Cmd
+	// One cell of left margin.
+	want := contentKey{id: d.x.ID, version: d.x.Version, tab: d.tab, width: m.area().detailW - 1, gen: m.ctx.st.gen}
+	if c, ok := m.cache[want]; ok {
+		if d.content != c {
+			d.content, d.key = c, want
+		}
+	} else if !m.rendering {
+		m.rendering, m.renderKey = true, want
+		cmds = append(cmds, renderCmd(d.x, want, m.ctx.st))
+	}
+	d.clamp(m.detailRows())
+	if d.query != "" && d.content != nil && d.matched != d.content && !m.searchBusy {
+		m.searchBusy = true
+		cmds = append(cmds, searchCmd(d.content, d.query))
+	}
+	return tea.Batch(cmds...)
+}
+
+// rows are the entries the list shows.
+func (m *Model) rows() []*entry {
+	if m.filter != nil {
+		return m.visible
+	}
+	return m.entries
+}
+
+// contentMsg is a rendered detail tab.
+type contentMsg struct {
+	key contentKey
+	c   *content
+}
+
+func renderCmd(x *record.Exchange, k contentKey, st *styles) tea.Cmd {
+	return func() tea.Msg {
+		return contentMsg{key: k, c: buildContent(x, k.tab, k.width, st)}
+	}
+}
+
+func (m *Model) contentDone(msg contentMsg) {
+	m.rendering = false
+	if _, ok := m.cache[msg.key]; !ok {
+		m.cache[msg.key] = msg.c
+		m.cacheOrder = append(m.cacheOrder, msg.key)
+		for len(m.cacheOrder) > contentCache {
+			delete(m.cache, m.cacheOrder[0])
+			m.cacheOrder = m.cacheOrder[1:]
+		}
+	}
+	d := &m.detail
+	if d.x != nil && msg.key.id == d.x.ID && msg.key.tab == d.tab {
+		// Show it even if a newer version is on its way: a growing body
+		// updates in place instead of flashing "Rendering…".
+		d.content, d.key = msg.c, msg.key
+	}
+}
+
+// searchDoneMsg carries the matches of query in content c.
+type searchDoneMsg struct {
+	c       *content
+	query   string
+	matches []match
+}
+
+func searchCmd(c *content, query string) tea.Cmd {
+	return func() tea.Msg {
+		return searchDoneMsg{c: c, query: query, matches: findMatches(c.plain, query)}
+	}
+}
+
+func (m *Model) searchDone(msg searchDoneMsg) {
+	m.searchBusy = false
+	d := &m.detail
+	if msg.query != d.query {
+		return // the query changed meanwhile; sync searches again
+	}
+	// Matches for older content are kept until the new ones come: sync
+	// searches again because matched is not the current content.
+	d.matches, d.matched = msg.matches, msg.c
+	if d.cur >= len(d.matches) {
+		d.cur = max(len(d.matches)-1, 0)
+	}
+	if d.fresh {
+		// A new query starts at the first match at or below the top of
+		// the view.
+		d.fresh = false
+		d.cur = 0
+		for i, mt := range d.matches {
+			if mt.line >= d.offset {
+				d.cur = i
+				break
+			}
+		}
+		d.showMatch(m.detailRows())
+	}
+}
+
+// setQuery sets the body search query; matches come from a search command.
+func (m *Model) setQuery(q string) {
+	d := &m.detail
+	if q == d.query {
+		return
+	}
+	d.query = q
+	d.matches, d.matched, d.cur, d.fresh = nil, nil, 0, q != ""
+}
+
+// openDetail shows e in the detail view.
+func (m *Model) openDetail(e *entry) {
+	if e == nil {
+		return
+	}
+	m.detailOpen = true
+	m.showInDetail(e)
+}
+
+func (m *Model) showInDetail(e *entry) {
+	d := &m.detail
+	if d.x == nil || d.x.ID != e.x.ID {
+		d.offset, d.stick = 0, false
+		d.content = nil
+		d.matches, d.matched, d.cur, d.fresh = nil, nil, 0, d.query != ""
+	}
+	d.x = e.x
+	d.evicted = false
+}
+
+func (m *Model) closeDetail() {
+	m.detailOpen = false
+	m.searching = false
+	m.searchInput.Blur()
+	if m.list.follow {
+		m.list.cursor = len(m.list.rows) - 1
+	}
+}
+
+func (m *Model) setTab(t tab) {
+	if t == m.detail.tab {
+		return
+	}
+	m.detail.tab = t
+	m.detail.offset, m.detail.stick = 0, false
+	m.detail.content = nil
+	m.detail.matches, m.detail.matched, m.detail.cur, m.detail.fresh = nil, nil, 0, m.detail.query != ""
+}
+
+// quit ends the program at once; pending replays are canceled.
+func (m *Model) quit() tea.Cmd {
+	return tea.Quit
+}
+
+// matches reports whether msg is one of b's keys. Disabled bindings never
+// match.
+func matches(msg tea.KeyPressMsg, b key.Binding) bool { return key.Matches(msg, b) }

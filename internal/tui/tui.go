@@ -1,0 +1,192 @@
+// Package tui is devproxy's terminal UI: a live list of exchanges, a detail
+// view with request, response and timing tabs, a filter, and actions
+// (replay, edit and replay, copy as curl, HAR export, pause, clear).
+//
+// It talks to the rest of devproxy only through the record package and the
+// small Replayer interface it declares. Events reach the program through one
+// pump goroutine that drains a lossy record.Subscription and sends at most
+// one batch per frame, so a slow terminal never slows the proxy.
+package tui
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+	"github.com/devproxy/devproxy/internal/record"
+)
+
+// Config is what the UI needs from the rest of devproxy.
+type Config struct {
+	Recorder *record.Recorder
+	Role     string           // "serve", "agent", "relay", "view"
+	Listen   string           // e.g. "http://127.0.0.1:8080" (empty for view/agent)
+	Target   string           // e.g. "http://localhost:3000", or the HAR file for view
+	Replayer Replayer         // nil: replay/edit disabled (view)
+	Version  string           // for HAR creator
+	Redact   record.Redaction // HAR export level (default record.RedactDefault)
+	// ExportDir is the default directory for the x export prompt ("." if
+	// empty).
+	ExportDir string
+	// Status is optional extra header text, polled each tick (agent tunnel
+	// state). It is called off the UI's event loop.
+	Status func() string
+	// Now is the clock for in-flight durations, the request rate, status
+	// message expiry and export file names. Nil means time.Now; tests set a
+	// fixed clock so that rendered output is deterministic.
+	Now func() time.Time
+}
+
+// Replayer sends recorded requests again; implemented in internal/proxy.
+type Replayer interface {
+	// Replay re-sends exchange id as recorded; the new exchange appears in the recorder linked by ReplayOf.
+	Replay(ctx context.Context, id uint64) (newID uint64, err error)
+	// ReplayRaw sends edited raw HTTP/1.1 request text as a replay of id; parse errors are *record.RawError (with Line).
+	ReplayRaw(ctx context.Context, id uint64, raw []byte) (newID uint64, err error)
+}
+
+// Run runs the UI on the terminal until the user quits or ctx ends. It
+// returns after the terminal is restored; ctx ending is not an error.
+func Run(ctx context.Context, cfg Config) error {
+	if cfg.Recorder == nil {
+		return errors.New("tui: Config.Recorder is nil")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// Subscribe before the model takes its snapshot, so that nothing falls
+	// between the two: events for exchanges already in the snapshot are
+	// applied idempotently by version.
+	sub := cfg.Recorder.Subscribe(0)
+	defer sub.Close()
+	m := New(cfg)
+	m.runCtx = ctx
+	p := tea.NewProgram(m, tea.WithContext(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		pump(ctx, cfg.Recorder, sub, p.Send, frameInterval)
+	}()
+	_, err := p.Run()
+	cancel()
+	<-done
+	if err != nil && errors.Is(err, tea.ErrProgramKilled) && ctx.Err() != nil {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return nil
+}
+
+// frameInterval is the pump's minimum gap between batches: about 60 per
+// second, the renderer's frame rate.
+const frameInterval = time.Second / 60
+
+// pump drains sub and sends one batch per frame at most. It is the only
+// goroutine that calls send (Program.Send, which blocks while the program
+// is busy); the recorder never waits for it because the subscription drops
+// and reports lag instead.
+func pump(ctx context.Context, rec *record.Recorder, sub *record.Subscription, send func(tea.Msg), every time.Duration) {
+	var evs []record.Event
+	timer := time.NewTimer(every)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-sub.Ready():
+		}
+		evs = sub.Drain(evs[:0])
+		if len(evs) == 0 {
+			continue
+		}
+		send(resolve(rec, evs))
+		// Let events gather for the rest of the frame.
+		timer.Reset(every)
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		}
+	}
+}
+
+// batchMsg is one frame's worth of changes, resolved into exchange copies
+// by the pump so that Update never waits on the recorder's lock.
+type batchMsg struct {
+	// updates are current copies of the exchanges that changed, oldest
+	// first.
+	updates []record.Exchange
+	// removed are exchanges that left the recorder.
+	removed []uint64
+	// cleared says every exchange before the updates was dropped.
+	cleared bool
+	// resync, when lagged, replaces everything.
+	resync []record.Exchange
+	lagged bool
+	stats  record.Stats
+}
+
+// resolve turns a drained list of events into a batch: each changed
+// exchange is read once, however many events it had.
+func resolve(rec *record.Recorder, evs []record.Event) batchMsg {
+	var b batchMsg
+	seen := make(map[uint64]struct{}, len(evs))
+	ids := make([]uint64, 0, len(evs))
+	for _, ev := range evs {
+		switch ev.Kind {
+		case record.EventLagged:
+			b.lagged = true
+		case record.EventCleared:
+			b.cleared = true
+			b.removed = b.removed[:0]
+			ids = ids[:0]
+			clear(seen)
+		case record.EventEvicted:
+			b.removed = append(b.removed, ev.ID)
+			if _, ok := seen[ev.ID]; ok {
+				delete(seen, ev.ID)
+				for i, id := range ids {
+					if id == ev.ID {
+						ids = append(ids[:i], ids[i+1:]...)
+						break
+					}
+				}
+			}
+		default:
+			if _, ok := seen[ev.ID]; !ok {
+				seen[ev.ID] = struct{}{}
+				ids = append(ids, ev.ID)
+			}
+		}
+	}
+	if b.lagged {
+		b.resync = rec.Snapshot()
+		if b.resync == nil {
+			b.resync = []record.Exchange{}
+		}
+		b.stats = rec.Stats()
+		return b
+	}
+	b.updates = make([]record.Exchange, 0, len(ids))
+	for _, id := range ids {
+		if x, ok := rec.Get(id); ok {
+			b.updates = append(b.updates, x)
+		} else {
+			b.removed = append(b.removed, id)
+		}
+	}
+	b.stats = rec.Stats()
+	return b
+}
+
+// ApplyEvents applies a batch of recorder events as the event pump would,
+// reading the changed exchanges from the recorder, and returns the command
+// Update returned (rendering work for the detail view, if open). It is
+// exported for benchmarks and tests; the running program gets events from
+// its pump.
+func (m *Model) ApplyEvents(evs []record.Event) tea.Cmd {
+	_, cmd := m.Update(resolve(m.rec, evs))
+	return cmd
+}

@@ -1,0 +1,511 @@
+package tui
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
+	"github.com/charmbracelet/x/ansi"
+	"github.com/devproxy/devproxy/internal/record"
+)
+
+// View draws the whole screen: header bar, list and/or detail, status line
+// and short help, with any pop-up on top. It only reads state and memos.
+func (m *Model) View() tea.View {
+	v := tea.NewView(m.render())
+	v.AltScreen = true
+	v.MouseMode = tea.MouseModeCellMotion
+	v.WindowTitle = "devproxy " + m.cfg.Role
+	return v
+}
+
+// minimum usable terminal.
+const minWidth, minHeight = 40, 8
+
+func (m *Model) render() string {
+	if m.width <= 0 || m.height <= 0 {
+		return ""
+	}
+	if m.width < minWidth || m.height < minHeight {
+		msg := fmt.Sprintf("devproxy needs at least %d×%d (this is %d×%d)", minWidth, minHeight, m.width, m.height)
+		lines := make([]string, m.height)
+		for i := range lines {
+			lines[i] = strings.Repeat(" ", m.width)
+		}
+		lines[0] = fit(msg, m.width)
+		return strings.Join(lines, "\n")
+	}
+	a := m.area()
+	var b strings.Builder
+	b.Grow(m.width * m.height * 2)
+	b.WriteString(m.headerBar(m.width))
+	b.WriteByte('\n')
+	switch {
+	case a.split:
+		list := strings.Split(m.list.Render(a.listW, a.bodyH), "\n")
+		det := strings.Split(m.detail.Render(a.detailW, a.bodyH), "\n")
+		sep := m.ctx.st.border.Render("│")
+		for i := 0; i < a.bodyH; i++ {
+			b.WriteString(list[i])
+			b.WriteString(sep)
+			b.WriteString(det[i])
+			b.WriteByte('\n')
+		}
+	case m.detailOpen:
+		b.WriteString(m.detail.Render(a.detailW, a.bodyH))
+		b.WriteByte('\n')
+	default:
+		b.WriteString(m.list.Render(a.listW, a.bodyH))
+		b.WriteByte('\n')
+	}
+	b.WriteString(m.statusLine(m.width))
+	b.WriteByte('\n')
+	b.WriteString(m.helpLine(m.width))
+	out := b.String()
+	if m.overlay != overlayNone {
+		out = m.drawOverlay(out)
+	}
+	return out
+}
+
+// headerBar is the top line: role and addresses, counters, badges. On a
+// narrow terminal it sheds detail in steps (schemes, long labels, the
+// title, the rate, the addresses) before it truncates anything.
+func (m *Model) headerBar(width int) string {
+	k := headerKey{width: width, gen: m.ctx.st.gen, stats: m.stats, rate: formatRate(m.rate.rate()), lags: m.lags,
+		ext: m.extStatus, follow: m.list.follow, filter: m.filter != nil}
+	if k == m.headerMemo.key && m.headerMemo.s != "" {
+		return m.headerMemo.s
+	}
+	s := m.renderHeaderBar(width)
+	m.headerMemo.key, m.headerMemo.s = k, s
+	return s
+}
+
+// headerKey is everything the header bar shows.
+type headerKey struct {
+	width, gen     int
+	stats          record.Stats
+	rate, ext      string
+	lags           uint64
+	follow, filter bool
+}
+
+func (m *Model) renderHeaderBar(width int) string {
+	st := m.ctx.st
+	var right []string
+	if m.filter != nil {
+		right = append(right, st.badgeWarn.Reverse(!st.mono).Render(" FILTER "))
+	}
+	if m.list.follow {
+		right = append(right, st.badgeFollow.Render(" FOLLOW "))
+	}
+	if m.stats.Paused {
+		right = append(right, st.badgePaused.Render(" CAPTURE PAUSED "))
+	}
+	r := strings.Join(right, st.bar.Render(" "))
+	rw := ansi.StringWidth(r)
+	var l string
+	for level := 0; level <= 5; level++ {
+		l = m.headerLeft(level)
+		if ansi.StringWidth(l)+rw+1 <= width {
+			break
+		}
+	}
+	lw := max(width-rw-1, 0)
+	if ansi.StringWidth(l) > lw {
+		l = ansi.Truncate(l, lw, "…")
+	}
+	gap := width - ansi.StringWidth(l) - rw
+	return fit(l+st.bar.Render(strings.Repeat(" ", max(gap, 0)))+r, width)
+}
+
+// headerLeft is the left part of the header bar at a level of detail: 0 is
+// everything, each level up drops a little more.
+func (m *Model) headerLeft(level int) string {
+	st := m.ctx.st
+	s := m.stats
+	var b strings.Builder
+	w := func(style lipgloss.Style, text string) { b.WriteString(style.Render(text)) }
+	if level < 3 {
+		w(st.barTitle, " devproxy ")
+	} else {
+		w(st.bar, " ")
+	}
+	w(st.barTitle.UnsetBold(), m.cfg.Role+" ")
+	if level < 5 {
+		if a := m.addresses(level >= 1); a != "" {
+			w(st.bar, a+" ")
+		}
+	}
+	w(st.barMuted, "│ ")
+	compact := level >= 2
+	w(st.bar, strconv.FormatUint(s.Total, 10)+" total")
+	if compact {
+		w(st.bar, " · "+strconv.Itoa(s.InFlight)+" live")
+	} else {
+		w(st.bar, " · "+strconv.Itoa(s.InFlight)+" in flight")
+	}
+	errs := st.bar
+	if s.Errors > 0 {
+		errs = errs.Foreground(st.serverErr.GetForeground()).Bold(true)
+	}
+	switch {
+	case compact:
+		w(errs, " · "+strconv.FormatUint(s.Errors, 10)+" err")
+	case s.Errors == 1:
+		w(errs, " · 1 error")
+	default:
+		w(errs, " · "+strconv.FormatUint(s.Errors, 10)+" errors")
+	}
+	if m.cfg.Role != "view" && level < 4 {
+		rate := formatRate(m.rate.rate())
+		if compact {
+			rate = strings.Replace(rate, " req/s", "/s", 1)
+		}
+		w(st.bar, " · "+rate)
+	}
+	if s.Evicted > 0 {
+		w(st.badgeWarn, " · evicted "+strconv.FormatUint(s.Evicted, 10))
+	}
+	if m.lags > 0 {
+		w(st.badgeWarn, " · lagged "+strconv.FormatUint(m.lags, 10))
+	}
+	if m.extStatus != "" {
+		w(st.bar, " │ "+sanitizeLine(m.extStatus))
+	}
+	w(st.bar, " ")
+	return b.String()
+}
+
+// addresses is "listen → target", shortened when short is set.
+func (m *Model) addresses(short bool) string {
+	l, t := m.cfg.Listen, m.cfg.Target
+	if short {
+		for _, p := range []string{"http://", "https://"} {
+			l, t = strings.TrimPrefix(l, p), strings.TrimPrefix(t, p)
+		}
+	}
+	switch {
+	case l != "" && t != "":
+		return l + " → " + t
+	case t != "" && m.cfg.Role == "view":
+		return t
+	case t != "":
+		return "→ " + t
+	}
+	return l
+}
+
+func formatRate(r float64) string {
+	if r >= 100 {
+		return strconv.FormatFloat(r, 'f', 0, 64) + " req/s"
+	}
+	return strconv.FormatFloat(r, 'f', 1, 64) + " req/s"
+}
+
+// statusLine is the line above the help: the filter or search input, a
+// message, or the filter in force; on the right, the position.
+func (m *Model) statusLine(width int) string {
+	st := m.ctx.st
+	var left, right string
+	switch {
+	case m.filtering:
+		m.filterInput.SetWidth(max(width/2, 20))
+		left = m.filterInput.View()
+		if m.filterErr != nil {
+			left += "  " + st.inputErr.Render("✗ "+strings.TrimPrefix(m.filterErr.Error(), "filter: "))
+		} else {
+			right = m.matchCount()
+		}
+	case m.searching:
+		m.searchInput.SetWidth(max(width/3, 20))
+		left = m.searchInput.View()
+		right = m.detail.position(m.detailRows())
+	case m.status != "":
+		style := st.statusInfo
+		if m.statusErr {
+			style = st.statusErr
+		}
+		left = style.Render(" " + m.status)
+	case m.filter != nil:
+		left = st.muted.Render(" filter: ") + st.accent.Render(m.filterText) + st.muted.Render("  (/ edit · esc clear)")
+	}
+	if right == "" && !m.filtering {
+		if m.detailOpen {
+			right = m.detail.position(m.detailRows())
+		} else {
+			right = m.matchCount()
+		}
+	}
+	if right != "" {
+		right = st.muted.Render(right + " ")
+	}
+	rw := ansi.StringWidth(right)
+	if ansi.StringWidth(left)+rw+1 > width {
+		right, rw = "", 0
+	}
+	return fit(left, width-rw) + right
+}
+
+// matchCount is "12/40" (cursor of rows), with "of N" when filtered.
+func (m *Model) matchCount() string {
+	n := len(m.list.rows)
+	var s string
+	if n > 0 {
+		s = strconv.Itoa(m.list.cursor+1) + "/" + strconv.Itoa(n)
+	}
+	if m.filter != nil {
+		s += " (" + strconv.Itoa(len(m.entries)) + " recorded)"
+	}
+	if m.filterBusy {
+		s = "filtering… " + s
+	}
+	return s
+}
+
+// helpLine is the short help; "? help" is pinned at the end so that it
+// survives truncation on a narrow terminal.
+func (m *Model) helpLine(width int) string {
+	mode := 0
+	switch {
+	case m.overlay != overlayNone:
+		mode = 1
+	case m.filtering:
+		mode = 2
+	case m.searching:
+		mode = 3
+	case m.detailOpen:
+		mode = 4
+	}
+	k := [3]int{width, m.ctx.st.gen, mode}
+	if k == m.helpMemo.key && m.helpMemo.s != "" {
+		return m.helpMemo.s
+	}
+	s := m.renderHelpLine(width)
+	m.helpMemo.key, m.helpMemo.s = k, s
+	return s
+}
+
+func (m *Model) renderHelpLine(width int) string {
+	st := m.ctx.st
+	var keys []key.Binding
+	switch {
+	case m.overlay != overlayNone:
+		return strings.Repeat(" ", width)
+	case m.filtering:
+		return fit(st.muted.Render(" enter keep · esc clear · "+filterHint), width)
+	case m.searching:
+		return fit(st.muted.Render(" enter keep · esc clear · then n/N for next/previous match"), width)
+	case m.detailOpen:
+		keys = m.keys.detailHelp()
+	default:
+		keys = m.keys.ShortHelp()
+	}
+	pinned := m.help.ShortHelpView([]key.Binding{m.keys.Help})
+	m.help.SetWidth(max(width-1-ansi.StringWidth(pinned)-3, 10))
+	return fit(" "+m.help.ShortHelpView(keys)+m.help.Styles.ShortSeparator.Render(m.help.ShortSeparator)+pinned, width)
+}
+
+const filterHint = `text method:GET status:5xx host: path:/api/* header:x=y body: dur:>200ms size:>1mb type:json error replay -neg "quoted"`
+
+// drawOverlay puts the current pop-up in the middle of the screen.
+func (m *Model) drawOverlay(base string) string {
+	var box string
+	switch m.overlay {
+	case overlayHelp:
+		box = m.helpBox()
+	case overlayCurl:
+		box = m.curlBox()
+	case overlayConfirmClear:
+		box = m.confirmBox()
+	case overlayExport:
+		box = m.exportBox()
+	}
+	return place(base, box, m.width, m.height)
+}
+
+// place draws box over base, centred.
+func place(base, box string, width, height int) string {
+	lines := strings.Split(base, "\n")
+	bl := strings.Split(box, "\n")
+	bw := 0
+	for _, l := range bl {
+		bw = max(bw, ansi.StringWidth(l))
+	}
+	bw = min(bw, width)
+	if len(bl) > height {
+		bl = bl[:height]
+	}
+	x := max((width-bw)/2, 0)
+	y := max((height-len(bl))/2, 0)
+	for i, l := range bl {
+		if y+i >= len(lines) {
+			break
+		}
+		row := lines[y+i]
+		left := ansi.Truncate(row, x, "")
+		right := ansi.TruncateLeft(row, x+bw, "")
+		lines[y+i] = left + "\x1b[m" + fit(l, bw) + "\x1b[m" + right
+	}
+	return strings.Join(lines, "\n")
+}
+
+// boxWidth is the inner width a pop-up may use.
+func (m *Model) boxWidth(want int) int {
+	return max(min(want, m.width-6), 20)
+}
+
+func (m *Model) frame(title string, body []string, footer string, inner int) string {
+	st := m.ctx.st
+	lines := make([]string, 0, len(body)+4)
+	lines = append(lines, st.popupTitle.Render(truncate(title, inner)), "")
+	for _, l := range body {
+		lines = append(lines, fit(l, inner))
+	}
+	if footer != "" {
+		lines = append(lines, "")
+		for _, l := range wrapPlain(footer, inner, 0) {
+			lines = append(lines, st.muted.Render(l))
+		}
+	}
+	return st.popupBox().Width(inner + 4).Render(strings.Join(lines, "\n"))
+}
+
+func (m *Model) curlBox() string {
+	inner := m.boxWidth(100)
+	var body []string
+	for _, l := range strings.Split(m.curlText, "\n") {
+		body = append(body, wrapPlain(sanitizeLine(l), inner, 2)...)
+	}
+	// Leave room for the frame, title and footer.
+	if max := m.height - 8; len(body) > max && max > 0 {
+		body = append(body[:max-1], m.ctx.st.muted.Render("…"))
+	}
+	return m.frame("Copy as curl", body, "Copied to the clipboard (OSC 52); select the text above if your terminal does not support it · esc close", inner)
+}
+
+func (m *Model) confirmBox() string {
+	n := len(m.entries)
+	return m.frame("Clear the capture?", []string{
+		fmt.Sprintf("Drop all %d recorded exchanges?", n),
+		"Traffic in flight keeps flowing; it is not recorded.",
+	}, "y clear · n/esc keep", m.boxWidth(56))
+}
+
+func (m *Model) exportBox() string {
+	inner := m.boxWidth(72)
+	m.exportInput.SetWidth(inner - 2)
+	return m.frame("Export HAR", []string{
+		"File:",
+		m.exportInput.View(),
+		"",
+		m.ctx.st.muted.Render(m.exportNote),
+	}, "enter export · esc cancel", inner)
+}
+
+// helpBox is the full key list and the filter syntax, from the KeyMap.
+func (m *Model) helpBox() string {
+	st := m.ctx.st
+	inner := m.boxWidth(110)
+	var blocks []string
+	for _, s := range m.keys.sections() {
+		var lines []string
+		lines = append(lines, st.section.Render(s.title))
+		kw := 0
+		for _, r := range s.rows {
+			if r.b.Enabled() {
+				kw = max(kw, ansi.StringWidth(r.b.Help().Key))
+			}
+		}
+		for _, r := range s.rows {
+			if !r.b.Enabled() {
+				continue
+			}
+			lines = append(lines, st.key.Render(fit(r.b.Help().Key, kw))+"  "+st.keyDesc.Render(truncate(r.desc, inner-kw-2)))
+		}
+		blocks = append(blocks, strings.Join(lines, "\n"))
+	}
+	// Lay the sections out in as many columns as fit.
+	var rows []string
+	var row []string
+	roww := 0
+	for _, blk := range blocks {
+		w := lipgloss.Width(blk) + 3
+		if roww+w > inner && len(row) > 0 {
+			rows = append(rows, lipgloss.JoinHorizontal(lipgloss.Top, row...))
+			row, roww = nil, 0
+		}
+		row = append(row, lipgloss.NewStyle().PaddingRight(3).Render(blk))
+		roww += w
+	}
+	if len(row) > 0 {
+		rows = append(rows, lipgloss.JoinHorizontal(lipgloss.Top, row...))
+	}
+	body := strings.Split(strings.Join(rows, "\n\n"), "\n")
+	body = append(body, "", st.section.Render("Filter"))
+	for _, l := range filterHelp {
+		body = append(body, wrapPlain(l, inner, 16)...)
+	}
+	visible := max(m.height-8, 3)
+	m.helpOffset = min(m.helpOffset, max(len(body)-visible, 0))
+	footer := "esc/? close"
+	if len(body) > visible {
+		body = body[m.helpOffset:min(m.helpOffset+visible, len(body))]
+		footer = "↑/↓ scroll · " + footer
+	}
+	return m.frame("Keys", body, footer, inner)
+}
+
+var filterHelp = []string{
+	"text          URL, headers or bodies contain text (any case)",
+	"method:GET    method; GET,POST for either",
+	"status:404    also 5xx, >=400, 200-299, 404,5xx",
+	"host:api      host contains api; *.example.com globs",
+	"path:/api     path starts with /api; /api/*/items globs",
+	"header:x-id   header present; header:x-id=42 value contains 42",
+	"body:text     request or response body contains text",
+	"dur:>200ms    duration; size:>1mb response size",
+	"type:json     response content type contains json",
+	"error replay  failed exchanges; replays",
+	`-token        negates; "quoted text" for spaces; tokens AND together`,
+}
+
+// rateMeter measures requests per second over the last few seconds from
+// samples of a running total.
+type rateMeter struct {
+	samples []rateSample
+}
+
+type rateSample struct {
+	t time.Time
+	n uint64
+}
+
+func (r *rateMeter) add(t time.Time, n uint64) {
+	r.samples = append(r.samples, rateSample{t, n})
+	// Keep one sample older than the window as the baseline.
+	i := 0
+	for i+1 < len(r.samples) && t.Sub(r.samples[i+1].t) >= rateWindow {
+		i++
+	}
+	if i > 0 {
+		r.samples = append(r.samples[:0], r.samples[i:]...)
+	}
+}
+
+func (r *rateMeter) rate() float64 {
+	if len(r.samples) < 2 {
+		return 0
+	}
+	a, b := r.samples[0], r.samples[len(r.samples)-1]
+	dt := b.t.Sub(a.t).Seconds()
+	if dt <= 0 || b.n < a.n {
+		return 0
+	}
+	return float64(b.n-a.n) / dt
+}
