@@ -20,6 +20,15 @@ var extraConfigKeys = map[string]bool{}
 
 type sourcesKey struct{}
 
+type viperKey struct{}
+
+// configViper returns the viper instance that loaded the config, for keys
+// that are not flags (the relay's backends).
+func configViper(cmd *cobra.Command) *viper.Viper {
+	v, _ := cmdContext(cmd).Value(viperKey{}).(*viper.Viper)
+	return v
+}
+
 // loadConfig fills the running command's flags from the environment and the
 // config file, keeping the precedence flag > DEVPROXY_* env > config file >
 // default. It reads the file into v, binds only this command's flags (viper
@@ -28,7 +37,8 @@ type sourcesKey struct{}
 func loadConfig(v *viper.Viper, cmd *cobra.Command) error {
 	path, explicit := configPath(cmd)
 	sources := map[string]string{}
-	cmd.SetContext(context.WithValue(cmdContext(cmd), sourcesKey{}, sources))
+	ctx := context.WithValue(cmdContext(cmd), sourcesKey{}, sources)
+	cmd.SetContext(context.WithValue(ctx, viperKey{}, v))
 
 	if path != "" {
 		_, err := os.Stat(path)

@@ -29,6 +29,10 @@ errors. Replay or edit-and-replay any request, copy it as curl, export HAR.
 	root.AddCommand(
 		newServeCmd(),
 		newDemoCmd(),
+		newRelayCmd(),
+		newAgentCmd(),
+		newViewCmd(),
+		newReplayCmd(),
 		newVersionCmd(),
 		newManCmd(),
 	)

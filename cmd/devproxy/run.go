@@ -37,6 +37,8 @@ type session struct {
 	banner []string
 	// background work stopped on exit (demo traffic, agent loops).
 	background []func(ctx context.Context)
+	// drain runs before the servers shut down; closers after.
+	drain, closers []func()
 }
 
 func newSession(cmd *cobra.Command, role record.Role, limits record.Limits, out outputOptions) *session {
@@ -132,6 +134,9 @@ func (s *session) run(parent context.Context) error {
 	if n := s.rec.Stats().InFlight; n > 0 && !s.useTUI() {
 		s.logger.Info("shutting down", "in_flight", n, "wait", s.shutdown.String())
 	}
+	for _, fn := range s.drain {
+		fn()
+	}
 	sdctx, cancel := context.WithTimeout(context.Background(), s.shutdown)
 	defer cancel()
 	var sdwg sync.WaitGroup
@@ -145,6 +150,9 @@ func (s *session) run(parent context.Context) error {
 		}()
 	}
 	sdwg.Wait()
+	for _, fn := range s.closers {
+		fn()
+	}
 	wg.Wait()
 	if err := s.writeHAR(); err != nil && runErr == nil {
 		runErr = err

@@ -75,18 +75,8 @@ func serveOptionsFrom(cmd *cobra.Command, needTarget bool) (serveOptions, error)
 		return o, err
 	}
 	o.server, o.tlsFingerprint = srv, fp
-	o.transport.Insecure, _ = fs.GetBool("insecure")
-	o.transport.CAFile, _ = fs.GetString("ca")
-	o.transport.ClientCertFile, _ = fs.GetString("client-cert")
-	o.transport.ClientKeyFile, _ = fs.GetString("client-key")
-	o.transport.ResponseHeaderTimeout, _ = fs.GetDuration("response-header-timeout")
-	if o.transport.ResponseHeaderTimeout < 0 {
-		return o, fmt.Errorf("%s %s: must not be negative (0 turns it off)", flagSource(cmd, "response-header-timeout"), o.transport.ResponseHeaderTimeout)
-	}
-	o.preserveHost, _ = fs.GetBool("preserve-host")
-	o.flushInterval, _ = fs.GetDuration("flush-interval")
-	if o.flushInterval < 0 {
-		return o, fmt.Errorf("%s %s: must not be negative (0 flushes every write)", flagSource(cmd, "flush-interval"), o.flushInterval)
+	if o.transport, o.preserveHost, o.flushInterval, err = upstreamFrom(cmd); err != nil {
+		return o, err
 	}
 	o.shutdownTimeout, _ = fs.GetDuration("shutdown-timeout")
 	if o.limits, err = limitsFrom(cmd); err != nil {
@@ -96,6 +86,25 @@ func serveOptionsFrom(cmd *cobra.Command, needTarget bool) (serveOptions, error)
 		return o, err
 	}
 	return o, nil
+}
+
+// upstreamFrom reads the flags that shape requests to the target.
+func upstreamFrom(cmd *cobra.Command) (t proxy.TransportOptions, preserveHost bool, flush time.Duration, err error) {
+	fs := cmd.Flags()
+	t.Insecure, _ = fs.GetBool("insecure")
+	t.CAFile, _ = fs.GetString("ca")
+	t.ClientCertFile, _ = fs.GetString("client-cert")
+	t.ClientKeyFile, _ = fs.GetString("client-key")
+	t.ResponseHeaderTimeout, _ = fs.GetDuration("response-header-timeout")
+	if t.ResponseHeaderTimeout < 0 {
+		return t, false, 0, fmt.Errorf("%s %s: must not be negative (0 turns it off)", flagSource(cmd, "response-header-timeout"), t.ResponseHeaderTimeout)
+	}
+	preserveHost, _ = fs.GetBool("preserve-host")
+	flush, _ = fs.GetDuration("flush-interval")
+	if flush < 0 {
+		return t, false, 0, fmt.Errorf("%s %s: must not be negative (0 flushes every write)", flagSource(cmd, "flush-interval"), flush)
+	}
+	return t, preserveHost, flush, nil
 }
 
 // parseTarget checks a --target URL and explains what is wrong with it.

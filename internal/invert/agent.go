@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -126,13 +127,16 @@ func (a *Agent) Status() string {
 	return a.state
 }
 
-func (a *Agent) setState(s string, attrs ...any) {
+func (a *Agent) setState(s string, attrs ...any) { a.setStateLog(s, true, attrs...) }
+
+// setStateLog records the state; it is logged only when asked and changed.
+func (a *Agent) setStateLog(s string, log bool, attrs ...any) {
 	a.mu.Lock()
 	changed := a.state != s
 	a.state = s
 	a.since = time.Now()
 	a.mu.Unlock()
-	if changed {
+	if changed && log {
 		a.opts.Logger.Info("agent: "+s, append([]any{"relay", a.opts.Relay.String(), "backend", a.opts.Backend}, attrs...)...)
 	}
 }
@@ -164,7 +168,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.setState("polling relay (poll transport)")
 			err = a.runPoll(ctx)
 		default:
-			a.setState("connecting to relay")
+			a.setStateLog("connecting to relay", false)
 			up, err = a.runTunnel(ctx)
 			if errors.Is(err, errNoTunnel) && mode == TransportAuto {
 				a.opts.Logger.Info("agent: relay has no native tunnel; falling back to the poll transport", "reason", err)
@@ -182,7 +186,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		if errors.Is(err, ErrAgentRejected) {
 			wait = max(wait, 5*time.Second)
 		}
-		a.setState(fmt.Sprintf("disconnected: %v; retrying in %s", err, wait.Round(100*time.Millisecond)))
+		a.setState(fmt.Sprintf("disconnected: %s; retrying in %s", cause(err), wait.Round(100*time.Millisecond)))
 		select {
 		case <-ctx.Done():
 		case <-time.After(wait):
@@ -258,6 +262,23 @@ func (a *Agent) runTunnel(ctx context.Context) (time.Duration, error) {
 	_ = srv.Serve(sess)
 	sess.Close()
 	return time.Since(start), errors.New("tunnel closed")
+}
+
+// cause is the innermost message of a connection error ("connection
+// refused"), without the layers of dial and handshake wrapping.
+func cause(err error) string {
+	if errors.Is(err, ErrAgentRejected) || errors.Is(err, errNoTunnel) {
+		return err.Error()
+	}
+	msg := err.Error()
+	for u := errors.Unwrap(err); u != nil; u = errors.Unwrap(u) {
+		msg = u.Error()
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return "cannot reach the relay: " + msg
+	}
+	return msg
 }
 
 func responseText(res *http.Response) string {

@@ -494,3 +494,7 @@ func newToken(prefix string) string {
 	}
 	return prefix + base64.RawURLEncoding.EncodeToString(b[:])
 }
+
+// ParseAccess reads an access setting: "public" (or nothing) or
+// {"tokens": ["…"]}.
+func ParseAccess(raw json.RawMessage) (Access, error) { return parseAccess(raw) }

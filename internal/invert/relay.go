@@ -100,10 +100,15 @@ func NewRelay(o RelayOptions) (*Relay, error) {
 	return r, nil
 }
 
+// Drain ends held poll calls at once (answering them with no ids), so a
+// shutting-down server need not wait for them; tunnels stay up so requests
+// in flight can finish.
+func (r *Relay) Drain() { r.closeOnce.Do(func() { close(r.closing) }) }
+
 // Close drops every agent connection; requests in flight fail as "tunnel
 // lost".
 func (r *Relay) Close() {
-	r.closeOnce.Do(func() { close(r.closing) })
+	r.Drain()
 	r.mu.Lock()
 	links := make([]*link, 0, len(r.links))
 	for _, l := range r.links {
@@ -305,11 +310,7 @@ func (r *Relay) handleTunnel(w http.ResponseWriter, req *http.Request) {
 	l := r.link(id)
 	l.addSession(s)
 	r.opts.Logger.Info("agent connected", "backend", id, "transport", "tunnel", "remote", req.RemoteAddr)
-	select {
-	case <-ys.CloseChan():
-	case <-r.closing:
-		ys.Close()
-	}
+	<-ys.CloseChan()
 	l.removeSession(s)
 	r.opts.Logger.Info("agent disconnected", "backend", id, "transport", "tunnel", "remote", req.RemoteAddr)
 }
@@ -436,4 +437,54 @@ func (r *Relay) WaitForAgent(ctx context.Context, id string) error {
 			return err
 		}
 	}
+}
+
+// Replayer replays the relay's recorded exchanges through the backend that
+// serves them now (routing by the recorded host and path).
+func (r *Relay) Replayer(rec *record.Recorder) *RelayReplayer {
+	return &RelayReplayer{r: r, rec: rec}
+}
+
+// RelayReplayer sends recorded relay exchanges again, as new exchanges.
+type RelayReplayer struct {
+	r   *Relay
+	rec *record.Recorder
+}
+
+func (rr *RelayReplayer) replayer(id uint64) (*proxy.Replayer, error) {
+	x, ok := rr.rec.Get(id)
+	if !ok {
+		return nil, fmt.Errorf("replay #%d: the exchange is no longer in the buffer", id)
+	}
+	u, err := url.Parse(x.Request.URL)
+	if err != nil {
+		return nil, fmt.Errorf("replay #%d: %v", id, err)
+	}
+	b, ok := rr.r.opts.Registry.Route(x.Request.Host, u.Path)
+	if !ok {
+		return nil, fmt.Errorf("replay #%d: no backend serves %s%s any more", id, x.Request.Host, u.Path)
+	}
+	h, err := rr.r.handler(b.ID)
+	if err != nil {
+		return nil, err
+	}
+	return proxy.NewReplayer(h, rr.rec), nil
+}
+
+// Replay re-sends exchange id.
+func (rr *RelayReplayer) Replay(ctx context.Context, id uint64) (uint64, error) {
+	p, err := rr.replayer(id)
+	if err != nil {
+		return 0, err
+	}
+	return p.Replay(ctx, id)
+}
+
+// ReplayRaw sends edited request text as a replay of id.
+func (rr *RelayReplayer) ReplayRaw(ctx context.Context, id uint64, raw []byte) (uint64, error) {
+	p, err := rr.replayer(id)
+	if err != nil {
+		return 0, err
+	}
+	return p.ReplayRaw(ctx, id, raw)
 }

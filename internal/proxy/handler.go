@@ -156,7 +156,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ReplayOf:   replayOf,
 		Request: record.Request{
 			Method: r.Method,
-			URL:    requestURL(r),
+			URL:    h.requestURL(r),
 			Proto:  r.Proto,
 			Host:   r.Host,
 			Header: record.FieldsFromHeader(r.Header),
@@ -318,6 +318,18 @@ func (h *Handler) clientAddr(r *http.Request) string {
 		}
 	}
 	return r.RemoteAddr
+}
+
+// requestURL is the URL the client asked for; behind a trusted relay the
+// scheme is the one the client used with the relay.
+func (h *Handler) requestURL(r *http.Request) string {
+	u := requestURL(r)
+	if h.opts.TrustForwarded {
+		if p := r.Header.Get("X-Forwarded-Proto"); p == "https" && strings.HasPrefix(u, "http://") {
+			u = "https://" + strings.TrimPrefix(u, "http://")
+		}
+	}
+	return u
 }
 
 // requestURL is the absolute URL the client asked for.

@@ -40,10 +40,31 @@ func (r *Replayer) Replay(ctx context.Context, id uint64) (uint64, error) {
 	if !ok {
 		return 0, fmt.Errorf("replay #%d: the exchange is no longer in the buffer", id)
 	}
-	if err := Replayable(&x); err != nil {
+	req, err := ReplayRequest(&x)
+	if err != nil {
 		return 0, err
 	}
-	return r.Send(ctx, x.Request, id)
+	return r.Send(ctx, req, id)
+}
+
+// ReplayRequest is the request to send when replaying x: refused when it
+// cannot be replayed faithfully. Bodies read from a HAR file are already
+// decoded, so their Content-Encoding is dropped to match the bytes sent.
+func ReplayRequest(x *record.Exchange) (record.Request, error) {
+	if err := Replayable(x); err != nil {
+		return record.Request{}, err
+	}
+	req := x.Request
+	if x.BodiesDecoded && req.Header.Get("Content-Encoding") != "" {
+		h := make(record.Fields, 0, len(req.Header))
+		for _, f := range req.Header {
+			if !strings.EqualFold(f.Name, "Content-Encoding") {
+				h = append(h, f)
+			}
+		}
+		req.Header = h
+	}
+	return req, nil
 }
 
 // ReplayRaw sends edited raw HTTP/1.1 request text as a replay of id. Parse

@@ -630,8 +630,14 @@ func TestRedactJSON(t *testing.T) {
 		{`token=1`, `token=1`},         // not JSON
 		{`"token"`, `"token"`},         // a bare string has no keys
 		{`{"a":"b"} trailing`, `{"a":"b"} trailing`},
+		// An echo service's body carries the request's JSON as a string.
+		{`{"data": "{\"password\":\"hunter2\",\"a\":1}", "x": "[1, 2]"}`, `{"data": "{\"password\":\"[redacted]\",\"a\":1}", "x": "[1, 2]"}`},
+		{`["{\"token\":\"t\"}"]`, `["{\"token\":\"[redacted]\"}"]`},
 	} {
 		got := redactJSON(tc.in)
+		if again := redactJSON(got); again != got {
+			t.Errorf("redactJSON is not idempotent on %q: %q", got, again)
+		}
 		if got != tc.want {
 			t.Errorf("redactJSON(%q)\n got %q\nwant %q", tc.in, got, tc.want)
 		}

@@ -74,6 +74,9 @@ func (l *ExchangeLog) Flush() {
 // Close stops the subscription.
 func (l *ExchangeLog) Close() { l.sub.Close() }
 
+// Log writes the line for x now (once per exchange).
+func (l *ExchangeLog) Log(x *Exchange) { l.write(x) }
+
 func (l *ExchangeLog) write(x *Exchange) {
 	if l.logged[x.ID] {
 		return

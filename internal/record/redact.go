@@ -199,7 +199,10 @@ func redactJSON(s string) string {
 		object    bool
 		expectKey bool
 	}
-	type span struct{ start, end int64 }
+	type span struct {
+		start, end int64
+		with       string // replacement text; "" means the redacted marker
+	}
 	var (
 		stack []frame
 		spans []span
@@ -228,6 +231,7 @@ func redactJSON(s string) string {
 		return nil
 	}
 	for {
+		before := dec.InputOffset()
 		tok, err := dec.Token()
 		if err == io.EOF {
 			break
@@ -256,11 +260,23 @@ func redactJSON(s string) string {
 			if err := skipValue(v); err != nil {
 				return s
 			}
-			spans = append(spans, span{start, dec.InputOffset()})
+			spans = append(spans, span{start: start, end: dec.InputOffset()})
 			continue // still expecting a key
 		}
 		if n := len(stack); n > 0 && stack[n-1].object {
 			stack[n-1].expectKey = true // this token is the value
+		}
+		// A string value holding JSON (an echo service returning the
+		// request body, say) is redacted inside too.
+		if str, ok := tok.(string); ok && len(stack) > 0 {
+			if inner := redactJSON(str); inner != str {
+				start := before
+				for start < int64(len(s)) && s[start] != '"' {
+					start++
+				}
+				enc, _ := json.Marshal(inner)
+				spans = append(spans, span{start, dec.InputOffset(), string(enc)})
+			}
 		}
 		if d, ok := tok.(json.Delim); ok {
 			switch d {
@@ -286,7 +302,11 @@ func redactJSON(s string) string {
 	last := int64(0)
 	for _, sp := range spans {
 		b.WriteString(s[last:sp.start])
-		b.WriteString(`"` + harRedacted + `"`)
+		if sp.with != "" {
+			b.WriteString(sp.with)
+		} else {
+			b.WriteString(`"` + harRedacted + `"`)
+		}
 		last = sp.end
 	}
 	b.WriteString(s[last:])

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/devproxy/devproxy/internal/invert"
+	"github.com/devproxy/devproxy/internal/proxy"
+	"github.com/devproxy/devproxy/internal/record"
+	"github.com/spf13/cobra"
+)
+
+func newAgentCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "agent --proxy URL --backend ID --target URL",
+		Short: "Private side of the inverting proxy: dial out to a relay and serve its requests from a local backend",
+		Long: `agent runs beside a private backend. It dials out to the relay (so the backend
+needs no inbound port and no certificate), receives the requests clients send
+to the relay, forwards them to --target through devproxy's proxy engine, and
+streams the answers back. It reconnects forever, with backoff.
+
+Transports: tunnel (default; a multiplexed WebSocket, WebSockets from clients
+pass through), poll (the long-poll protocol of Google's inverting proxy, for
+its relays), auto (tunnel, falling back to poll).`,
+		Example: `  devproxy agent --proxy http://127.0.0.1:9000 --backend web --token dpt_… --target http://localhost:3000
+  DEVPROXY_TOKEN=dpt_… devproxy agent --proxy https://relay.example.com --backend web --target http://localhost:3000 --no-tui
+  devproxy agent --proxy https://notebooks.example.com/ --backend web --transport poll --target http://localhost:8888`,
+		Args: cobra.NoArgs,
+		RunE: runAgent,
+	}
+	fs := cmd.Flags()
+	fs.String("proxy", "", "the relay's URL, e.g. https://relay.example.com (required)")
+	fs.String("backend", "", "the backend id this agent serves (required)")
+	fs.String("token", "", "the backend's agent token (from the relay's admin API); also $DEVPROXY_TOKEN")
+	fs.String("target", "", "the private service, e.g. http://localhost:3000 (required)")
+	fs.String("transport", "tunnel", "how to reach the relay: tunnel, poll or auto")
+	fs.String("proxy-ca", "", "PEM file of CA certificates to trust for an https relay")
+	fs.Bool("proxy-insecure", false, "do not verify an https relay's certificate")
+	fs.Duration("shutdown-timeout", 5*time.Second, "on exit, wait this long for in-flight exchanges")
+	addUpstreamFlags(fs)
+	addRecorderFlags(fs)
+	addOutputFlags(fs)
+	return cmd
+}
+
+func runAgent(cmd *cobra.Command, args []string) error {
+	fs := cmd.Flags()
+	relayRaw, _ := fs.GetString("proxy")
+	if relayRaw == "" {
+		return fmt.Errorf("--proxy is required: the relay's URL, e.g. --proxy http://127.0.0.1:9000")
+	}
+	relayURL, err := parseTarget(relayRaw, flagSource(cmd, "proxy"))
+	if err != nil && relayURL == nil {
+		// A relay URL may carry a path prefix; parseTarget refuses only a
+		// query or fragment, which a relay URL cannot use either.
+		return err
+	}
+	backend, _ := fs.GetString("backend")
+	if backend == "" {
+		return fmt.Errorf("--backend is required: the backend id registered on the relay, e.g. --backend web")
+	}
+	token, _ := fs.GetString("token")
+	targetRaw, _ := fs.GetString("target")
+	target, err := parseTarget(targetRaw, flagSource(cmd, "target"))
+	if err != nil {
+		return err
+	}
+	tr, _ := fs.GetString("transport")
+	switch invert.Transport(tr) {
+	case invert.TransportTunnel, invert.TransportPoll, invert.TransportAuto:
+	default:
+		return fmt.Errorf("%s %q: must be tunnel, poll or auto", flagSource(cmd, "transport"), tr)
+	}
+	upstream, preserveHost, flush, err := upstreamFrom(cmd)
+	if err != nil {
+		return err
+	}
+	limits, err := limitsFrom(cmd)
+	if err != nil {
+		return err
+	}
+	out, err := outputFrom(cmd)
+	if err != nil {
+		return err
+	}
+	s := newSession(cmd, record.RoleAgent, limits, out)
+	s.shutdown, _ = fs.GetDuration("shutdown-timeout")
+	transport, err := proxy.NewTransport(upstream)
+	if err != nil {
+		return err
+	}
+	h, err := proxy.New(proxy.Options{
+		Target:         target,
+		Role:           record.RoleAgent,
+		Tap:            s.rec,
+		Transport:      transport,
+		PreserveHost:   preserveHost,
+		TrustForwarded: true, // the relay set them, over an authenticated tunnel
+		FlushInterval:  flush,
+		Logger:         s.logger,
+	})
+	if err != nil {
+		return err
+	}
+	caFile, _ := fs.GetString("proxy-ca")
+	insecure, _ := fs.GetBool("proxy-insecure")
+	agent, err := invert.NewAgent(invert.AgentOptions{
+		Relay: relayURL, Backend: backend, Token: token, Transport: invert.Transport(tr),
+		Handler: h, RelayCAFile: caFile, RelayInsecure: insecure, Logger: s.logger,
+	})
+	if err != nil {
+		return err
+	}
+	s.background = append(s.background, func(ctx context.Context) { _ = agent.Run(ctx) })
+	s.status = agent.Status
+	s.replayer = proxy.NewReplayer(h, s.rec)
+	s.listen = fmt.Sprintf("relay %s (backend %s)", relayURL, backend)
+	s.target = h.Target()
+	if s.useTUI() {
+		s.banner = []string{fmt.Sprintf("devproxy agent: relay %s backend %s → %s (%s)", relayURL, backend, h.Target(), tr)}
+	} else {
+		s.logger.Info("devproxy agent: starting", "relay", relayURL.String(), "backend", backend, "target", h.Target(), "transport", tr)
+	}
+	return s.run(cmdContext(cmd))
+}

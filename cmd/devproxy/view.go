@@ -1,0 +1,79 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/devproxy/devproxy/internal/record"
+	"github.com/spf13/cobra"
+)
+
+func newViewCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "view FILE.har",
+		Short: "Open a HAR file (devproxy's, a browser's or mitmproxy's) in the UI, read-only",
+		Example: `  devproxy view session.har
+  devproxy view session.har --no-tui        # list the entries, one line each`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			limits, err := limitsFrom(cmd)
+			if err != nil {
+				return err
+			}
+			out, err := outputFrom(cmd)
+			if err != nil {
+				return err
+			}
+			xs, err := readHARFile(args[0])
+			if err != nil {
+				return err
+			}
+			s := newSession(cmd, record.RoleView, limits, out)
+			s.target = args[0]
+			addImported(s.rec, xs)
+			if s.useTUI() {
+				return runUI(cmdContext(cmd), s)
+			}
+			xlog := record.NewExchangeLog(s.rec, s.logger)
+			defer xlog.Close()
+			for _, x := range s.rec.Snapshot() {
+				xlog.Log(&x)
+			}
+			return s.writeHAR()
+		},
+	}
+	fs := cmd.Flags()
+	addRecorderFlags(fs)
+	addOutputFlags(fs)
+	return cmd
+}
+
+func readHARFile(path string) ([]record.Exchange, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, unwrapPathError(err))
+	}
+	defer f.Close()
+	xs, err := record.ReadHAR(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return xs, nil
+}
+
+// addImported adds exchanges read from a file to a fresh recorder, keeping
+// their replay links: ids are renumbered in order, so ReplayOf is mapped from
+// the file's ids to the new ones.
+func addImported(rec *record.Recorder, xs []record.Exchange) {
+	next := rec.Stats().Total + 1
+	newID := make(map[uint64]uint64, len(xs))
+	for i, x := range xs {
+		if x.ID != 0 {
+			newID[x.ID] = next + uint64(i)
+		}
+	}
+	for _, x := range xs {
+		x.ReplayOf = newID[x.ReplayOf]
+		rec.Add(x)
+	}
+}
