@@ -7,11 +7,23 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/pprof"
 )
 
 func main() {
+	// DEVPROXY_CPUPROFILE=FILE writes a CPU profile of the whole run (for
+	// devproxy's own developers, with bench/wrk.sh).
+	if path := os.Getenv("DEVPROXY_CPUPROFILE"); path != "" {
+		if f, err := os.Create(path); err == nil {
+			if pprof.StartCPUProfile(f) == nil {
+				defer pprof.StopCPUProfile()
+			}
+		}
+	}
 	root := newRootCmd()
-	if err := root.Execute(); err != nil {
+	err := root.Execute()
+	pprof.StopCPUProfile()
+	if err != nil {
 		var ex exitError
 		if errors.As(err, &ex) {
 			if ex.msg != "" {

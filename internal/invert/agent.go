@@ -238,7 +238,7 @@ func (a *Agent) runTunnel(ctx context.Context) (time.Duration, error) {
 		}
 		return 0, err
 	}
-	conn := websocket.NetConn(sessCtx, c, websocket.MessageBinary)
+	conn := coalesce(websocket.NetConn(sessCtx, c, websocket.MessageBinary))
 	sess, err := yamux.Server(conn, yamuxConfig())
 	if err != nil {
 		conn.Close()

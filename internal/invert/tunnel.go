@@ -1,10 +1,12 @@
 package invert
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/devproxy/devproxy/internal/proxy"
@@ -52,4 +54,38 @@ func (c *tunnelConn) Read(p []byte) (int, error) {
 func (c *tunnelConn) Write(p []byte) (int, error) {
 	n, err := c.Conn.Write(p)
 	return n, c.wrap(err)
+}
+
+// yamux frame header: version, type, flags (2), stream id (4), length (4).
+const (
+	yamuxHeaderSize = 12
+	yamuxTypeData   = 0
+)
+
+// coalescer joins each yamux data-frame header with the body written right
+// after it, so one frame is one WebSocket message (one flush, one syscall)
+// instead of two. yamux writes from a single send loop, header then body.
+type coalescer struct {
+	net.Conn
+	mu  sync.Mutex
+	hdr []byte
+	buf []byte
+}
+
+func coalesce(c net.Conn) net.Conn { return &coalescer{Conn: c} }
+
+func (c *coalescer) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.hdr) == 0 {
+		if len(p) == yamuxHeaderSize && p[1] == yamuxTypeData && binary.BigEndian.Uint32(p[8:12]) > 0 {
+			c.hdr = append(c.hdr[:0], p...) // a body follows
+			return len(p), nil
+		}
+		return c.Conn.Write(p)
+	}
+	c.buf = append(append(c.buf[:0], c.hdr...), p...)
+	c.hdr = c.hdr[:0]
+	n, err := c.Conn.Write(c.buf)
+	return max(n-yamuxHeaderSize, 0), err
 }
