@@ -88,11 +88,13 @@ func demoExamples(base string, insecure bool) []string {
 		k = "-k "
 	}
 	return []string{
-		"try: curl " + k + base + "/anything",
-		"try: curl " + k + "-N " + base + "/drip?duration=3&numbytes=6",
-		"try: curl " + k + "-N " + base + "/sse?delay=500ms&count=5",
-		"try: curl " + k + "-i " + base + "/status/503",
-		"try: websocat " + strings.Replace(base, "http", "ws", 1) + "/websocket/echo   (or any WebSocket client)",
+		"Try it from another terminal:",
+		"  curl " + k + base + "/anything",
+		"  curl " + k + "-N '" + base + "/drip?duration=3&numbytes=6'",
+		"  curl " + k + "-N '" + base + "/sse?delay=500ms&count=5'",
+		"  curl " + k + "-i " + base + "/status/503",
+		"  websocat " + strings.Replace(base, "http", "ws", 1) + "/websocket/echo   (any WebSocket client)",
+		"or run devproxy demo --traffic for a steady stream.",
 	}
 }
 

@@ -92,7 +92,7 @@ func (l *ExchangeLog) write(x *Exchange) {
 		slog.String("method", x.Request.Method),
 		slog.String("url", x.Request.URL),
 		slog.Int("status", status),
-		slog.Duration("duration", x.Duration(x.End).Round(time.Microsecond)),
+		slog.Float64("duration_ms", float64(x.Duration(x.End).Round(time.Microsecond))/float64(time.Millisecond)),
 		slog.Int64("bytes_in", x.Request.Body.Size),
 		slog.Int64("bytes_out", out),
 	}

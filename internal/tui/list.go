@@ -106,6 +106,7 @@ type listView struct {
 	// filtered and empty say which message an empty list shows.
 	filtered bool
 	empty    string
+	hints    []string
 }
 
 // selected returns the entry under the cursor, or nil.
@@ -202,6 +203,18 @@ func (l *listView) Render(width, height int) string {
 		b.WriteByte('\n')
 		b.WriteString(st.muted.Render(fit(msg, width)))
 		lines++
+		if !l.filtered && len(l.hints) > 0 && lines+1 < height {
+			b.WriteByte('\n')
+			lines++
+			for _, h := range l.hints {
+				if lines >= height {
+					break
+				}
+				b.WriteByte('\n')
+				b.WriteString(st.muted.Render(fit("  "+h, width)))
+				lines++
+			}
+		}
 	}
 	for i := l.offset; i < len(l.rows) && lines < height; i++ {
 		b.WriteByte('\n')

@@ -138,6 +138,7 @@ func New(cfg Config) *Model {
 	m.list.ctx = &m.ctx
 	m.list.follow = true
 	m.list.empty = "Waiting for traffic…"
+	m.list.hints = cfg.Hints
 	switch cfg.Role {
 	case "view":
 		m.list.empty = "The HAR file holds no exchanges."

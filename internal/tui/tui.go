@@ -32,6 +32,9 @@ type Config struct {
 	// Status is optional extra header text, polled each tick (agent tunnel
 	// state). It is called off the UI's event loop.
 	Status func() string
+	// Hints are lines shown under the empty list until traffic arrives
+	// (the demo's example commands, the relay's first-start instructions).
+	Hints []string
 	// Now is the clock for in-flight durations, the request rate, status
 	// message expiry and export file names. Nil means time.Now; tests set a
 	// fixed clock so that rendered output is deterministic.
