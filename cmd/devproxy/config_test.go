@@ -200,3 +200,5 @@ func TestParseSize(t *testing.T) {
 		}
 	}
 }
+
+func writeFile(p, body string) error { return os.WriteFile(p, []byte(body), 0o600) }

@@ -4,7 +4,10 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/devproxy/devproxy/internal/record"
 )
@@ -32,20 +35,39 @@ func (t *requestTee) Read(p []byte) (int, error) {
 
 func (t *requestTee) Close() error { return t.body.Close() }
 
+// headerFlushDelay: when a response with a known length has sent headers but
+// no body yet, the headers go out after this long without waiting for it.
+const headerFlushDelay = 2 * time.Millisecond
+
 // responseWriter sits between ReverseProxy and the client's ResponseWriter:
 // it sees exactly what the client gets, tees the body to the recording,
 // cleans 1xx headers, and notices a client that went away.
+//
+// With streamFlush (the default), it owns flushing for responses of known
+// length: each write is flushed at once unless it completed the body (the
+// server sends that at the end anyway), so a slow drip arrives as it is
+// produced while a small response costs one write, not two. Responses of
+// unknown length and event streams are flushed after every write by
+// ReverseProxy itself, through Flush.
 type responseWriter struct {
 	http.ResponseWriter
-	rec        record.Recording
-	tee        bool // set once the upstream response is recorded
+	rec         record.Recording
+	streamFlush bool
+
+	mu         sync.Mutex // the header timer flushes from its own goroutine
+	tee        bool       // set once the upstream response is recorded
 	wroteFinal bool
 	status     int
+	length     int64 // Content-Length of the response, or -1
 	written    int64
 	writeErr   error
+	timer      *time.Timer
+	done       bool // the handler returned: the writer must not be used
 }
 
 func (w *responseWriter) WriteHeader(code int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
 		// Informational responses (103 Early Hints) are copied verbatim by
 		// ReverseProxy (go#81319); strip what must not cross a proxy.
@@ -57,19 +79,34 @@ func (w *responseWriter) WriteHeader(code int) {
 	if !w.wroteFinal {
 		w.wroteFinal = true
 		w.status = code
+		w.length = -1
+		if cl := w.Header().Get("Content-Length"); cl != "" {
+			if n, err := strconv.ParseInt(cl, 10, 64); err == nil {
+				w.length = n
+			}
+		}
+		if w.streamFlush && w.length > 0 {
+			w.timer = time.AfterFunc(headerFlushDelay, w.flushHeaders)
+		}
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *responseWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if !w.wroteFinal {
 		w.wroteFinal = true
 		w.status = http.StatusOK
+		w.length = -1
 	}
 	n, err := w.ResponseWriter.Write(p)
 	w.written += int64(n)
 	if n > 0 && w.tee {
 		w.rec.ResponseBody(p[:n])
+	}
+	if err == nil && w.streamFlush && w.length > 0 && w.written < w.length {
+		err = w.flushLocked()
 	}
 	if err != nil && w.writeErr == nil {
 		w.writeErr = err
@@ -77,11 +114,40 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// flushHeaders sends the headers of a response whose body has not started.
+func (w *responseWriter) flushHeaders() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done && w.written == 0 {
+		_ = w.flushLocked()
+	}
+}
+
 // Flush keeps streaming working; ReverseProxy flushes through a
 // ResponseController, which finds this method.
 func (w *responseWriter) Flush() {
-	if err := http.NewResponseController(w.ResponseWriter).Flush(); err != nil && w.writeErr == nil && !errors.Is(err, http.ErrNotSupported) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.flushLocked(); err != nil && w.writeErr == nil {
 		w.writeErr = err
+	}
+}
+
+func (w *responseWriter) flushLocked() error {
+	err := http.NewResponseController(w.ResponseWriter).Flush()
+	if errors.Is(err, http.ErrNotSupported) {
+		return nil
+	}
+	return err
+}
+
+// close stops the header timer; call it before the handler returns.
+func (w *responseWriter) close() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.done = true
+	if w.timer != nil {
+		w.timer.Stop()
 	}
 }
 

@@ -104,10 +104,10 @@ func New(opts Options) (*Handler, error) {
 		target: (&url.URL{Scheme: opts.Target.Scheme, Host: opts.Target.Host, Path: opts.Target.Path}).String(),
 		via:    "devproxy (" + opts.LoopToken + ")",
 	}
-	flush := opts.FlushInterval
-	if flush <= 0 {
-		flush = -1
-	}
+	// With the default 0, the responseWriter flushes responses of known
+	// length itself (see responseWriter); ReverseProxy still flushes every
+	// write of event streams and responses of unknown length.
+	flush := max(opts.FlushInterval, 0)
 	h.rp = &httputil.ReverseProxy{
 		Rewrite:        h.rewrite,
 		Transport:      opts.Transport,
@@ -168,7 +168,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		info.id = rec.ID()
 	}
 	st := &state{rec: rec, timing: &timing{start: start}}
-	st.rw = &responseWriter{ResponseWriter: w, rec: rec}
+	st.rw = &responseWriter{ResponseWriter: w, rec: rec, streamFlush: h.opts.FlushInterval <= 0}
 
 	if e := h.refuse(r); e != nil {
 		writeError(st.rw, e)
@@ -207,6 +207,7 @@ func (h *Handler) refuse(r *http.Request) *record.Error {
 
 // finish reports the end of the exchange to the tap.
 func (h *Handler) finish(st *state, r *http.Request, aborted bool) {
+	st.rw.close()
 	end := time.Now()
 	f := record.Finish{End: end, Timings: st.timing.phases(end), Err: st.err}
 	if st.upgraded != nil {

@@ -341,3 +341,28 @@ func TestBodyCaptureIsBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestHeadersBeforeSlowBody: a response of known length whose body is slow
+// to start still shows its headers to the client at once.
+func TestHeadersBeforeSlowBody(t *testing.T) {
+	release := make(chan struct{})
+	r := newRig(t, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		w.Header().Set("Content-Length", "4")
+		w.WriteHeader(http.StatusAccepted)
+		http.NewResponseController(w).Flush()
+		select {
+		case <-release:
+		case <-req.Context().Done():
+			return
+		}
+		fmt.Fprint(w, "done")
+	}))
+	res := r.get("/slow") // returns once headers arrive, while the body waits
+	if res.StatusCode != http.StatusAccepted {
+		t.Fatalf("status %d", res.StatusCode)
+	}
+	close(release)
+	if body := readAll(t, res); body != "done" {
+		t.Fatalf("body %q", body)
+	}
+}
