@@ -76,11 +76,7 @@ func runAgent(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return err
 	}
-	limits, err := limitsFrom(cmd)
-	if err != nil {
-		return err
-	}
-	out, err := outputFrom(cmd)
+	limits, out, err := recordingFrom(cmd)
 	if err != nil {
 		return err
 	}

@@ -63,11 +63,7 @@ func runRelay(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return err
 	}
-	limits, err := limitsFrom(cmd)
-	if err != nil {
-		return err
-	}
-	out, err := outputFrom(cmd)
+	limits, out, err := recordingFrom(cmd)
 	if err != nil {
 		return err
 	}

@@ -79,10 +79,7 @@ func serveOptionsFrom(cmd *cobra.Command, needTarget bool) (serveOptions, error)
 		return o, err
 	}
 	o.shutdownTimeout, _ = fs.GetDuration("shutdown-timeout")
-	if o.limits, err = limitsFrom(cmd); err != nil {
-		return o, err
-	}
-	if o.out, err = outputFrom(cmd); err != nil {
+	if o.limits, o.out, err = recordingFrom(cmd); err != nil {
 		return o, err
 	}
 	return o, nil
@@ -197,6 +194,16 @@ func limitsFrom(cmd *cobra.Command) (record.Limits, error) {
 		l.MaxBodyCapture = -1 // capture headers only
 	}
 	return l, nil
+}
+
+// recordingFrom reads the recorder limits and output flags every role has.
+func recordingFrom(cmd *cobra.Command) (record.Limits, outputOptions, error) {
+	limits, err := limitsFrom(cmd)
+	if err != nil {
+		return limits, outputOptions{}, err
+	}
+	out, err := outputFrom(cmd)
+	return limits, out, err
 }
 
 func outputFrom(cmd *cobra.Command) (outputOptions, error) {

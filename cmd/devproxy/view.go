@@ -16,11 +16,7 @@ func newViewCmd() *cobra.Command {
   devproxy view session.har --no-tui        # list the entries, one line each`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			limits, err := limitsFrom(cmd)
-			if err != nil {
-				return err
-			}
-			out, err := outputFrom(cmd)
+			limits, out, err := recordingFrom(cmd)
 			if err != nil {
 				return err
 			}

@@ -148,16 +148,8 @@ func TestUpstreamBreaksOffBody(t *testing.T) {
 }
 
 func TestConnect405(t *testing.T) {
-	var dials []string
-	var mu sync.Mutex
-	r := newRig(t, http.HandlerFunc(echoHeaders), func(_ *Options, to *TransportOptions) {
-		to.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-			mu.Lock()
-			dials = append(dials, addr)
-			mu.Unlock()
-			return (&net.Dialer{}).DialContext(ctx, network, addr)
-		}
-	})
+	d := &dialLog{}
+	r := newRig(t, http.HandlerFunc(echoHeaders), d.option)
 	conn := dialProxy(t, r)
 	fmt.Fprint(conn, "CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: 127.0.0.1:22\r\n\r\n")
 	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
@@ -167,9 +159,7 @@ func TestConnect405(t *testing.T) {
 	if res.StatusCode != http.StatusMethodNotAllowed {
 		t.Fatalf("CONNECT status %d, want 405", res.StatusCode)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(dials) != 0 {
+	if dials := d.addrs(); len(dials) != 0 {
 		t.Errorf("CONNECT made devproxy dial %v", dials)
 	}
 }
@@ -177,16 +167,8 @@ func TestConnect405(t *testing.T) {
 // TestAbsoluteFormGoesToTarget: a request line naming another host is still
 // sent to --target (devproxy is not an open proxy).
 func TestAbsoluteFormGoesToTarget(t *testing.T) {
-	var dials []string
-	var mu sync.Mutex
-	r := newRig(t, http.HandlerFunc(echoHeaders), func(_ *Options, to *TransportOptions) {
-		to.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-			mu.Lock()
-			dials = append(dials, addr)
-			mu.Unlock()
-			return (&net.Dialer{}).DialContext(ctx, network, addr)
-		}
-	})
+	d := &dialLog{}
+	r := newRig(t, http.HandlerFunc(echoHeaders), d.option)
 	conn := dialProxy(t, r)
 	fmt.Fprint(conn, "GET http://127.0.0.2:9/x HTTP/1.1\r\nHost: 127.0.0.2:9\r\nConnection: close\r\n\r\n")
 	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
@@ -198,11 +180,10 @@ func TestAbsoluteFormGoesToTarget(t *testing.T) {
 	if h.Get("Host") != want {
 		t.Errorf("backend saw Host %q, want %q", h.Get("Host"), want)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	for _, d := range dials {
-		if d != want {
-			t.Errorf("devproxy dialed %s; only the target %s is allowed", d, want)
+	dials := d.addrs()
+	for _, a := range dials {
+		if a != want {
+			t.Errorf("devproxy dialed %s; only the target %s is allowed", a, want)
 		}
 	}
 	if len(dials) == 0 {
@@ -219,4 +200,25 @@ func dialProxy(t *testing.T, r *rig) net.Conn {
 	t.Cleanup(func() { conn.Close() })
 	_ = conn.SetDeadline(time.Now().Add(testTimeout))
 	return conn
+}
+
+// dialLog records every address the proxy's transport dials.
+type dialLog struct {
+	mu    sync.Mutex
+	dials []string
+}
+
+func (d *dialLog) option(_ *Options, to *TransportOptions) {
+	to.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		d.mu.Lock()
+		d.dials = append(d.dials, addr)
+		d.mu.Unlock()
+		return (&net.Dialer{}).DialContext(ctx, network, addr)
+	}
+}
+
+func (d *dialLog) addrs() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]string(nil), d.dials...)
 }

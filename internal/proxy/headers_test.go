@@ -216,3 +216,36 @@ func TestTwoHopsInOneProcess(t *testing.T) {
 		t.Errorf("Via = %q, want both hops", via)
 	}
 }
+
+// TestUpgradeResponseHopByHop: a 101 keeps Connection and Upgrade but loses
+// the other hop-by-hop headers, the ones Connection names, and Alt-Svc.
+func TestUpgradeResponseHopByHop(t *testing.T) {
+	r := newRig(t, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		conn, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		fmt.Fprint(brw, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade, X-Hop\r\nUpgrade: websocket\r\nX-Hop: 1\r\nKeep-Alive: timeout=5\r\nAlt-Svc: h3=\":443\"\r\nX-End: kept\r\n\r\n")
+		brw.Flush()
+		buf := make([]byte, 1)
+		conn.Read(buf) // hold the connection until the client goes
+	}))
+	conn := dialProxy(t, r)
+	fmt.Fprint(conn, "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.StatusCode != http.StatusSwitchingProtocols || res.Header.Get("Upgrade") != "websocket" || !hasToken(res.Header["Connection"], "upgrade") {
+		t.Fatalf("status %d headers %v", res.StatusCode, res.Header)
+	}
+	for _, gone := range []string{"X-Hop", "Keep-Alive", "Alt-Svc"} {
+		if v := res.Header.Values(gone); len(v) > 0 {
+			t.Errorf("101 carried %s = %q", gone, v)
+		}
+	}
+	if res.Header.Get("X-End") != "kept" {
+		t.Error("an end-to-end header of the 101 was dropped")
+	}
+}

@@ -253,17 +253,7 @@ func (l *listView) row(e *entry, cols columns) string {
 func (c columns) header() string {
 	var b strings.Builder
 	b.WriteByte(' ')
-	cell := func(s string, w int, right bool) {
-		if w == 0 {
-			return
-		}
-		if right {
-			b.WriteString(fitRight(s, w))
-		} else {
-			b.WriteString(fit(s, w))
-		}
-		b.WriteByte(' ')
-	}
+	cell := func(s string, w int, right bool) { writeCell(&b, s, w, right) }
 	cell("#", c.id, false)
 	cell("TIME", c.time, false)
 	cell("METHOD", c.method, false)
@@ -339,17 +329,7 @@ func rowText(e *entry, cols columns, ctx *uiContext) string {
 	c := rowCells(e, ctx)
 	var b strings.Builder
 	b.WriteByte(' ')
-	cell := func(s string, w int, right bool) {
-		if w == 0 {
-			return
-		}
-		if right {
-			b.WriteString(fitRight(s, w))
-		} else {
-			b.WriteString(fit(s, w))
-		}
-		b.WriteByte(' ')
-	}
+	cell := func(s string, w int, right bool) { writeCell(&b, s, w, right) }
 	cell(c.id, cols.id, false)
 	cell(c.time, cols.time, false)
 	cell(c.method, cols.method, false)
@@ -415,4 +395,18 @@ func styledRow(e *entry, cols columns, ctx *uiContext) string {
 		sep()
 	}
 	return b.String()
+}
+
+// writeCell writes s fitted to w cells (right-aligned if asked) and a
+// separating space; a zero width drops the column.
+func writeCell(b *strings.Builder, s string, w int, right bool) {
+	if w == 0 {
+		return
+	}
+	if right {
+		b.WriteString(fitRight(s, w))
+	} else {
+		b.WriteString(fit(s, w))
+	}
+	b.WriteByte(' ')
 }

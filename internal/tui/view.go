@@ -369,7 +369,7 @@ func (m *Model) frame(title string, body []string, footer string, inner int) str
 	}
 	if footer != "" {
 		lines = append(lines, "")
-		for _, l := range wrapPlain(footer, inner, 0) {
+		for _, l := range wrapProse(footer, inner, 0) {
 			lines = append(lines, st.muted.Render(l))
 		}
 	}
