@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -47,10 +48,16 @@ func loadConfig(v *viper.Viper, cmd *cobra.Command) error {
 			if err := readConfigFile(v, cmd, path); err != nil {
 				return err
 			}
-		case errors.Is(err, fs.ErrNotExist) && !explicit:
-			path = ""
+		case !explicit && (errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)):
+			path = "" // no config file in the default place: fine
+		case !explicit:
+			return fmt.Errorf("config file %s (the default location): %w; fix it, or name another with --config", path, unwrapPathError(err))
 		default:
-			return fmt.Errorf("--config %s: %w", path, unwrapPathError(err))
+			src := "--config"
+			if f := cmd.Flags().Lookup("config"); f == nil || f.Value.String() == "" {
+				src = "$DEVPROXY_CONFIG"
+			}
+			return fmt.Errorf("%s %s: %w", src, path, unwrapPathError(err))
 		}
 	}
 

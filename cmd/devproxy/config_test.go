@@ -202,3 +202,23 @@ func TestParseSize(t *testing.T) {
 }
 
 func writeFile(p, body string) error { return os.WriteFile(p, []byte(body), 0o600) }
+
+// TestDefaultConfigPathNotADirectory: a file where the default config
+// directory would be is not an error (nothing was asked for).
+func TestDefaultConfigPathNotADirectory(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "devproxy"), []byte("a binary, say"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	root := newRootCmd()
+	cmd, rest, _ := root.Find([]string{"serve"})
+	_ = cmd.ParseFlags(rest)
+	t.Setenv("XDG_CONFIG_HOME", dir)
+	if err := loadConfig(viper.New(), cmd); err != nil {
+		t.Fatalf("implicit config location: %v", err)
+	}
+	t.Setenv("DEVPROXY_CONFIG", filepath.Join(dir, "devproxy", "config.yaml"))
+	if err := loadConfig(viper.New(), cmd); err == nil || !strings.HasPrefix(err.Error(), "$DEVPROXY_CONFIG") {
+		t.Errorf("explicit $DEVPROXY_CONFIG: %v", err)
+	}
+}
