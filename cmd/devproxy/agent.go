@@ -50,10 +50,9 @@ func runAgent(cmd *cobra.Command, args []string) error {
 	if relayRaw == "" {
 		return fmt.Errorf("--proxy is required: the relay's URL, e.g. --proxy http://127.0.0.1:9000")
 	}
+	// A relay URL may carry a path prefix, as a target may.
 	relayURL, err := parseTarget(relayRaw, flagSource(cmd, "proxy"))
-	if err != nil && relayURL == nil {
-		// A relay URL may carry a path prefix; parseTarget refuses only a
-		// query or fragment, which a relay URL cannot use either.
+	if err != nil {
 		return err
 	}
 	backend, _ := fs.GetString("backend")

@@ -143,8 +143,8 @@ func (r *Relay) dialBackend(ctx context.Context, network, addr string) (net.Conn
 	return r.link(strings.TrimSuffix(host, backendHostSuffix)).dial(ctx, r.opts.AgentWait)
 }
 
-// roundTrip sends an end-user request to a backend's agent: over a tunnel
-// stream when one is connected, else through the poll transport.
+// relayTransport sends an end-user request to a backend's agent: over a
+// tunnel stream when one is connected, else through the poll transport.
 type relayTransport struct{ r *Relay }
 
 func (t relayTransport) RoundTrip(req *http.Request) (*http.Response, error) {

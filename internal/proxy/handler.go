@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
 	"log/slog"
 
 	"net/http"
@@ -54,7 +53,8 @@ type Options struct {
 	// request (target, forwarding headers, Via), so it can remove or add
 	// headers; the relay strips its credentials and protocol headers here.
 	Rewrite func(*httputil.ProxyRequest)
-	// Logger receives internal errors. Default slog.Default().
+	// Logger receives ReverseProxy's internal messages, at debug level (the
+	// exchanges themselves are recorded through Tap). Default slog.Default().
 	Logger *slog.Logger
 }
 
@@ -114,7 +114,7 @@ func New(opts Options) (*Handler, error) {
 		FlushInterval:  flush,
 		ModifyResponse: h.modifyResponse,
 		ErrorHandler:   h.errorHandler,
-		ErrorLog:       log.New(discardWriter{}, "", 0),
+		ErrorLog:       slog.NewLogLogger(opts.Logger.Handler(), slog.LevelDebug),
 	}
 	return h, nil
 }

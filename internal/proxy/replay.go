@@ -141,9 +141,6 @@ func buildRequest(ctx context.Context, req record.Request) (*http.Request, error
 	}
 	hreq.RemoteAddr = "replay"
 	hreq.RequestURI = u.RequestURI()
-	if strings.EqualFold(u.Scheme, "https") {
-		hreq.TLS = nil // the replay itself is in-process; the URL keeps its scheme
-	}
 	hreq.Proto, hreq.ProtoMajor, hreq.ProtoMinor = "HTTP/1.1", 1, 1
 	return hreq, nil
 }
