@@ -113,7 +113,7 @@ func runAgent(cmd *cobra.Command, args []string) error {
 	s.listen = fmt.Sprintf("relay %s (backend %s)", relayURL, backend)
 	s.target = h.Target()
 	if s.useTUI() {
-		s.banner = []string{fmt.Sprintf("devproxy agent: relay %s backend %s → %s (%s)", relayURL, backend, h.Target(), tr)}
+		s.banner = fmt.Sprintf("devproxy agent: relay %s backend %s → %s (%s)", relayURL, backend, h.Target(), tr)
 	} else {
 		s.logger.Info("devproxy agent: starting", "relay", relayURL.String(), "backend", backend, "target", h.Target(), "transport", tr)
 	}

@@ -63,7 +63,7 @@ func loadConfig(v *viper.Viper, cmd *cobra.Command) error {
 
 	v.RegisterAlias("address", "listen")
 	v.SetEnvPrefix("DEVPROXY")
-	v.SetEnvKeyReplacer(strings.NewReplacer("-", "_", ".", "_"))
+	v.SetEnvKeyReplacer(envKeys)
 	v.AutomaticEnv()
 	if err := v.BindPFlags(cmd.Flags()); err != nil {
 		return err
@@ -116,9 +116,11 @@ func flagSource(cmd *cobra.Command, name string) string {
 	return "--" + name
 }
 
-func envName(flag string) string {
-	return "DEVPROXY_" + strings.ToUpper(strings.NewReplacer("-", "_", ".", "_").Replace(flag))
-}
+// envKeys maps a flag or config key to its environment spelling; viper and
+// envName must agree on it.
+var envKeys = strings.NewReplacer("-", "_", ".", "_")
+
+func envName(flag string) string { return "DEVPROXY_" + strings.ToUpper(envKeys.Replace(flag)) }
 
 // configPath is --config (or $DEVPROXY_CONFIG), else the XDG location.
 func configPath(cmd *cobra.Command) (path string, explicit bool) {

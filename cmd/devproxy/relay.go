@@ -119,7 +119,6 @@ func runRelay(cmd *cobra.Command, args []string) error {
 	s.status = func() string { return relayStatus(relay, reg) }
 
 	var lines []string
-	lines = append(lines, fmt.Sprintf("devproxy relay: listening on %s (state %s)", srv.URL(), stateDir))
 	if fingerprint != "" {
 		lines = append(lines, "TLS certificate SHA-256: "+fingerprint)
 	}
@@ -143,11 +142,12 @@ func runRelay(cmd *cobra.Command, args []string) error {
 			lines = append(lines, fmt.Sprintf("backend %s: %s", b.ID, strings.Join(b.PathPrefixes, " ")))
 		}
 	}
+	s.hints = lines
 	if s.useTUI() {
-		s.banner = lines
+		s.banner = fmt.Sprintf("devproxy relay: listening on %s (state %s)", srv.URL(), stateDir)
 	} else {
 		s.logger.Info("devproxy relay: listening", "listen", srv.URL(), "state_dir", stateDir, "backends", len(reg.List()))
-		for _, l := range lines[1:] {
+		for _, l := range lines {
 			fmt.Fprintln(s.stderr, l)
 		}
 	}

@@ -32,9 +32,12 @@ type session struct {
 	listen, target string
 	replayer       any
 	status         func() string
-	hints          []string
-	// banner is printed before the UI starts (and is visible after it ends).
-	banner []string
+	// banner is the one-line summary the UI header shows; it is printed
+	// before the UI starts, so it is still on screen after the UI ends.
+	banner string
+	// hints are what a user needs to get going (example commands, a new
+	// admin token): printed in headless mode, shown in the UI's empty list.
+	hints []string
 	// background work stopped on exit (demo traffic, agent loops).
 	background []func(ctx context.Context)
 	// drain runs before the servers shut down; closers after.

@@ -51,11 +51,10 @@ func runServe(cmd *cobra.Command, o *serveOptions, prepare func(*session) error)
 			fmt.Fprintln(s.stderr, line)
 		}
 	} else {
-		s.banner = append(s.banner, fmt.Sprintf("devproxy serve: %s → %s", srv.URL(), h.Target()))
+		s.banner = fmt.Sprintf("devproxy serve: %s → %s", srv.URL(), h.Target())
 		if o.tlsFingerprint != "" {
-			s.banner = append(s.banner, "TLS certificate SHA-256: "+o.tlsFingerprint)
+			s.hints = append([]string{"TLS certificate SHA-256: " + o.tlsFingerprint}, s.hints...)
 		}
-		s.banner = append(s.banner, s.hints...)
 	}
 	return s.run(cmdContext(cmd))
 }

@@ -60,7 +60,6 @@ type Agent struct {
 
 	mu    sync.Mutex
 	state string
-	since time.Time
 }
 
 // NewAgent validates o and returns an Agent.
@@ -134,7 +133,6 @@ func (a *Agent) setStateLog(s string, log bool, attrs ...any) {
 	a.mu.Lock()
 	changed := a.state != s
 	a.state = s
-	a.since = time.Now()
 	a.mu.Unlock()
 	if changed && log {
 		a.opts.Logger.Info("agent: "+s, append([]any{"relay", a.opts.Relay.String(), "backend", a.opts.Backend}, attrs...)...)

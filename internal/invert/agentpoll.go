@@ -371,12 +371,11 @@ func (s *startReader) Read(p []byte) (int, error) {
 // bytes of it were consumed. Each attempt gets its own view; a view that
 // was superseded returns an error instead of racing with the next.
 type rewinder struct {
-	mu       sync.Mutex
-	src      io.Reader
-	buf      []byte
-	consumed int64
-	epoch    int
-	tooLate  bool
+	mu      sync.Mutex
+	src     io.Reader
+	buf     []byte
+	epoch   int
+	tooLate bool
 }
 
 type rewindView struct {
@@ -416,7 +415,6 @@ func (v *rewindView) Read(p []byte) (int, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if n > 0 {
-		r.consumed += int64(n)
 		if !r.tooLate && len(r.buf)+n <= rewindLimit {
 			r.buf = append(r.buf, p[:n]...)
 			v.pos += n

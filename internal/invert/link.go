@@ -29,9 +29,8 @@ type link struct {
 }
 
 type agentSession struct {
-	ys     *yamux.Session
-	remote string
-	since  time.Time
+	ys    *yamux.Session
+	since time.Time
 }
 
 func newLink(id string) *link {

@@ -286,13 +286,7 @@ func bearer(req *http.Request) string {
 func (r *Relay) handleTunnel(w http.ResponseWriter, req *http.Request) {
 	w.Header().Set(HeaderRelay, "1")
 	id := req.Header.Get(HeaderTunnelBackend)
-	if _, ok := r.opts.Registry.Get(id); !ok {
-		http.Error(w, fmt.Sprintf("devproxy relay: no backend %q is registered; create it with POST /api/backends", id), http.StatusNotFound)
-		return
-	}
-	if !r.opts.Registry.CheckAgent(id, bearer(req)) {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="devproxy-agent"`)
-		http.Error(w, fmt.Sprintf("devproxy relay: the agent token for backend %q is missing or wrong", id), http.StatusUnauthorized)
+	if !r.authorizeAgent(w, req, id) {
 		return
 	}
 	c, err := websocket.Accept(w, req, &websocket.AcceptOptions{InsecureSkipVerify: true})
@@ -306,13 +300,28 @@ func (r *Relay) handleTunnel(w http.ResponseWriter, req *http.Request) {
 		c.Close(websocket.StatusInternalError, "yamux")
 		return
 	}
-	s := &agentSession{ys: ys, remote: req.RemoteAddr, since: time.Now()}
+	s := &agentSession{ys: ys, since: time.Now()}
 	l := r.link(id)
 	l.addSession(s)
 	r.opts.Logger.Info("agent connected", "backend", id, "transport", "tunnel", "remote", req.RemoteAddr)
 	<-ys.CloseChan()
 	l.removeSession(s)
 	r.opts.Logger.Info("agent disconnected", "backend", id, "transport", "tunnel", "remote", req.RemoteAddr)
+}
+
+// authorizeAgent checks that an agent call names a registered backend and
+// carries its agent token; otherwise it answers 404 or 401 and returns false.
+func (r *Relay) authorizeAgent(w http.ResponseWriter, req *http.Request, id string) bool {
+	if _, ok := r.opts.Registry.Get(id); !ok {
+		http.Error(w, fmt.Sprintf("devproxy relay: no backend %q is registered; create it with POST /api/backends", id), http.StatusNotFound)
+		return false
+	}
+	if !r.opts.Registry.CheckAgent(id, bearer(req)) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="devproxy-agent"`)
+		http.Error(w, fmt.Sprintf("devproxy relay: the agent token for backend %q is missing or wrong", id), http.StatusUnauthorized)
+		return false
+	}
+	return true
 }
 
 // handlePoll serves the poll protocol; it returns false for paths that are
@@ -330,13 +339,7 @@ func (r *Relay) handlePoll(w http.ResponseWriter, req *http.Request, sub string)
 		return false
 	}
 	id := req.Header.Get(HeaderBackendID)
-	if _, ok := r.opts.Registry.Get(id); !ok {
-		http.Error(w, fmt.Sprintf("devproxy relay: no backend %q is registered", id), http.StatusNotFound)
-		return true
-	}
-	if !r.opts.Registry.CheckAgent(id, bearer(req)) {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="devproxy-agent"`)
-		http.Error(w, fmt.Sprintf("devproxy relay: the agent token for backend %q is missing or wrong", id), http.StatusUnauthorized)
+	if !r.authorizeAgent(w, req, id) {
 		return true
 	}
 	if sub != PendingPath && !validRequestID(req.Header.Get(HeaderRequestID)) {

@@ -122,10 +122,6 @@ func New(opts Options) (*Handler, error) {
 // Target returns the target URL as text.
 func (h *Handler) Target() string { return h.target }
 
-type discardWriter struct{}
-
-func (discardWriter) Write(p []byte) (int, error) { return len(p), nil }
-
 // state is one exchange's bookkeeping, carried in the request context.
 type state struct {
 	rec      record.Recording
@@ -150,17 +146,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		replayOf = info.of
 	}
 	rec := h.opts.Tap.Begin(record.Begin{
-		Role:       h.opts.Role,
-		Start:      start,
-		ClientAddr: h.clientAddr(r),
-		ReplayOf:   replayOf,
-		Request: record.Request{
-			Method: r.Method,
-			URL:    h.requestURL(r),
-			Proto:  r.Proto,
-			Host:   r.Host,
-			Header: record.FieldsFromHeader(r.Header),
-		},
+		Role:          h.opts.Role,
+		Start:         start,
+		ClientAddr:    h.clientAddr(r),
+		ReplayOf:      replayOf,
+		Request:       requestRecord(r, h.requestURL(r)),
 		ContentLength: bodyLength(r),
 		Note:          h.opts.Note,
 	})
@@ -171,8 +161,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st.rw = &responseWriter{ResponseWriter: w, rec: rec, streamFlush: h.opts.FlushInterval <= 0}
 
 	if e := h.refuse(r); e != nil {
-		writeError(st.rw, e)
-		rec.Finish(record.Finish{End: time.Now(), Timings: record.NoTimings, Err: e})
+		reject(rec, st.rw, e)
 		return
 	}
 
@@ -331,6 +320,17 @@ func (h *Handler) requestURL(r *http.Request) string {
 		}
 	}
 	return u
+}
+
+// requestRecord is what the tap is told of a request when it arrives.
+func requestRecord(r *http.Request, url string) record.Request {
+	return record.Request{
+		Method: r.Method,
+		URL:    url,
+		Proto:  r.Proto,
+		Host:   r.Host,
+		Header: record.FieldsFromHeader(r.Header),
+	}
 }
 
 // requestURL is the absolute URL the client asked for.

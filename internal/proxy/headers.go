@@ -9,14 +9,15 @@ import (
 // claims that only devproxy may set. Spellings with '_' or '.' count too:
 // CGI-style backends fold them into the same variable.
 func isForwardingHeader(name string) bool {
-	n := strings.ToLower(name)
-	n = strings.NewReplacer("_", "-", ".", "-").Replace(n)
+	n := dashes.Replace(strings.ToLower(name))
 	switch n {
 	case "forwarded", "x-real-ip", "x-client-ip":
 		return true
 	}
 	return strings.HasPrefix(n, "x-forwarded-")
 }
+
+var dashes = strings.NewReplacer("_", "-", ".", "-")
 
 // stripForwarding deletes every forwarding header from h.
 func stripForwarding(h http.Header) {
@@ -39,7 +40,7 @@ var hopHeaders = []string{
 func removeHopByHop(h http.Header, keepUpgrade bool) {
 	for _, f := range h["Connection"] {
 		for sf := range strings.SplitSeq(f, ",") {
-			if sf = textprotoTrim(sf); sf != "" {
+			if sf = strings.TrimSpace(sf); sf != "" {
 				name := http.CanonicalHeaderKey(sf)
 				if keepUpgrade && (name == "Connection" || name == "Upgrade") {
 					continue
@@ -56,29 +57,6 @@ func removeHopByHop(h http.Header, keepUpgrade bool) {
 	}
 }
 
-func textprotoTrim(s string) string { return strings.TrimSpace(s) }
-
 // cleanResponseHeaders removes headers that must not cross devproxy in a
 // response: Alt-Svc would steer the client around the proxy.
 func cleanResponseHeaders(h http.Header) { h.Del("Alt-Svc") }
-
-// upgradeType returns the Upgrade protocol a request asks for, or "".
-func upgradeType(h http.Header) string {
-	if !hasToken(h["Connection"], "upgrade") {
-		return ""
-	}
-	return h.Get("Upgrade")
-}
-
-// hasToken reports whether any comma-separated element of values equals
-// token, case-insensitively.
-func hasToken(values []string, token string) bool {
-	for _, v := range values {
-		for t := range strings.SplitSeq(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(t), token) {
-				return true
-			}
-		}
-	}
-	return false
-}

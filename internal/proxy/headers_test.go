@@ -249,3 +249,16 @@ func TestUpgradeResponseHopByHop(t *testing.T) {
 		t.Error("an end-to-end header of the 101 was dropped")
 	}
 }
+
+// hasToken reports whether any comma-separated element of values equals
+// token, case-insensitively.
+func hasToken(values []string, token string) bool {
+	for _, v := range values {
+		for t := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}

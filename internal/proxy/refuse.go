@@ -18,16 +18,13 @@ func Refuse(tap record.Tap, role record.Role, w http.ResponseWriter, r *http.Req
 		Role:       role,
 		Start:      time.Now(),
 		ClientAddr: r.RemoteAddr,
-		Request: record.Request{
-			Method: r.Method,
-			URL:    requestURL(r),
-			Proto:  r.Proto,
-			Host:   r.Host,
-			Header: record.FieldsFromHeader(r.Header),
-		},
-		ContentLength: 0,
+		Request:    requestRecord(r, requestURL(r)),
 	})
-	e := &record.Error{Kind: kind, Message: msg, Status: status}
+	reject(rec, w, &record.Error{Kind: kind, Message: msg, Status: status})
+}
+
+// reject writes e to the client and ends the recording with it.
+func reject(rec record.Recording, w http.ResponseWriter, e *record.Error) {
 	writeError(w, e)
 	rec.Finish(record.Finish{End: time.Now(), Timings: record.NoTimings, Err: e})
 }

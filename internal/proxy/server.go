@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"net/http"
@@ -65,7 +66,7 @@ func Listen(o ServerOptions, h http.Handler) (*Server, error) {
 		ReadHeaderTimeout: o.ReadHeaderTimeout,
 		IdleTimeout:       o.IdleTimeout,
 		MaxHeaderBytes:    o.MaxHeaderBytes,
-		ErrorLog:          log.New(discardWriter{}, "", 0),
+		ErrorLog:          log.New(io.Discard, "", 0),
 	}
 	if o.TLS != nil {
 		srv.TLSConfig = o.TLS.Clone()

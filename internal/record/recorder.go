@@ -2,6 +2,7 @@ package record
 
 import (
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -274,12 +275,7 @@ func (e *entry) RequestBody(p []byte) {
 	if e.finished {
 		return
 	}
-	if e.ex.Request.Body.Bytes == nil && e.reqHint > 0 {
-		e.ex.Request.Body.Bytes = make([]byte, 0, min(e.reqHint, e.r.limits.MaxBodyCapture))
-	}
-	e.appendBody(&e.ex.Request.Body, p)
-	e.ex.Version++
-	e.r.emit(Event{Kind: EventRequestBody, ID: e.ex.ID})
+	e.captureLocked(&e.ex.Request.Body, e.reqHint, p, EventRequestBody)
 }
 
 func (e *entry) RequestEnd(trailer Fields) {
@@ -306,18 +302,7 @@ func (e *entry) Response(resp Response, serverAddr string) {
 	if serverAddr != "" {
 		e.ex.ServerAddr = serverAddr
 	}
-	if cl := resp.Header.Get("Content-Length"); cl != "" {
-		var n int64
-		for _, c := range cl {
-			if c < '0' || c > '9' {
-				n = 0
-				break
-			}
-			n = n*10 + int64(c-'0')
-			if n > e.r.limits.MaxBodyCapture {
-				break
-			}
-		}
+	if n, err := strconv.ParseInt(resp.Header.Get("Content-Length"), 10, 64); err == nil && n > 0 {
 		e.respHint = n
 	}
 	e.ex.Version++
@@ -333,13 +318,18 @@ func (e *entry) ResponseBody(p []byte) {
 	if e.finished || e.ex.Response == nil {
 		return
 	}
-	b := &e.ex.Response.Body
-	if b.Bytes == nil && e.respHint > 0 {
-		b.Bytes = make([]byte, 0, min(e.respHint, e.r.limits.MaxBodyCapture))
+	e.captureLocked(&e.ex.Response.Body, e.respHint, p, EventResponseBody)
+}
+
+// captureLocked adds p to body b, sizing the buffer from the declared length
+// hint on the first bytes, and tells subscribers. Callers hold r.mu.
+func (e *entry) captureLocked(b *Body, hint int64, p []byte, kind EventKind) {
+	if b.Bytes == nil && hint > 0 {
+		b.Bytes = make([]byte, 0, min(hint, e.r.limits.MaxBodyCapture))
 	}
 	e.appendBody(b, p)
 	e.ex.Version++
-	e.r.emit(Event{Kind: EventResponseBody, ID: e.ex.ID})
+	e.r.emit(Event{Kind: kind, ID: e.ex.ID})
 }
 
 func (e *entry) Upgraded(up, down int64) {
