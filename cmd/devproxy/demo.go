@@ -55,6 +55,7 @@ so you can see devproxy work without a service of your own.`,
 	}
 	fs := cmd.Flags()
 	addListenFlags(fs, "127.0.0.1:8080")
+	addAllowedHostFlag(fs)
 	addUpstreamFlags(fs)
 	addRecorderFlags(fs)
 	addOutputFlags(fs)

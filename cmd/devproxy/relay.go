@@ -103,6 +103,7 @@ func runRelay(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return err
 	}
+	srvOpts.Tap, srvOpts.Role = s.rec, record.RoleRelay
 	srv, err := proxy.Listen(srvOpts, relay)
 	if err != nil {
 		return err

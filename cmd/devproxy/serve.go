@@ -11,6 +11,7 @@ import (
 	"github.com/devproxy/devproxy/internal/proxy"
 	"github.com/devproxy/devproxy/internal/record"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 func newServeCmd() *cobra.Command {
@@ -33,10 +34,17 @@ func newServeCmd() *cobra.Command {
 	fs := cmd.Flags()
 	fs.String("target", "", "URL of the service to proxy to, e.g. http://localhost:3000 (required)")
 	addListenFlags(fs, "127.0.0.1:8080")
+	addAllowedHostFlag(fs)
 	addUpstreamFlags(fs)
 	addRecorderFlags(fs)
 	addOutputFlags(fs)
 	return cmd
+}
+
+// addAllowedHostFlag adds --allowed-host, for roles that guard a loopback
+// listener against DNS rebinding.
+func addAllowedHostFlag(fs *pflag.FlagSet) {
+	fs.StringSlice("allowed-host", nil, "also serve this Host on a loopback listener (repeatable; '*.example.test' for subdomains, '*' for any); localhost, *.localhost and loopback IPs are always served")
 }
 
 // serveOptions is everything serve (and demo) need, validated.
@@ -75,6 +83,16 @@ func serveOptionsFrom(cmd *cobra.Command, needTarget bool) (serveOptions, error)
 		return o, err
 	}
 	o.server, o.tlsFingerprint = srv, fp
+	// serve and demo front a developer's own service: on loopback they
+	// answer only local Host names, against DNS rebinding.
+	o.server.CheckHost = true
+	o.server.AllowedHostFlag = "--allowed-host"
+	o.server.AllowedHosts, _ = fs.GetStringSlice("allowed-host")
+	for _, h := range o.server.AllowedHosts {
+		if h == "" || strings.ContainsAny(h, "/ ") || strings.Contains(h, ":") && net.ParseIP(strings.Trim(h, "[]")) == nil {
+			return o, fmt.Errorf("%s %q: give a host name without scheme, port or path, e.g. --allowed-host myapp.test, '*.myapp.test', or '*' for any", flagSource(cmd, "allowed-host"), h)
+		}
+	}
 	if o.transport, o.preserveHost, o.flushInterval, err = upstreamFrom(cmd); err != nil {
 		return o, err
 	}

@@ -34,6 +34,7 @@ func runServe(cmd *cobra.Command, o *serveOptions, prepare func(*session) error)
 	if err != nil {
 		return err
 	}
+	o.server.Tap, o.server.Role = s.rec, record.RoleServe
 	srv, err := proxy.Listen(o.server, h)
 	if err != nil {
 		return err

@@ -19,12 +19,28 @@ type requestTee struct {
 	req  *http.Request
 	rec  record.Recording
 	done bool
+
+	mu  sync.Mutex // the transport reads on its own goroutine
+	err error      // the first read error other than EOF: the client's body was bad or cut
+}
+
+func (t *requestTee) readErr() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.err
 }
 
 func (t *requestTee) Read(p []byte) (int, error) {
 	n, err := t.body.Read(p)
 	if n > 0 {
 		t.rec.RequestBody(p[:n])
+	}
+	if err != nil && err != io.EOF {
+		t.mu.Lock()
+		if t.err == nil {
+			t.err = err
+		}
+		t.mu.Unlock()
 	}
 	if err == io.EOF && !t.done {
 		t.done = true
@@ -112,6 +128,13 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 		w.writeErr = err
 	}
 	return n, err
+}
+
+// wrote reports whether any response (headers or body) reached the writer.
+func (w *responseWriter) wrote() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.wroteFinal
 }
 
 // flushHeaders sends the headers of a response whose body has not started.

@@ -131,9 +131,18 @@ type state struct {
 	body     *bodyEnd
 	upgraded *countingConn
 	err      *record.Error
+	reqBody  *requestTee
 }
 
 type stateKey struct{}
+
+// requestBodyErr is the error reading the client's body failed with, if any.
+func (st *state) requestBodyErr() error {
+	if st == nil || st.reqBody == nil {
+		return nil
+	}
+	return st.reqBody.readErr()
+}
 
 // replayKey marks a request sent by a Replayer (value *replayInfo).
 type replayKey struct{}
@@ -166,7 +175,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	if r.Body != nil && r.Body != http.NoBody {
-		r.Body = &requestTee{body: r.Body, req: r, rec: rec}
+		st.reqBody = &requestTee{body: r.Body, req: r, rec: rec}
+		r.Body = st.reqBody
 	}
 	ctx := context.WithValue(r.Context(), stateKey{}, st)
 	r = r.WithContext(ctx)
@@ -179,10 +189,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	h.rp.ServeHTTP(st.rw, r)
+	if info == nil && st.upgraded == nil && !st.rw.wrote() && r.Context().Err() != nil {
+		// The client went away (or half-closed its side, which net/http
+		// cannot tell apart) before any response: write nothing at all.
+		// Returning would make net/http send an empty 200 of its own.
+		panic(http.ErrAbortHandler)
+	}
 }
 
 // refuse returns an error for requests devproxy will not forward.
 func (h *Handler) refuse(r *http.Request) *record.Error {
+	if r.Method == "PRI" && r.ProtoMajor == 2 {
+		return &record.Error{Kind: record.ErrRejected, Message: "HTTP/2 with prior knowledge (h2c) is not served on this listener; use HTTP/1.1, or HTTPS for HTTP/2", Status: http.StatusHTTPVersionNotSupported}
+	}
 	if r.Method == http.MethodConnect {
 		return &record.Error{Kind: record.ErrRejected, Message: "CONNECT is not supported: devproxy is a reverse proxy for " + h.target + ", not a forward proxy", Status: http.StatusMethodNotAllowed}
 	}
@@ -288,7 +307,15 @@ func (h *Handler) modifyResponse(res *http.Response) error {
 
 func (h *Handler) errorHandler(w http.ResponseWriter, outreq *http.Request, err error) {
 	st, _ := outreq.Context().Value(stateKey{}).(*state)
-	e := classify(err, h.target, outreq.Context().Err() != nil && !errors.Is(outreq.Context().Err(), context.DeadlineExceeded))
+	clientGone := outreq.Context().Err() != nil && !errors.Is(outreq.Context().Err(), context.DeadlineExceeded)
+	var e *record.Error
+	if bodyErr := st.requestBodyErr(); bodyErr != nil && !clientGone {
+		// Reading the client's body failed (a bad chunk size, a bare LF, a
+		// short body): the client's fault, whatever the transport made of it.
+		e = &record.Error{Kind: record.ErrRejected, Message: "the request body is malformed: " + lastPart(bodyErr), Status: http.StatusBadRequest}
+	} else {
+		e = classify(err, h.target, clientGone)
+	}
 	if st != nil {
 		st.err = e
 		st.rw.tee = false

@@ -6,23 +6,38 @@ import (
 )
 
 // isForwardingHeader reports whether a request header carries client-address
-// claims that only devproxy may set. Spellings with '_' or '.' count too:
+// claims that only devproxy may set: the X-Forwarded-* set, Forwarded, and
+// the client-IP headers CDNs and load balancers add, which frameworks
+// trust as the client's address. Spellings with '_' or '.' count too:
 // CGI-style backends fold them into the same variable.
 func isForwardingHeader(name string) bool {
 	n := dashes.Replace(strings.ToLower(name))
-	switch n {
-	case "forwarded", "x-real-ip", "x-client-ip":
+	if clientIPHeaders[n] {
 		return true
 	}
 	return strings.HasPrefix(n, "x-forwarded-")
 }
 
+var clientIPHeaders = map[string]bool{
+	"forwarded": true, "x-forwarded": true, "x-original-forwarded-for": true,
+	"x-real-ip": true, "x-client-ip": true, "client-ip": true, "true-client-ip": true,
+	"cf-connecting-ip": true, "fastly-client-ip": true, "x-cluster-client-ip": true,
+	"x-originating-ip": true, "x-remote-addr": true, "x-remote-ip": true,
+}
+
+// isDroppedHeader reports request headers that never reach the target:
+// Proxy, which CGI-style backends turn into HTTP_PROXY and then use as
+// their own outbound proxy (httpoxy, CVE-2016-5385).
+func isDroppedHeader(name string) bool {
+	return dashes.Replace(strings.ToLower(name)) == "proxy"
+}
+
 var dashes = strings.NewReplacer("_", "-", ".", "-")
 
-// stripForwarding deletes every forwarding header from h.
+// stripForwarding deletes every forwarding header from h, and Proxy.
 func stripForwarding(h http.Header) {
 	for k := range h {
-		if isForwardingHeader(k) {
+		if isForwardingHeader(k) || isDroppedHeader(k) {
 			delete(h, k)
 		}
 	}

@@ -10,8 +10,11 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
+
+	"github.com/devproxy/devproxy/internal/record"
 )
 
 // ServerOptions configure the listening side.
@@ -29,15 +32,36 @@ type ServerOptions struct {
 	// ListenFlag names the flag that sets Listen, for error messages.
 	// Default "--listen".
 	ListenFlag string
+
+	// CheckHost refuses (403) requests whose Host is not a local name when
+	// the listener is on loopback, so a web page whose DNS is rebound to
+	// 127.0.0.1 cannot read the service behind devproxy. Listeners on other
+	// addresses serve any Host: they are reached by name on purpose.
+	CheckHost bool
+	// AllowedHosts are further Host names a loopback listener serves with
+	// CheckHost: exact names, "*.example.test" for a domain's subdomains,
+	// or "*" for any.
+	AllowedHosts []string
+	// AllowedHostFlag names the flag that sets AllowedHosts, for the
+	// refusal message.
+	AllowedHostFlag string
+
+	// Tap records what the server refuses before the handler sees it:
+	// requests the HTTP parser rejects, headers that did not arrive in
+	// time, smuggling attempts, foreign Hosts. Default: not recorded.
+	Tap record.Tap
+	// Role is recorded on those exchanges.
+	Role record.Role
 }
 
 // Server is an http.Server bound to a listener. There are deliberately no
 // whole-request read or write timeouts: they would cut SSE streams,
 // WebSockets and long uploads.
 type Server struct {
-	srv *http.Server
-	ln  net.Listener
-	tls bool
+	opts ServerOptions
+	srv  *http.Server
+	ln   net.Listener
+	tls  bool
 }
 
 // Listen binds the address; errors name it and say what to do.
@@ -61,17 +85,30 @@ func Listen(o ServerOptions, h http.Handler) (*Server, error) {
 	if err != nil {
 		return nil, listenError(o.Listen, o.ListenFlag, err)
 	}
-	srv := &http.Server{
-		Handler:           h,
+	s := &Server{opts: o, ln: ln, tls: o.TLS != nil}
+	host, _, _ := net.SplitHostPort(o.Listen)
+	g := &guard{next: h, srv: s, listenHost: strings.ToLower(host), hostCheck: o.CheckHost && isLoopbackListen(host)}
+	s.srv = &http.Server{
+		Handler:           g,
 		ReadHeaderTimeout: o.ReadHeaderTimeout,
 		IdleTimeout:       o.IdleTimeout,
 		MaxHeaderBytes:    o.MaxHeaderBytes,
 		ErrorLog:          log.New(io.Discard, "", 0),
 	}
 	if o.TLS != nil {
-		srv.TLSConfig = o.TLS.Clone()
+		s.srv.TLSConfig = o.TLS.Clone()
+	} else {
+		// On plain listeners the raw request bytes are watched; net/http
+		// needs a *tls.Conn for HTTPS, so TLS listeners are not wrapped.
+		s.ln = &watchListener{Listener: ln, srv: s}
+		s.srv.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
+			if wc, ok := c.(*watchedConn); ok {
+				return context.WithValue(ctx, connKey{}, wc)
+			}
+			return ctx
+		}
 	}
-	return &Server{srv: srv, ln: ln, tls: o.TLS != nil}, nil
+	return s, nil
 }
 
 func listenError(addr, flag string, err error) error {

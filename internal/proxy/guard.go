@@ -1,0 +1,95 @@
+package proxy
+
+import (
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/devproxy/devproxy/internal/record"
+)
+
+// guard is the server's first handler: it refuses what must never reach the
+// engine — a request the connection watcher judged a smuggling attempt, and
+// on a loopback listener a Host that is not a local name (DNS rebinding) —
+// and records each refusal like any other exchange.
+type guard struct {
+	next http.Handler
+	srv  *Server
+	// hostCheck is on for loopback listeners that asked for it.
+	hostCheck bool
+	// listenHost is the host part of the listen address, lower case.
+	listenHost string
+}
+
+func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if c := connFrom(r.Context()); c != nil {
+		verdict := c.begin()
+		defer c.end()
+		if verdict != "" {
+			w.Header().Set("Connection", "close")
+			Refuse(g.srv.opts.Tap, g.srv.opts.Role, w, r, http.StatusBadRequest, record.ErrRejected, verdict+"; refused and the connection closed")
+			return
+		}
+	}
+	if g.hostCheck && !g.hostAllowed(r.Host) {
+		name := hostOnly(r.Host)
+		msg := "Host " + quote(r.Host) + " is not a local name, and this listener is on loopback: a web page whose DNS was rebound to 127.0.0.1 could read your service through it (DNS rebinding)"
+		if f := g.srv.opts.AllowedHostFlag; f != "" {
+			msg += "; if you expect this name, allow it with " + f + " " + name + " (or " + f + " '*' to allow any Host)"
+		}
+		Refuse(g.srv.opts.Tap, g.srv.opts.Role, w, r, http.StatusForbidden, record.ErrRejected, msg)
+		return
+	}
+	g.next.ServeHTTP(w, r)
+}
+
+// hostAllowed reports whether a request's Host may be served on a loopback
+// listener: localhost and *.localhost (RFC 6761 keeps them on this machine),
+// loopback IPs, the listener's own host, and names the user allowed.
+func (g *guard) hostAllowed(hostport string) bool {
+	if hostport == "" {
+		return true // HTTP/1.0 without Host: not something a browser sends
+	}
+	h := strings.TrimSuffix(strings.ToLower(hostOnly(hostport)), ".")
+	if h == "localhost" || strings.HasSuffix(h, ".localhost") || h == g.listenHost {
+		return true
+	}
+	if ip := net.ParseIP(h); ip != nil && ip.IsLoopback() {
+		return true
+	}
+	for _, a := range g.srv.opts.AllowedHosts {
+		a = strings.TrimSuffix(strings.ToLower(a), ".")
+		switch {
+		case a == "*" || a == h:
+			return true
+		case strings.HasPrefix(a, "*.") && strings.HasSuffix(h, a[1:]):
+			return true
+		}
+	}
+	return false
+}
+
+// hostOnly strips the port and IPv6 brackets from a Host value.
+func hostOnly(hostport string) string {
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		return h
+	}
+	return strings.TrimSuffix(strings.TrimPrefix(hostport, "["), "]")
+}
+
+// isLoopbackListen reports whether a listen address binds only loopback.
+func isLoopbackListen(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func quote(s string) string {
+	if len(s) > 100 {
+		s = s[:100] + "…"
+	}
+	return strconv.Quote(s)
+}
