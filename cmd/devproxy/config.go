@@ -85,10 +85,7 @@ func loadConfig(v *viper.Viper, cmd *cobra.Command) error {
 		if env := envName(f.Name); os.Getenv(env) != "" {
 			src = "$" + env
 		}
-		val, err := flagString(v.Get(f.Name))
-		if err == nil {
-			err = cmd.Flags().Set(f.Name, val)
-		}
+		val, err := setFlag(cmd.Flags(), f, v.Get(f.Name))
 		if err != nil {
 			firstErr = fmt.Errorf("%s: %q is not a valid %s: %s", src, val, f.Name, typeHint(f, err))
 			return
@@ -96,6 +93,32 @@ func loadConfig(v *viper.Viper, cmd *cobra.Command) error {
 		sources[f.Name] = src
 	})
 	return firstErr
+}
+
+// setFlag sets f from a config or environment value and returns the text
+// it set (for an error message). A list for a repeatable flag (--header) is
+// one Set per item, as if the flag were repeated: joined with commas, an
+// item holding a comma would be split.
+func setFlag(fs *pflag.FlagSet, f *pflag.Flag, v any) (string, error) {
+	if list, ok := v.([]any); ok {
+		if _, repeatable := f.Value.(pflag.SliceValue); repeatable {
+			for _, item := range list {
+				val, err := flagString(item)
+				if err == nil {
+					err = fs.Set(f.Name, val)
+				}
+				if err != nil {
+					return val, err
+				}
+			}
+			return "", nil
+		}
+	}
+	val, err := flagString(v)
+	if err == nil {
+		err = fs.Set(f.Name, val)
+	}
+	return val, err
 }
 
 func cmdContext(cmd *cobra.Command) context.Context {
@@ -270,6 +293,10 @@ func typeHint(f *pflag.Flag, err error) string {
 	case "int", "int64", "uint64":
 		return "want a whole number"
 	case "size":
+		var se *sizeError
+		if errors.As(err, &se) {
+			return se.Error() // why this value was refused: not a size, too large…
+		}
 		return "want a size such as 512KiB, 1MiB or 2GiB"
 	}
 	return err.Error()

@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"math"
+	"math/big"
 	"strconv"
 	"strings"
 	"time"
@@ -10,8 +12,8 @@ import (
 	"github.com/spf13/pflag"
 )
 
-// sizeValue is a byte count flag that reads "64KiB", "1MiB", "1mb", "2g" or a
-// plain number. Units are powers of 1024.
+// sizeValue is a byte count flag: a whole number of bytes with an optional
+// unit, as parseSize reads it.
 type sizeValue int64
 
 func (s *sizeValue) String() string { return formatSize(int64(*s)) }
@@ -25,23 +27,68 @@ func (s *sizeValue) Set(v string) error {
 	return nil
 }
 
+// sizeError says why a size was refused and what is accepted. pflag and
+// loadConfig add the flag or key and the value given.
+type sizeError struct{ reason string }
+
+func (e *sizeError) Error() string {
+	return e.reason + "; want a size such as 512, 64KiB, 10MiB or 1GiB: a whole number of bytes with an optional unit B, KiB, MiB or GiB (K, KB, M, MB, G, GB mean the same)"
+}
+
+// sizeUnits are powers of 1024 whatever the spelling: "KB" in a byte-count
+// flag has always meant KiB here, and a cap a little larger than asked for
+// harms no one.
+var sizeUnits = map[string]int64{
+	"": 1, "b": 1,
+	"k": 1 << 10, "kb": 1 << 10, "ki": 1 << 10, "kib": 1 << 10,
+	"m": 1 << 20, "mb": 1 << 20, "mi": 1 << 20, "mib": 1 << 20,
+	"g": 1 << 30, "gb": 1 << 30, "gi": 1 << 30, "gib": 1 << 30,
+}
+
+// parseSize reads a byte count: digits, optionally a decimal fraction, an
+// optional space and an optional unit in any case ("512", "64KiB", "10 mb",
+// "1.5MiB"). The result must be a whole number of bytes that fits an int64;
+// arithmetic is exact, so no float spelling (1e6, NaN, Inf) and no sign is
+// accepted, and nothing rounds or overflows.
 func parseSize(v string) (int64, error) {
-	t := strings.ToLower(strings.TrimSpace(v))
-	mult := int64(1)
-	for _, u := range []struct {
-		suffix string
-		mult   int64
-	}{{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30}, {"kb", 1 << 10}, {"mb", 1 << 20}, {"gb", 1 << 30}, {"k", 1 << 10}, {"m", 1 << 20}, {"g", 1 << 30}, {"b", 1}} {
-		if strings.HasSuffix(t, u.suffix) {
-			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
-			break
+	t := strings.TrimSpace(v)
+	i := 0
+	for i < len(t) && (t[i] >= '0' && t[i] <= '9' || t[i] == '.') {
+		i++
+	}
+	num, unit := t[:i], strings.TrimSpace(t[i:])
+	mult, ok := sizeUnits[asciiLower(unit)]
+	whole, frac, hasFrac := strings.Cut(num, ".")
+	if !ok || whole == "" || hasFrac && (frac == "" || strings.Contains(frac, ".")) {
+		if strings.HasPrefix(t, "-") {
+			return 0, &sizeError{"not a size: sizes cannot be negative"}
+		}
+		return 0, &sizeError{"not a size"}
+	}
+	// bytes = whole.frac × mult, computed exactly.
+	n, _ := new(big.Int).SetString(whole+frac, 10)
+	n.Mul(n, big.NewInt(mult))
+	den := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(len(frac))), nil)
+	n, rem := n.QuoRem(n, den, new(big.Int))
+	if rem.Sign() != 0 {
+		return 0, &sizeError{"not a whole number of bytes"}
+	}
+	if !n.IsInt64() {
+		return 0, &sizeError{fmt.Sprintf("too large: at most %d bytes (just under 8EiB)", int64(math.MaxInt64))}
+	}
+	return n.Int64(), nil
+}
+
+// asciiLower lower-cases ASCII letters only, so that no Unicode look-alike
+// (the Kelvin sign folds to k) passes for a unit.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
 		}
 	}
-	f, err := strconv.ParseFloat(t, 64)
-	if err != nil || f < 0 {
-		return 0, fmt.Errorf("invalid size %q", v)
-	}
-	return int64(f * float64(mult)), nil
+	return string(b)
 }
 
 func formatSize(n int64) string {

@@ -61,7 +61,7 @@ func (c *watchedConn) Read(p []byte) (int, error) {
 		c.srv.recordRefusal(c, c.scan.hdr, &record.Error{
 			Kind:    record.ErrRejected,
 			Message: "the client did not finish sending the request headers within " + c.srv.opts.ReadHeaderTimeout.String() + "; the connection was closed and nothing was sent",
-			Status:  http.StatusRequestTimeout,
+			// Status 0: nothing was written (net/http closes silently).
 		})
 	}
 	return n, err
@@ -106,7 +106,10 @@ func parserRefusal(head, body string, maxHeader int) *record.Error {
 			status = n
 		}
 	}
-	msg := "the request could not be parsed as HTTP: " + strings.TrimSpace(body)
+	msg := "the request could not be parsed as HTTP (a malformed request line or header)"
+	if _, why, ok := strings.Cut(body, ": "); ok {
+		msg = "the request could not be parsed as HTTP: " + strings.TrimSpace(why)
+	}
 	switch status {
 	case http.StatusRequestHeaderFieldsTooLarge:
 		msg = "the request headers are larger than the " + formatBytes(int64(maxHeader)) + " limit"

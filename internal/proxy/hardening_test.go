@@ -262,7 +262,7 @@ func TestHeaderTimeoutIsRecorded(t *testing.T) {
 		t.Fatalf("want the connection closed silently, got:\n%s", out)
 	}
 	x := s.waitRecorded("header timeout", func(x record.Exchange) bool { return x.Err != nil })
-	if x.Err.Status != http.StatusRequestTimeout || !strings.Contains(x.Err.Message, "did not finish sending the request headers") {
+	if x.Err.Status != 0 || !strings.Contains(x.Err.Message, "did not finish sending the request headers") {
 		t.Errorf("recorded %v", x.Err)
 	}
 	if x.Request.Method != "GET" || !strings.HasSuffix(x.Request.URL, "/never-finished") {

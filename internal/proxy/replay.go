@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 
 	"github.com/devproxy/devproxy/internal/record"
@@ -65,6 +66,90 @@ func ReplayRequest(x *record.Exchange) (record.Request, error) {
 		req.Header = h
 	}
 	return req, nil
+}
+
+// Placeholders a HAR export writes in place of secrets (see record's
+// redaction): values read "[redacted]" (or "[redacted: why]" for a body or
+// part it could not parse), URL query and form values "%5Bredacted%5D", and
+// a JWT keeps its header and payload but its signature reads "redacted".
+var (
+	redactedMarks = [][]byte{[]byte("[redacted"), []byte("%5Bredacted%5D")}
+	redactedJWT   = regexp.MustCompile(`ey[A-Za-z0-9_-]+\.ey[A-Za-z0-9_-]+\.redacted([^A-Za-z0-9_-]|$)`)
+)
+
+func hasRedacted(b []byte) bool {
+	for _, m := range redactedMarks {
+		if bytes.Contains(b, m) {
+			return true
+		}
+	}
+	return redactedJWT.Match(b)
+}
+
+// Redacted names the parts of req that hold a redaction placeholder instead
+// of the recorded value, as in a request read from a redacted HAR export:
+// header names (canonical, each once, in order), then "URL" and "body".
+// Replaying sends the placeholder as literal text, so a caller should say
+// so, let the user supply the values (WithHeaders) or skip the request.
+func Redacted(req record.Request) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, f := range req.Header {
+		name := http.CanonicalHeaderKey(f.Name)
+		if !seen[name] && hasRedacted([]byte(f.Value)) {
+			seen[name] = true
+			out = append(out, name)
+		}
+	}
+	if hasRedacted([]byte(req.URL)) {
+		out = append(out, "URL")
+	}
+	if hasRedacted(req.Body.Bytes) {
+		out = append(out, "body")
+	}
+	return out
+}
+
+// WithHeaders returns req with every recorded line of each name in hs
+// replaced by hs's lines of that name (names match in any case); a line
+// with an empty value only removes the name. The new lines go at the end.
+// req itself is not modified.
+func WithHeaders(req record.Request, hs record.Fields) record.Request {
+	if len(hs) == 0 {
+		return req
+	}
+	replaced := map[string]bool{}
+	for _, f := range hs {
+		replaced[http.CanonicalHeaderKey(f.Name)] = true
+	}
+	h := make(record.Fields, 0, len(req.Header)+len(hs))
+	for _, f := range req.Header {
+		if !replaced[http.CanonicalHeaderKey(f.Name)] {
+			h = append(h, f)
+		}
+	}
+	for _, f := range hs {
+		if f.Value != "" {
+			h = append(h, f)
+		}
+	}
+	req.Header = h
+	return req
+}
+
+// NoAnswer says why the target gave no response to x, or nil when it
+// answered (even if its body then broke off). A status devproxy wrote in
+// the target's place (502 for an unreachable target, 504 for a timeout,
+// 508 for a loop) is then devproxy's, not the target's, and must not be
+// compared with a recorded status.
+func NoAnswer(x *record.Exchange) *record.Error {
+	switch {
+	case x.Response != nil:
+		return nil
+	case x.Err != nil:
+		return x.Err
+	}
+	return &record.Error{Kind: record.ErrInternal, Message: "the exchange has no response"}
 }
 
 // ReplayRaw sends edited raw HTTP/1.1 request text as a replay of id. Parse

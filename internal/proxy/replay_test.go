@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -97,4 +100,73 @@ func mustDo(t *testing.T, r *rig, req *http.Request) *http.Response {
 		t.Fatal(err)
 	}
 	return res
+}
+
+func TestReplayRedacted(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		req  record.Request
+		want string
+	}{
+		{"nothing", record.Request{URL: "http://x/a?q=1", Header: record.Fields{{Name: "Authorization", Value: "Bearer t"}}, Body: record.Body{Bytes: []byte(`{"a":1}`)}}, ""},
+		{"default export", record.Request{URL: "http://x/", Header: record.Fields{
+			{Name: "Authorization", Value: "[redacted]"}, {Name: "Accept", Value: "*/*"}, {Name: "cookie", Value: "sid=[redacted]; theme=[redacted]"}, {Name: "Authorization", Value: "[redacted]"},
+		}}, "Authorization, Cookie"},
+		{"strict export", record.Request{
+			URL:    "http://x/cb?code=%5Bredacted%5D",
+			Header: record.Fields{{Name: "X-Id", Value: "eyJhbGciOiJub25lIn0.eyJzdWIiOiIxIn0.redacted"}},
+			Body:   record.Body{Bytes: []byte(`{"password":"[redacted]"}`)},
+		}, "X-Id, URL, body"},
+		{"unparsed body", record.Request{URL: "http://x/", Body: record.Body{Bytes: []byte("[redacted: body could not be parsed for redaction (bad JSON)]")}}, "body"},
+		{"form body", record.Request{URL: "http://x/", Body: record.Body{Bytes: []byte("user=a&password=%5Bredacted%5D")}}, "body"},
+	} {
+		if got := strings.Join(Redacted(tc.req), ", "); got != tc.want {
+			t.Errorf("%s: Redacted = %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestReplayWithHeaders(t *testing.T) {
+	orig := record.Request{Method: "GET", URL: "http://x/", Header: record.Fields{
+		{Name: "Authorization", Value: "[redacted]"}, {Name: "Accept", Value: "*/*"}, {Name: "Cookie", Value: "a=[redacted]"}, {Name: "authorization", Value: "[redacted]"},
+	}}
+	kept := append(record.Fields(nil), orig.Header...)
+	got := WithHeaders(orig, record.Fields{{Name: "authorization", Value: "Bearer t0ken"}, {Name: "Cookie", Value: ""}, {Name: "X-New", Value: "1"}, {Name: "X-New", Value: "2"}})
+	want := record.Fields{{Name: "Accept", Value: "*/*"}, {Name: "authorization", Value: "Bearer t0ken"}, {Name: "X-New", Value: "1"}, {Name: "X-New", Value: "2"}}
+	if fmt.Sprint(got.Header) != fmt.Sprint(want) {
+		t.Errorf("headers %v, want %v", got.Header, want)
+	}
+	if fmt.Sprint(orig.Header) != fmt.Sprint(kept) {
+		t.Errorf("the recorded request was changed: %v", orig.Header)
+	}
+}
+
+// TestReplayUnreachableHasNoAnswer: the 502 devproxy writes for a target
+// that refuses the connection is recorded as an error, not a response, so
+// a replay can tell it from the target's own 502.
+func TestReplayUnreachableHasNoAnswer(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := &url.URL{Scheme: "http", Host: l.Addr().String()}
+	l.Close()
+	rec := record.NewRecorder(record.Limits{})
+	h, err := New(Options{Target: closed, Tap: rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := NewReplayer(h, rec)
+	x, _ := rec.Get(rp.mustSend(t, record.Request{Method: "GET", URL: "http://x/get"}))
+	e := NoAnswer(&x)
+	if e == nil || e.Kind != record.ErrUnreachable || !strings.Contains(e.Message, "refused the connection") {
+		t.Fatalf("NoAnswer = %v; the exchange has status %d, response %v", e, x.Status(), x.Response)
+	}
+
+	b := newRig(t, httpbin.New())
+	rp = NewReplayer(b.handler, b.rec)
+	x, _ = b.rec.Get(rp.mustSend(t, record.Request{Method: "GET", URL: "http://x/status/502"}))
+	if e := NoAnswer(&x); e != nil || x.Response == nil || x.Response.Status != 502 {
+		t.Errorf("the target's own 502: NoAnswer = %v, response %v", e, x.Response)
+	}
 }
