@@ -32,12 +32,27 @@ const (
 	// RedactDefault hides the values of Authorization, Proxy-Authorization,
 	// Cookie and Set-Cookie (cookie names and Set-Cookie attributes stay) and
 	// every cookies[].value. It is at least what Chrome's sanitized export
-	// hides.
+	// hides. Those values (the token after "Bearer", each cookie's value, a
+	// Basic credential and its decoded user:pass and password) are also
+	// hidden wherever else they appear in the export, as written,
+	// URL-encoded or JSON-escaped: in other headers, URLs and bodies (text
+	// or base64) of every entry. Values shorter than 4 bytes (6 for
+	// cookies) are not followed, and ones shorter than 8 only where they
+	// stand alone; see minSecretLen.
 	RedactDefault Redaction = "default"
-	// RedactStrict also hides headers, query parameters, form fields and
-	// JSON keys (at any depth, request and response) whose names look like
-	// secrets (token, password, secret, api key, session, auth, code…), and
-	// the signature of every JWT found in text.
+	// RedactStrict also hides headers, query parameters, form and
+	// multipart fields and JSON keys (at any depth, request and response)
+	// whose names look like secrets (token, password, pwd, passphrase,
+	// secret, private key, credentials, signature, api key, session,
+	// cookie, auth, code…), the same name=value pairs anywhere in text (a
+	// URL quoted in a body, urlencoded data inside a JSON string), and the
+	// signature of every JWT found in text; the values it hides are then
+	// followed through the export like the default level's. It fails
+	// closed: a body it cannot parse (truncated at the capture cap, not
+	// UTF-8, JSON that does not parse, a broken multipart body, a
+	// Content-Encoding it cannot undo) is replaced whole by
+	// "[redacted: body could not be parsed for redaction (why)]", and
+	// the body's comment and "_devproxyRedacted" say why.
 	RedactStrict Redaction = "strict"
 	// RedactNone exports everything as recorded.
 	RedactNone Redaction = "none"
@@ -110,9 +125,16 @@ func WriteHAR(w io.Writer, xs []Exchange, o HAROptions) error {
 		Entries: make([]harEntry, 0, len(xs)),
 		Comment: "devproxy export; redaction: " + level.describe(),
 	}}
+	// Secrets are learned from every exchange before any is written, so
+	// that one seen in a later entry is hidden in an earlier one too.
+	r := newRedactor(level)
 	for _, i := range order {
-		e := newHAREntry(&xs[i], level)
-		redactEntry(&e, level)
+		r.collect(&xs[i])
+	}
+	r.seal()
+	for _, i := range order {
+		e := newHAREntry(&xs[i], r)
+		r.redactEntry(&e)
 		doc.Log.Entries = append(doc.Log.Entries, e)
 	}
 	enc := json.NewEncoder(w)
@@ -128,11 +150,11 @@ func WriteHAR(w io.Writer, xs []Exchange, o HAROptions) error {
 func (r Redaction) describe() string {
 	switch r {
 	case RedactStrict:
-		return "strict (Authorization, Proxy-Authorization, Cookie, Set-Cookie hidden; also secret-named headers, query and form parameters, JSON keys, and JWT signatures)"
+		return "strict (Authorization, Proxy-Authorization, Cookie, Set-Cookie hidden; also secret-named headers, query and form parameters, multipart fields, JSON keys, and JWT signatures; their values hidden wherever else they appear; bodies that cannot be parsed hidden whole)"
 	case RedactNone:
 		return "none (secrets included as recorded)"
 	}
-	return "default (Authorization, Proxy-Authorization, Cookie, Set-Cookie hidden)"
+	return "default (Authorization, Proxy-Authorization, Cookie, Set-Cookie hidden, and their values wherever else they appear)"
 }
 
 // WriteHARFile writes xs to path atomically (temp file + rename): the file is
@@ -291,6 +313,7 @@ type harPostData struct {
 	Encoding  string     `json:"_encoding,omitempty"`
 	Comment   string     `json:"comment,omitempty"`
 	Truncated bool       `json:"_devproxyTruncated,omitempty"`
+	Redacted  string     `json:"_devproxyRedacted,omitempty"`
 }
 
 type harParam struct {
@@ -306,6 +329,7 @@ type harContent struct {
 	Encoding    string `json:"encoding,omitempty"`
 	Comment     string `json:"comment,omitempty"`
 	Truncated   bool   `json:"_devproxyTruncated,omitempty"`
+	Redacted    string `json:"_devproxyRedacted,omitempty"`
 }
 
 // harTimings are float milliseconds. blocked, dns, connect and ssl are -1
@@ -367,7 +391,7 @@ func newHARTimings(t Timings) (harTimings, float64) {
 // so that sizes and comments describe the text as exported; redactEntry
 // does the rest. It copies every string and slice it needs, so the entry
 // may be edited freely.
-func newHAREntry(x *Exchange, level Redaction) harEntry {
+func newHAREntry(x *Exchange, r *redactor) harEntry {
 	e := harEntry{
 		StartedDateTime: harTime(x.Start),
 		ID:              x.ID,
@@ -393,8 +417,8 @@ func newHAREntry(x *Exchange, level Redaction) harEntry {
 			e.ResourceType = "websocket"
 		}
 	}
-	e.Request = newHARRequest(x, level)
-	e.Response = newHARResponse(x, level)
+	e.Request = newHARRequest(x, r)
+	e.Response = newHARResponse(x, r)
 	return e
 }
 
@@ -413,7 +437,7 @@ func serverIP(addr string) string {
 	return ip.WithZone("").Unmap().String()
 }
 
-func newHARRequest(x *Exchange, level Redaction) harRequest {
+func newHARRequest(x *Exchange, red *redactor) harRequest {
 	rq := &x.Request
 	r := harRequest{
 		Method:      rq.Method,
@@ -438,14 +462,7 @@ func newHARRequest(x *Exchange, level Redaction) harRequest {
 	}
 	r.Cookies = requestCookies(r.Headers)
 	if rq.Body.Size > 0 || len(rq.Body.Bytes) > 0 {
-		var redact func(string) string
-		if level == RedactStrict {
-			redact = redactJSON
-			if isFormURLEncoded(rq.Header.Get("Content-Type")) {
-				redact = redactForm
-			}
-		}
-		hb := newHARBody(rq.Body, rq.Header, x.BodiesDecoded, redact)
+		hb := newHARBody(rq.Body, rq.Header, x.BodiesDecoded, red)
 		if r.BodySize >= 0 && !hb.encoded {
 			r.BodySize += hb.delta
 		}
@@ -454,10 +471,11 @@ func newHARRequest(x *Exchange, level Redaction) harRequest {
 			Text:      hb.text,
 			Comment:   hb.comment,
 			Truncated: hb.truncated,
+			Redacted:  hb.redacted,
 		}
 		if hb.base64 {
 			pd.Encoding = "base64"
-		} else if isFormURLEncoded(pd.MimeType) {
+		} else if isFormURLEncoded(pd.MimeType) && hb.redacted == "" {
 			for _, p := range formPairs(hb.text) {
 				pd.Params = append(pd.Params, harParam(p))
 			}
@@ -467,7 +485,7 @@ func newHARRequest(x *Exchange, level Redaction) harRequest {
 	return r
 }
 
-func newHARResponse(x *Exchange, level Redaction) harResponse {
+func newHARResponse(x *Exchange, red *redactor) harResponse {
 	r := harResponse{
 		Cookies:     []harCookie{},
 		Headers:     []harNV{},
@@ -506,11 +524,7 @@ func newHARResponse(x *Exchange, level Redaction) harResponse {
 		r.Content.MimeType = ct
 	}
 	if rs.Body.Size > 0 || len(rs.Body.Bytes) > 0 {
-		var redact func(string) string
-		if level == RedactStrict {
-			redact = redactJSON
-		}
-		hb := newHARBody(rs.Body, rs.Header, x.BodiesDecoded, redact)
+		hb := newHARBody(rs.Body, rs.Header, x.BodiesDecoded, red)
 		if r.BodySize >= 0 && !hb.encoded {
 			r.BodySize += hb.delta
 		}
@@ -518,10 +532,11 @@ func newHARResponse(x *Exchange, level Redaction) harResponse {
 		r.Content.Text = hb.text
 		r.Content.Comment = hb.comment
 		r.Content.Truncated = hb.truncated
+		r.Content.Redacted = hb.redacted
 		if hb.base64 {
 			r.Content.Encoding = "base64"
 		}
-		if hb.encoded && !hb.truncated && !hb.undecodable && r.BodySize >= 0 && hb.size >= r.BodySize {
+		if hb.encoded && !hb.truncated && !hb.undecodable && hb.redacted == "" && r.BodySize >= 0 && hb.size >= r.BodySize {
 			saved := hb.size - r.BodySize
 			r.Content.Compression = &saved
 		}
@@ -533,52 +548,57 @@ func newHARResponse(x *Exchange, level Redaction) harResponse {
 type harBody struct {
 	text        string
 	base64      bool
-	size        int64 // decoded size, as far as known
-	delta       int64 // how much redaction changed the text's length
-	truncated   bool  // text holds only part of the body
-	encoded     bool  // the message has a Content-Encoding
-	undecodable bool  // the Content-Encoding could not be undone
+	size        int64  // decoded size, as far as known
+	delta       int64  // how much redaction changed the text's length
+	truncated   bool   // text holds only part of the body
+	encoded     bool   // the message has a Content-Encoding
+	undecodable bool   // the Content-Encoding could not be undone
+	redacted    string // why the body was hidden whole; "" when it was not
 	comment     string
 }
 
 // newHARBody decodes b per the Content-Encoding in h (unless the bytes were
-// decoded on import), applies redact (strict redaction of names that look
-// secret; nil for none) and JWT scrubbing to text, and renders it as text or
+// decoded on import), redacts it (redactBody) and renders it as text or
 // base64. Sizes count the text as exported, so a redacted body is not
 // mistaken for a truncated one when read back.
-func newHARBody(b Body, h Fields, alreadyDecoded bool, redact func(string) string) harBody {
+func newHARBody(b Body, h Fields, alreadyDecoded bool, r *redactor) harBody {
 	out := harBody{size: b.Size, truncated: b.Truncated}
 	data := b.Bytes
 	var comments []string
+	partial, undecodable := false, ""
 	if ce := contentEncoding(h); ce != "" {
 		out.encoded = true
 		if !alreadyDecoded {
-			d, _, partial, err := decodeBody(data, ce)
+			d, _, p, err := decodeBody(data, ce)
 			switch {
 			case err != nil:
-				out.undecodable = true
+				out.undecodable, undecodable = true, ce
 				comments = append(comments, fmt.Sprintf("could not undo Content-Encoding %q (%v); text holds the bytes as captured", ce, err))
 			default:
-				data = d
+				data, partial = d, p
 				out.size = int64(len(d))
 				out.truncated = out.truncated || partial
 			}
 		}
 	}
 	out.size = max(out.size, int64(len(data)))
+	red := r.redactBody(data, h.Get("Content-Type"), b.Truncated, partial, undecodable)
+	out.delta = int64(len(red.data) - len(data))
+	out.size += out.delta
+	data = red.data
+	if red.whole != "" {
+		out.redacted = red.whole
+		// The text is the marker: what was said about the bytes no longer
+		// applies.
+		comments = []string{"body hidden whole by redaction: it could not be parsed for redaction (" + red.whole + ")"}
+	}
 	if !isBinary(data) {
 		out.text = string(data)
-		if redact != nil {
-			out.text = scrubJWT(redact(out.text))
-			out.delta = int64(len(out.text) - len(data))
-			out.size += out.delta
-			data = []byte(out.text)
-		}
 	} else {
 		out.text = base64.StdEncoding.EncodeToString(data)
 		out.base64 = true
 	}
-	if out.truncated {
+	if out.truncated && red.whole == "" {
 		if out.size > int64(len(data)) {
 			comments = append(comments, fmt.Sprintf("body truncated: text holds the first %d of %d bytes", len(data), out.size))
 		} else {
@@ -587,6 +607,17 @@ func newHARBody(b Body, h Fields, alreadyDecoded bool, redact func(string) strin
 	}
 	out.comment = strings.Join(comments, "; ")
 	return out
+}
+
+// decodedBody is b with its Content-Encoding (from h) undone, unless it
+// was decoded on import; partial when the decoded text is only the start.
+func decodedBody(b Body, h Fields, alreadyDecoded bool) (data []byte, partial bool, err error) {
+	ce := contentEncoding(h)
+	if ce == "" || alreadyDecoded {
+		return b.Bytes, false, nil
+	}
+	d, _, partial, err := decodeBody(b.Bytes, ce)
+	return d, partial, err
 }
 
 // wireSize is a body's size on the wire. Imported exchanges hold decoded
