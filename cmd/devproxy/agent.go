@@ -37,7 +37,7 @@ its relays), auto (tunnel, falling back to poll).`,
 	fs.String("transport", "tunnel", "how to reach the relay: tunnel, poll or auto")
 	fs.String("proxy-ca", "", "PEM file of CA certificates to trust for an https relay")
 	fs.Bool("proxy-insecure", false, "do not verify an https relay's certificate")
-	fs.Duration("shutdown-timeout", 5*time.Second, "on exit, wait this long for in-flight exchanges")
+	fs.Duration("shutdown-timeout", 5*time.Second, "on exit, take no new requests and wait this long for in-flight exchanges")
 	addUpstreamFlags(fs)
 	addRecorderFlags(fs)
 	addOutputFlags(fs)
@@ -107,7 +107,7 @@ func runAgent(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return err
 	}
-	s.background = append(s.background, func(ctx context.Context) { _ = agent.Run(ctx) })
+	s.background = append(s.background, func(ctx context.Context) { runAgentUntil(ctx, agent, s) })
 	s.status = agent.Status
 	s.replayer = proxy.NewReplayer(h, s.rec)
 	s.listen = fmt.Sprintf("relay %s (backend %s)", relayURL, backend)
@@ -118,4 +118,25 @@ func runAgent(cmd *cobra.Command, args []string) error {
 		s.logger.Info("devproxy agent: starting", "relay", relayURL.String(), "backend", backend, "target", h.Target(), "transport", tr)
 	}
 	return s.run(cmdContext(cmd))
+}
+
+// runAgentUntil serves until ctx ends (a signal, or the UI quit), then shuts
+// the agent down gracefully: no new requests, and those in flight get up to
+// --shutdown-timeout to finish.
+func runAgentUntil(ctx context.Context, agent *invert.Agent, s *session) {
+	runCtx, hardStop := context.WithCancel(context.Background())
+	defer hardStop()
+	done := make(chan struct{})
+	go func() { _ = agent.Run(runCtx); close(done) }()
+	select {
+	case <-done:
+		return
+	case <-ctx.Done():
+	}
+	sdctx, cancel := context.WithTimeout(context.Background(), s.shutdown)
+	defer cancel()
+	if err := agent.Shutdown(sdctx); err != nil {
+		s.logger.Warn("agent: shutdown timeout passed; requests still in flight were cancelled", "timeout", s.shutdown.String())
+	}
+	<-done
 }

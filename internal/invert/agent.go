@@ -13,6 +13,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -53,13 +54,30 @@ type AgentOptions struct {
 
 // Agent runs beside a private backend: it dials out to the relay and serves
 // the requests the relay sends back through its Handler, reconnecting
-// forever with backoff.
+// forever with backoff. Run serves; Shutdown stops it gracefully.
 type Agent struct {
 	opts   AgentOptions
 	client *http.Client // to the relay (poll calls, WebSocket handshake)
 
-	mu    sync.Mutex
-	state string
+	// drain ends when Shutdown begins: from then on no new request is
+	// taken, and Run does not reconnect.
+	drain      context.Context
+	startDrain context.CancelFunc
+	// devproxyRelay is set once a poll answer shows the relay is devproxy's,
+	// which understands HeaderDraining.
+	devproxyRelay atomic.Bool
+
+	mu      sync.Mutex
+	state   string
+	tunnel  *liveTunnel        // the tunnel being served, if any
+	stopRun context.CancelFunc // cancels Run's context (the hard stop)
+	running chan struct{}      // closed when Run returns; nil before Run
+}
+
+// liveTunnel is a connected tunnel and the server on its streams.
+type liveTunnel struct {
+	sess *yamux.Session
+	srv  *http.Server
 }
 
 // NewAgent validates o and returns an Agent.
@@ -116,7 +134,8 @@ func NewAgent(o AgentOptions) (*Agent, error) {
 		ResponseHeaderTimeout: 0,
 		DisableCompression:    true,
 	}
-	return &Agent{opts: o, client: &http.Client{Transport: tr}, state: "starting"}, nil
+	drain, startDrain := context.WithCancel(context.Background())
+	return &Agent{opts: o, client: &http.Client{Transport: tr}, state: "starting", drain: drain, startDrain: startDrain}, nil
 }
 
 // Status describes the connection to the relay, for the UI header.
@@ -153,12 +172,23 @@ var errNoTunnel = errors.New("the relay does not offer the devproxy tunnel")
 // credentials; retrying will not help until the token is fixed.
 var ErrAgentRejected = errors.New("the relay rejected the agent")
 
-// Run connects and serves until ctx ends, reconnecting with exponential
-// backoff (fast first retries, capped at 30 s, with jitter).
+// Run connects and serves until ctx ends or Shutdown is called,
+// reconnecting with exponential backoff (fast first retries, capped at 30 s,
+// with jitter). When ctx ends, requests in flight are cancelled; Shutdown
+// lets them finish first. Run is called once.
 func (a *Agent) Run(ctx context.Context) error {
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	done := make(chan struct{})
+	defer close(done)
+	// Poll calls and handshakes leave keep-alive connections behind.
+	defer a.client.CloseIdleConnections()
+	a.mu.Lock()
+	a.stopRun, a.running = stop, done
+	a.mu.Unlock()
 	mode := a.opts.Transport
 	bo := newBackoff(100*time.Millisecond, 30*time.Second, 0.2)
-	for ctx.Err() == nil {
+	for ctx.Err() == nil && a.drain.Err() == nil {
 		var err error
 		var up time.Duration
 		switch mode {
@@ -174,7 +204,7 @@ func (a *Agent) Run(ctx context.Context) error {
 				continue
 			}
 		}
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || a.drain.Err() != nil {
 			break
 		}
 		if up > 10*time.Second {
@@ -187,11 +217,48 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.setState(fmt.Sprintf("disconnected: %s; retrying in %s", cause(err), wait.Round(100*time.Millisecond)))
 		select {
 		case <-ctx.Done():
+		case <-a.drain.Done():
 		case <-time.After(wait):
 		}
 	}
 	a.setState("stopped")
 	return nil
+}
+
+// Shutdown stops the agent gracefully: it takes no new requests (the relay
+// sends them to other agents of the backend, or holds them until one
+// connects), lets the requests in flight finish, then closes its connection
+// to the relay and makes Run return. When ctx ends first, the requests still
+// in flight are cancelled and Shutdown returns ctx's error.
+func (a *Agent) Shutdown(ctx context.Context) error {
+	a.mu.Lock()
+	a.startDrain()
+	t, stop, done := a.tunnel, a.stopRun, a.running
+	a.mu.Unlock()
+	if done == nil {
+		return nil // Run was never called
+	}
+	var err error
+	if t != nil {
+		// The relay opens no more streams on this tunnel, and any that
+		// cross the go-away are refused.
+		_ = t.sess.GoAway()
+	}
+	a.setState("shutting down: finishing the requests in flight")
+	if t != nil {
+		// Waits for the requests on the tunnel, closing each connection
+		// once its response is done.
+		err = t.srv.Shutdown(ctx)
+		t.sess.Close()
+	}
+	select {
+	case <-done: // poll requests finished too
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	stop()
+	<-done
+	return err
 }
 
 // tunnelURL is the relay's WebSocket endpoint.
@@ -222,8 +289,15 @@ func (a *Agent) runTunnel(ctx context.Context) (time.Duration, error) {
 	h.Set(HeaderBackendID, a.opts.Backend)
 	h.Set(HeaderRequestID, "devproxy-tunnel-probe")
 	handshake := time.AfterFunc(10*time.Second, cancel)
+	stopDrainWatch := context.AfterFunc(a.drain, cancel) // Shutdown ends a handshake
 	c, res, err := websocket.Dial(sessCtx, a.tunnelURL(), &websocket.DialOptions{HTTPClient: a.client, HTTPHeader: h})
 	stopped := handshake.Stop()
+	if !stopDrainWatch() {
+		if err == nil {
+			c.CloseNow()
+		}
+		return 0, errors.New("shutting down")
+	}
 	if err != nil {
 		ours := res != nil && res.Header.Get(HeaderRelay) != ""
 		switch {
@@ -242,14 +316,29 @@ func (a *Agent) runTunnel(ctx context.Context) (time.Duration, error) {
 		conn.Close()
 		return 0, err
 	}
-	start := time.Now()
-	a.setState(fmt.Sprintf("connected to relay (tunnel) since %s", start.Format("15:04:05")))
 	srv := &http.Server{
 		Handler:           a.opts.Handler,
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          discardLog,
 	}
+	// Registered under the lock Shutdown takes: either Shutdown sees this
+	// tunnel and drains it, or this sees that Shutdown began.
+	a.mu.Lock()
+	if a.drain.Err() != nil {
+		a.mu.Unlock()
+		sess.Close()
+		return 0, errors.New("shutting down")
+	}
+	a.tunnel = &liveTunnel{sess: sess, srv: srv}
+	a.mu.Unlock()
+	defer func() {
+		a.mu.Lock()
+		a.tunnel = nil
+		a.mu.Unlock()
+	}()
+	start := time.Now()
+	a.setState(fmt.Sprintf("connected to relay (tunnel) since %s", start.Format("15:04:05")))
 	go func() {
 		select {
 		case <-ctx.Done():
@@ -257,9 +346,59 @@ func (a *Agent) runTunnel(ctx context.Context) (time.Duration, error) {
 		case <-sess.CloseChan():
 		}
 	}()
-	_ = srv.Serve(sess)
+	if err := srv.Serve(newTunnelListener(sess)); errors.Is(err, http.ErrServerClosed) {
+		// Shutdown began: it closes the session once the requests in
+		// flight are done (or ctx ends).
+		<-sess.CloseChan()
+	}
 	sess.Close()
+	srv.Close() // connections still open (a dropped tunnel) end now
 	return time.Since(start), errors.New("tunnel closed")
+}
+
+// tunnelListener is the tunnel as the agent's http.Server sees it. Its Close
+// stops Accept but leaves the session open: http.Server.Shutdown closes its
+// listener first and then waits for the requests in flight, which need the
+// session. Whoever ends the tunnel closes the session.
+type tunnelListener struct {
+	*yamux.Session
+	closed    chan struct{}
+	closeOnce sync.Once
+}
+
+func newTunnelListener(s *yamux.Session) *tunnelListener {
+	return &tunnelListener{Session: s, closed: make(chan struct{})}
+}
+
+type accepted struct {
+	c   net.Conn
+	err error
+}
+
+func (l *tunnelListener) Accept() (net.Conn, error) {
+	ch := make(chan accepted, 1)
+	go func() {
+		c, err := l.Session.Accept()
+		ch <- accepted{c, err}
+	}()
+	select {
+	case a := <-ch:
+		return a.c, a.err
+	case <-l.closed:
+		// The goroutine above ends when the session closes; a stream it
+		// still gets is refused.
+		go func() {
+			if a := <-ch; a.c != nil {
+				a.c.Close()
+			}
+		}()
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *tunnelListener) Close() error {
+	l.closeOnce.Do(func() { close(l.closed) })
+	return nil
 }
 
 // cause is the innermost message of a connection error ("connection

@@ -1,6 +1,7 @@
 package invert
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -28,18 +29,23 @@ const pollAttempts = 3
 const rewindLimit = 4096
 
 // runPoll long-polls the relay for request ids and serves each in its own
-// goroutine. It returns only when ctx ends or the relay rejects the agent.
+// goroutine. It returns when ctx ends, when the relay rejects the agent, or,
+// once Shutdown began, when the requests it took are done.
 func (a *Agent) runPoll(ctx context.Context) error {
 	seen := newSeenSet(1000)
 	bo := newBackoff(time.Millisecond, 3*time.Second, 0.1)
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	// Listing stops when Shutdown begins; the requests taken go on.
+	listCtx, stopListing := context.WithCancel(ctx)
+	defer stopListing()
+	defer context.AfterFunc(a.drain, stopListing)()
 	failures := 0
-	for ctx.Err() == nil {
-		ids, err := a.listPending(ctx)
+	for listCtx.Err() == nil {
+		ids, err := a.listPending(listCtx, false)
 		if err != nil {
-			if ctx.Err() != nil {
-				return nil
+			if listCtx.Err() != nil {
+				break
 			}
 			if errors.Is(err, ErrAgentRejected) {
 				return err
@@ -50,7 +56,7 @@ func (a *Agent) runPoll(ctx context.Context) error {
 				a.setState(fmt.Sprintf("poll failed: %v; retrying", err))
 			}
 			select {
-			case <-ctx.Done():
+			case <-listCtx.Done():
 			case <-time.After(wait):
 			}
 			continue
@@ -73,7 +79,44 @@ func (a *Agent) runPoll(ctx context.Context) error {
 			}()
 		}
 	}
+	if ctx.Err() == nil {
+		a.stayPresent(ctx, &wg)
+	}
 	return nil
+}
+
+// stayPresent tells a devproxy relay, while the requests in flight finish,
+// that this agent is still there though it takes no new requests: the
+// relay's only sign of a poll agent's life is its pending-list calls, and
+// without them it would fail those requests as lost. Other relays would
+// hand such a call new requests, so it only waits there.
+func (a *Agent) stayPresent(ctx context.Context, inflight *sync.WaitGroup) {
+	idle := make(chan struct{})
+	go func() { inflight.Wait(); close(idle) }()
+	if !a.devproxyRelay.Load() {
+		select {
+		case <-idle:
+		case <-ctx.Done():
+		}
+		return
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-idle:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	for ctx.Err() == nil {
+		if _, err := a.listPending(ctx, true); err != nil && ctx.Err() == nil {
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
+	}
 }
 
 func (a *Agent) pollURL(sub string) string { return a.opts.Relay.String() + sub }
@@ -91,19 +134,26 @@ func (a *Agent) newPollRequest(ctx context.Context, method, sub, id string, body
 	return req, nil
 }
 
-// listPending is one GET agent/pending.
-func (a *Agent) listPending(ctx context.Context) ([]string, error) {
+// listPending is one GET agent/pending. A draining call (devproxy relays
+// only) asks for no ids; it shows the agent is still serving.
+func (a *Agent) listPending(ctx context.Context, draining bool) ([]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, pollTimeout)
 	defer cancel()
 	req, err := a.newPollRequest(ctx, http.MethodGet, PendingPath, "", nil)
 	if err != nil {
 		return nil, err
 	}
+	if draining {
+		req.Header.Set(HeaderDraining, "1")
+	}
 	res, err := a.client.Do(req)
 	if err != nil {
 		return nil, err
 	}
 	defer res.Body.Close()
+	if res.Header.Get(HeaderRelay) != "" {
+		a.devproxyRelay.Store(true)
+	}
 	body, err := io.ReadAll(io.LimitReader(res.Body, maxPendingBody+1))
 	if err != nil {
 		return nil, err
@@ -158,7 +208,7 @@ func (a *Agent) servePolled(ctx context.Context, id string) error {
 	}
 	req = req.WithContext(ctx)
 
-	fw := newResponseForwarder(a, ctx, id)
+	fw := newResponseForwarder(a, ctx, id, req.Method)
 	func() {
 		defer func() {
 			if p := recover(); p != nil {
@@ -179,17 +229,19 @@ type responseForwarder struct {
 	a      *Agent
 	ctx    context.Context
 	id     string
+	method string // of the request answered
 	header http.Header
 
 	wroteHeader bool
+	bodyless    bool // the answer is headers only (HEAD, 204, 304)
 	res         *http.Response
 	bodyW       *io.PipeWriter // response body → Response.Write
 	postErr     chan error     // result of the POST
 	started     chan struct{}  // closed when Response.Write has sent the headers
 }
 
-func newResponseForwarder(a *Agent, ctx context.Context, id string) *responseForwarder {
-	return &responseForwarder{a: a, ctx: ctx, id: id, header: http.Header{}}
+func newResponseForwarder(a *Agent, ctx context.Context, id, method string) *responseForwarder {
+	return &responseForwarder{a: a, ctx: ctx, id: id, method: method, header: http.Header{}}
 }
 
 func (f *responseForwarder) Header() http.Header { return f.header }
@@ -210,6 +262,10 @@ func (f *responseForwarder) WriteHeader(code int) {
 	}
 	for _, k := range []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"} {
 		h.Del(k)
+	}
+	if f.method == http.MethodHead || code == http.StatusNoContent || code == http.StatusNotModified {
+		f.writeHead(code, h)
+		return
 	}
 	cl := int64(-1)
 	if v := h.Get("Content-Length"); v != "" && len(trailerNames) == 0 {
@@ -260,11 +316,30 @@ func (f *responseForwarder) WriteHeader(code int) {
 	go func() { f.postErr <- f.post(postR) }()
 }
 
+// writeHead posts an answer that never has a body, whatever its headers say:
+// a HEAD's or a 304's Content-Length is the length a GET would get, and goes
+// on as it is. (Response.Write would wait for that many body bytes.)
+func (f *responseForwarder) writeHead(code int, h http.Header) {
+	f.bodyless = true
+	if code == http.StatusNoContent {
+		h.Del("Content-Length")
+	}
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "HTTP/1.1 %03d %s\r\n", code, http.StatusText(code))
+	_ = h.Write(&b)
+	b.WriteString("\r\n")
+	f.postErr = make(chan error, 1)
+	go func() { f.postErr <- f.post(&b) }()
+}
+
 func (f *responseForwarder) Write(p []byte) (int, error) {
 	if !f.wroteHeader {
 		f.WriteHeader(http.StatusOK)
 	}
 	if f.bodyW == nil {
+		if f.bodyless && len(p) == 0 {
+			return 0, nil
+		}
 		return 0, errors.New("response body after headers with no body")
 	}
 	return f.bodyW.Write(p)
@@ -291,6 +366,9 @@ func (f *responseForwarder) finish() error {
 			return err
 		}
 		f.WriteHeader(http.StatusOK)
+	}
+	if f.bodyless {
+		return <-f.postErr
 	}
 	// Response.Write reads the trailer map twice: its keys with the headers,
 	// its values after the body. Fill the values only once the headers are

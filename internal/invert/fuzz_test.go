@@ -55,6 +55,7 @@ func FuzzReadAgentResponse(f *testing.F) {
 		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X\r\n\r\n2\r\nok\r\n0\r\nX: 1\r\n\r\n",
 		"HTTP/1.1 101 Switching Protocols\r\n\r\n",
 		"HTTP/1.1 103 Early Hints\r\n\r\n",
+		"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
 		"HTTP/1.0 204\r\n\r\n",
 		"nonsense\r\n\r\n",
 	} {

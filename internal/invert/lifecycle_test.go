@@ -214,11 +214,32 @@ func TestRelayRestart(t *testing.T) {
 	})
 }
 
+// TestAgentAuth: every agent endpoint refuses a wrong token and an unknown
+// backend id with the same 401 and the same body, so a caller without a
+// token cannot learn which backend ids exist.
 func TestAgentAuth(t *testing.T) {
 	r := newRig(t, TransportTunnel)
 	otherTok, err := r.reg.Create(Backend{ID: "other", Access: Access{Public: true}})
 	if err != nil {
 		t.Fatal(err)
+	}
+	type answer struct {
+		status int
+		body   string
+	}
+	// The first answer seen for each endpoint; all cases must match it.
+	first := map[string]answer{}
+	check := func(t *testing.T, endpoint string, res *http.Response) {
+		t.Helper()
+		got := answer{res.StatusCode, readAll(t, res)}
+		if got.status != http.StatusUnauthorized {
+			t.Errorf("%s: status %d (%q), want 401", endpoint, got.status, got.body)
+		}
+		if want, ok := first[endpoint]; !ok {
+			first[endpoint] = got
+		} else if got != want {
+			t.Errorf("%s: answer %d %q differs from %d %q: it tells known backend ids from unknown ones", endpoint, got.status, got.body, want.status, want.body)
+		}
 	}
 	for _, tc := range []struct {
 		name, backend, token string
@@ -227,6 +248,7 @@ func TestAgentAuth(t *testing.T) {
 		{"no token", "web", ""},
 		{"token of another backend", "web", otherTok},
 		{"unknown backend", "nope", r.token},
+		{"unknown backend without token", "nope", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			// Native tunnel handshake.
@@ -237,24 +259,16 @@ func TestAgentAuth(t *testing.T) {
 			}
 			req.Header.Set("Connection", "Upgrade")
 			req.Header.Set("Upgrade", "websocket")
-			res := r.do(req)
-			readAll(t, res)
-			if res.StatusCode != 401 && res.StatusCode != 404 {
-				t.Errorf("tunnel: status %d, want 401/404", res.StatusCode)
-			}
+			check(t, "tunnel", r.do(req))
 			// Poll calls.
-			for _, sub := range []string{PendingPath, RequestPath} {
-				req, _ := http.NewRequest("GET", r.relaySrv.URL+"/"+sub, nil)
+			for _, c := range []struct{ method, sub string }{{"GET", PendingPath}, {"GET", RequestPath}, {"POST", ResponsePath}} {
+				req, _ := http.NewRequest(c.method, r.relaySrv.URL+"/"+c.sub, strings.NewReader("HTTP/1.1 200 OK\r\n\r\n"))
 				req.Header.Set(HeaderBackendID, tc.backend)
 				req.Header.Set(HeaderRequestID, "abc")
 				if tc.token != "" {
 					req.Header.Set("Authorization", "Bearer "+tc.token)
 				}
-				res := r.do(req)
-				readAll(t, res)
-				if res.StatusCode != 401 && res.StatusCode != 404 {
-					t.Errorf("%s: status %d, want 401/404", sub, res.StatusCode)
-				}
+				check(t, c.sub, r.do(req))
 			}
 		})
 	}
@@ -346,4 +360,40 @@ func mustAccess(t *testing.T, raw string) Access {
 		t.Fatal(err)
 	}
 	return a
+}
+
+// TestAdminAPIBody: a body over the cap is 413 naming the limit, not a
+// JSON syntax error; data after the JSON object is refused, not ignored.
+func TestAdminAPIBody(t *testing.T) {
+	r := newRig(t, TransportTunnel)
+	admin, err := r.reg.EnsureAdminToken("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		body   string
+		status int
+		says   string
+	}{
+		{"over the cap", `{"id":"big","pathPrefixes":["/` + strings.Repeat("a", 2<<20) + `"]}`, http.StatusRequestEntityTooLarge, "1 MiB"},
+		{"trailing object", `{"id":"one"} {"id":"two"}`, http.StatusBadRequest, "after the JSON object"},
+		{"trailing garbage", `{"id":"one"}garbage`, http.StatusBadRequest, "after the JSON object"},
+		{"trailing newline is fine", "{\"id\":\"fine\"}\n", http.StatusCreated, "agentToken"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest("POST", r.relaySrv.URL+"/api/backends", strings.NewReader(tc.body))
+			req.Header.Set("Authorization", "Bearer "+admin)
+			res := r.do(req)
+			body := readAll(t, res)
+			if res.StatusCode != tc.status || !strings.Contains(body, tc.says) {
+				t.Errorf("status %d body %.300q, want %d saying %q", res.StatusCode, body, tc.status, tc.says)
+			}
+		})
+	}
+	for _, id := range []string{"big", "one", "two"} {
+		if _, ok := r.reg.Get(id); ok {
+			t.Errorf("backend %q was created from a refused body", id)
+		}
+	}
 }

@@ -2,6 +2,7 @@ package invert
 
 import (
 	"context"
+	"errors"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -116,6 +117,25 @@ func (l *link) pollAgentGone() bool {
 	return !l.pollConnectedLocked(time.Now())
 }
 
+// hasTunnel reports whether a tunnel agent is connected.
+func (l *link) hasTunnel() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, s := range l.sessions {
+		if !s.ys.IsClosed() {
+			return true
+		}
+	}
+	return false
+}
+
+// pollConnected reports whether a poll agent is calling.
+func (l *link) pollConnected() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.pollConnectedLocked(time.Now())
+}
+
 // pick waits up to wait for an agent and returns a tunnel session (round
 // robin), or nil when only poll agents are connected.
 func (l *link) pick(ctx context.Context, wait time.Duration) (*agentSession, error) {
@@ -160,6 +180,12 @@ func (l *link) dial(ctx context.Context, wait time.Duration) (net.Conn, error) {
 		}
 		st, err := s.ys.Open()
 		if err != nil {
+			if errors.Is(err, yamux.ErrRemoteGoAway) {
+				// That agent is shutting down: it finishes its requests
+				// but takes no new ones. Wait for another.
+				l.removeSession(s)
+				continue
+			}
 			if s.ys.IsClosed() {
 				continue // that agent just went away; try another
 			}

@@ -440,14 +440,25 @@ func (r *Registry) CheckAgent(id, token string) bool {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	b, ok := r.backends[id]
-	if !ok {
-		return false
+	// Hash and compare for unknown ids too, so the time taken does not
+	// tell which ids exist.
+	hashes := []string{unknownBackendHash}
+	if ok {
+		hashes = b.agentTokenHashes
 	}
-	if b.AgentAuth == "none" {
+	match := matchHash(hashes, token)
+	switch {
+	case !ok:
+		return false
+	case b.AgentAuth == "none":
 		return true
 	}
-	return token != "" && matchHash(b.agentTokenHashes, token)
+	return token != "" && match
 }
+
+// unknownBackendHash stands in for the token hash of an unknown backend; no
+// token hashes to it.
+var unknownBackendHash = strings.Repeat("0", sha256.Size*2)
 
 // Route picks the backend for a request: the longest path prefix among the
 // backends whose hosts match.

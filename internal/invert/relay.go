@@ -156,14 +156,30 @@ func (t relayTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	l := t.r.link(id)
 	l.inflight.Add(1)
 	defer l.inflight.Add(-1)
-	s, err := l.pick(req.Context(), t.r.opts.AgentWait)
-	if err != nil {
-		return nil, err
+	// Agents come and go while a request waits, and a backend may have
+	// agents on both transports (one shutting down, its replacement
+	// starting): a request not yet sent moves to the transport still there.
+	for {
+		s, err := l.pick(req.Context(), t.r.opts.AgentWait)
+		if err != nil {
+			return nil, err
+		}
+		if s != nil {
+			res, err := t.r.transport.RoundTrip(req)
+			var na *proxy.NoAgentError
+			// The tunnel went away before the request was sent. The
+			// transport closed the body, so only a bodiless one can go on.
+			if errors.As(err, &na) && (req.Body == nil || req.Body == http.NoBody) && l.pollConnected() {
+				continue
+			}
+			return res, err
+		}
+		res, err := t.r.pollRoundTrip(l, req)
+		if errors.Is(err, errUseTunnel) {
+			continue
+		}
+		return res, err
 	}
-	if s != nil {
-		return t.r.transport.RoundTrip(req)
-	}
-	return t.r.pollRoundTrip(l, req)
 }
 
 func (r *Relay) handler(id string) (*proxy.Handler, error) {
@@ -310,15 +326,13 @@ func (r *Relay) handleTunnel(w http.ResponseWriter, req *http.Request) {
 }
 
 // authorizeAgent checks that an agent call names a registered backend and
-// carries its agent token; otherwise it answers 404 or 401 and returns false.
+// carries its agent token; otherwise it answers 401 and returns false. An
+// unknown id and a wrong token get the same answer, so the endpoint does not
+// tell a caller without a token which backend ids exist.
 func (r *Relay) authorizeAgent(w http.ResponseWriter, req *http.Request, id string) bool {
-	if _, ok := r.opts.Registry.Get(id); !ok {
-		http.Error(w, fmt.Sprintf("devproxy relay: no backend %q is registered; create it with POST /api/backends", id), http.StatusNotFound)
-		return false
-	}
 	if !r.opts.Registry.CheckAgent(id, bearer(req)) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="devproxy-agent"`)
-		http.Error(w, fmt.Sprintf("devproxy relay: the agent token for backend %q is missing or wrong", id), http.StatusUnauthorized)
+		http.Error(w, "devproxy relay: the backend id is not registered, or the agent token is missing or wrong (check --backend and --token)", http.StatusUnauthorized)
 		return false
 	}
 	return true
@@ -338,6 +352,7 @@ func (r *Relay) handlePoll(w http.ResponseWriter, req *http.Request, sub string)
 	default:
 		return false
 	}
+	w.Header().Set(HeaderRelay, "1")
 	id := req.Header.Get(HeaderBackendID)
 	if !r.authorizeAgent(w, req, id) {
 		return true
@@ -378,10 +393,7 @@ func (r *Relay) handleAdmin(w http.ResponseWriter, req *http.Request, rest strin
 			Access       json.RawMessage `json:"access"`
 			AgentAuth    string          `json:"agentAuth"`
 		}
-		dec := json.NewDecoder(io.LimitReader(req.Body, 1<<20))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&in); err != nil {
-			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "body must be JSON like {\"id\":\"web\",\"pathPrefixes\":[\"/\"]}: " + err.Error()})
+		if !decodeAdminBody(w, req, &in) {
 			return
 		}
 		access, err := parseAccess(in.Access)
@@ -428,6 +440,37 @@ func (r *Relay) handleAdmin(w http.ResponseWriter, req *http.Request, rest strin
 		w.Header().Set("Allow", "GET, POST, DELETE")
 		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "use GET or POST /api/backends, GET or DELETE /api/backends/{id}"})
 	}
+}
+
+// maxAdminBody caps an admin API request body.
+const maxAdminBody = 1 << 20
+
+// decodeAdminBody reads exactly one JSON object from the body into v; on
+// failure it answers (413 over the cap, else 400) and returns false.
+func decodeAdminBody(w http.ResponseWriter, req *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, req.Body, maxAdminBody))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil {
+		// Anything but white space after the object is a mistake (two
+		// objects, a truncated paste), not something to ignore.
+		var tooBig *http.MaxBytesError
+		if _, terr := dec.Token(); errors.As(terr, &tooBig) {
+			err = terr
+		} else if terr != io.EOF {
+			err = errors.New("unexpected data after the JSON object")
+		}
+	}
+	var tooBig *http.MaxBytesError
+	switch {
+	case err == nil:
+		return true
+	case errors.As(err, &tooBig):
+		writeJSON(w, http.StatusRequestEntityTooLarge, map[string]string{"error": fmt.Sprintf("body is too large: the limit is %d bytes (1 MiB)", tooBig.Limit)})
+	default:
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "body must be one JSON object like {\"id\":\"web\",\"pathPrefixes\":[\"/\"]}: " + err.Error()})
+	}
+	return false
 }
 
 // WaitForAgent blocks until an agent of backend id is connected (tunnel or

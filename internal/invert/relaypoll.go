@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -123,6 +124,14 @@ func (r *Relay) pollRoundTrip(l *link, req *http.Request) (*http.Response, error
 			"devproxy relay: backend %q is connected through the poll transport, which cannot carry %s upgrades (WebSockets); run its agent with --transport tunnel\n",
 			l.id, req.Header.Get("Upgrade"))), nil
 	}
+	if req.Header.Get("Expect") != "" {
+		// The relay's own server already answered the client's Expect; a
+		// poll agent's backend would answer it again, with a 1xx that
+		// cannot cross this transport.
+		req = req.WithContext(req.Context())
+		req.Header = req.Header.Clone()
+		req.Header.Del("Expect")
+	}
 	p := &pollRequest{
 		id:      newRequestID(),
 		start:   time.Now(),
@@ -158,11 +167,37 @@ func (r *Relay) pollRoundTrip(l *link, req *http.Request) (*http.Response, error
 				return giveUp(&proxy.NoAgentError{Backend: l.id})
 			}
 		case <-watch.C:
+			// Not fetched yet and a tunnel agent is here (the poll agent
+			// may be shutting down): send it that way instead.
+			if l.hasTunnel() && l.poll.withdraw(p.id) {
+				return giveUp(errUseTunnel)
+			}
 			if l.pollAgentGone() {
+				if !l.poll.isFetched(p.id) {
+					return giveUp(&proxy.NoAgentError{Backend: l.id})
+				}
 				return giveUp(fmt.Errorf("%w: the poll agent stopped calling", proxy.ErrTunnelLost))
 			}
 		}
 	}
+}
+
+// errUseTunnel: a request waiting for a poll agent was withdrawn before any
+// agent fetched it, to go over a tunnel that connected meanwhile.
+var errUseTunnel = errors.New("relay: send over a tunnel instead")
+
+// withdraw removes a request that no agent fetched yet and reports whether
+// it did; a fetched one stays.
+func (q *pollQueue) withdraw(id string) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	p, ok := q.reqs[id]
+	if !ok || p.fetched {
+		return false
+	}
+	delete(q.reqs, id)
+	q.dropOrderLocked(id)
+	return true
 }
 
 func (q *pollQueue) isFetched(id string) bool {
@@ -194,6 +229,17 @@ func (r *Relay) handlePending(w http.ResponseWriter, req *http.Request, l *link)
 	defer l.pollEnd()
 	hold := time.NewTimer(r.opts.PollHold)
 	defer hold.Stop()
+	if req.Header.Get(HeaderDraining) != "" {
+		// A shutting-down agent: alive, but it takes nothing new.
+		select {
+		case <-hold.C:
+			writeJSON(w, http.StatusOK, []string{})
+		case <-req.Context().Done():
+		case <-r.closing:
+			writeJSON(w, http.StatusOK, []string{})
+		}
+		return
+	}
 	for {
 		ids, changed := l.poll.take(time.Now())
 		if len(ids) > 0 {
@@ -224,6 +270,11 @@ func (r *Relay) handleRequest(w http.ResponseWriter, req *http.Request, l *link)
 		return
 	}
 	l.poll.mu.Lock()
+	if l.poll.reqs[id] != p {
+		l.poll.mu.Unlock() // withdrawn meanwhile
+		http.Error(w, "devproxy relay: no pending request "+id, http.StatusNotFound)
+		return
+	}
 	if p.fetched && p.hasBody {
 		l.poll.mu.Unlock()
 		http.Error(w, "devproxy relay: request "+id+" was already fetched and its body cannot be sent twice", http.StatusNotFound)
@@ -256,6 +307,11 @@ func (r *Relay) handleResponse(w http.ResponseWriter, req *http.Request, l *link
 	}
 	res, err := readAgentResponse(req.Body, p.req)
 	if err != nil {
+		// The client must not wait for an answer that will not come.
+		select {
+		case p.failed <- &badAgentAnswer{backend: l.id, err: err}:
+		default:
+		}
 		http.Error(w, "devproxy relay: "+err.Error(), http.StatusBadRequest)
 		return
 	}
@@ -273,6 +329,18 @@ func (r *Relay) handleResponse(w http.ResponseWriter, req *http.Request, l *link
 	case <-req.Context().Done():
 	}
 	w.WriteHeader(http.StatusOK)
+}
+
+// badAgentAnswer fails a request whose poll agent posted an answer the relay
+// cannot use. Its text says "malformed HTTP" so the proxy records it as a
+// protocol error (502), and it puts the fault on the agent, not the backend.
+type badAgentAnswer struct {
+	backend string
+	err     error
+}
+
+func (e *badAgentAnswer) Error() string {
+	return fmt.Sprintf("the poll agent of backend %q posted a malformed HTTP answer (a fault of the agent, not of the backend): %v", e.backend, e.err)
 }
 
 // agentBody is a response body arriving in an agent's POST. The POST handler

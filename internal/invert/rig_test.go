@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -34,9 +35,12 @@ type rig struct {
 	agentRec  *record.Recorder
 	transport Transport
 	token     string
+	agent     *Agent
 	stopAgent context.CancelFunc
 	agentDone chan struct{}
 	client    *http.Client
+	// posts counts the poll agents' response posts the relay received.
+	posts atomic.Int64
 }
 
 func newRig(t *testing.T, transport Transport) *rig {
@@ -74,6 +78,9 @@ func (r *rig) startRelay() {
 	r.current.Store(relay)
 	if r.relaySrv == nil {
 		r.relaySrv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			if req.Method == http.MethodPost && strings.HasSuffix(req.URL.Path, "/"+ResponsePath) {
+				r.posts.Add(1)
+			}
 			r.current.Load().ServeHTTP(w, req)
 		}))
 		t.Cleanup(func() { r.current.Load().Close(); r.relaySrv.Close() })
@@ -96,7 +103,7 @@ func (r *rig) startAgent(backend, token string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { a.Run(ctx); close(done) }()
-	r.stopAgent, r.agentDone = cancel, done
+	r.agent, r.stopAgent, r.agentDone = a, cancel, done
 	t.Cleanup(func() { cancel(); <-done })
 	r.waitAgent(backend)
 }
@@ -131,6 +138,30 @@ func (r *rig) get(path string, hdr ...string) *http.Response {
 		req.Header.Add(hdr[i], hdr[i+1])
 	}
 	return r.do(req)
+}
+
+// goGet sends a GET in the background; wait returns its answer.
+func (r *rig) goGet(path string) <-chan result {
+	ch := make(chan result, 1)
+	go func() {
+		res, err := r.client.Get(r.relaySrv.URL + path)
+		ch <- result{res, err}
+	}()
+	return ch
+}
+
+type result struct {
+	res *http.Response
+	err error
+}
+
+func (r *rig) wait(ch <-chan result) *http.Response {
+	r.t.Helper()
+	got := <-ch // the client's timeout bounds the wait
+	if got.err != nil {
+		r.t.Fatal(got.err)
+	}
+	return got.res
 }
 
 func readAll(t *testing.T, res *http.Response) string {

@@ -30,6 +30,10 @@ const (
 	// HeaderRelay marks the tunnel endpoint's own answers, so an agent can
 	// tell a devproxy relay's refusal from a relay without the tunnel.
 	HeaderRelay = "X-Devproxy-Relay"
+	// HeaderDraining marks a poll agent's pending-list call made while it
+	// shuts down: a devproxy relay hands it no ids, but counts the agent as
+	// alive so the requests it still serves are not failed as lost.
+	HeaderDraining = "X-Devproxy-Draining"
 )
 
 // maxPendingBody bounds a pending-list answer, as the reference agent does.
@@ -96,21 +100,33 @@ func parseStartTime(v string) (time.Time, error) {
 	return t, nil
 }
 
+// maxInformational bounds the 1xx answers skipped before a final one.
+const maxInformational = 8
+
 // readAgentResponse parses an agent/response body: one HTTP/1.x response to
-// req.
+// req. Informational answers before it (a backend's 100 Continue or 103
+// Early Hints, which some agents post as they come) are skipped: they
+// cannot cross this transport, and the final answer follows them.
 func readAgentResponse(body io.Reader, req *http.Request) (*http.Response, error) {
-	res, err := http.ReadResponse(bufio.NewReader(body), req)
-	if err != nil {
-		return nil, fmt.Errorf("agent sent a response that is not HTTP/1.x: %w", err)
+	br := bufio.NewReader(body)
+	last := 0 // the last informational status skipped
+	for skipped := 0; ; skipped++ {
+		res, err := http.ReadResponse(br, req)
+		switch {
+		case err != nil && last != 0:
+			return nil, fmt.Errorf("agent sent an informational %d response and no final response after it", last)
+		case err != nil:
+			return nil, fmt.Errorf("agent sent a response that is not HTTP/1.x: %w", err)
+		case res.StatusCode == http.StatusSwitchingProtocols:
+			res.Body.Close()
+			return nil, errors.New("agent sent 101 Switching Protocols, which the poll transport cannot carry")
+		case res.StatusCode >= 200:
+			return res, nil
+		case skipped == maxInformational:
+			res.Body.Close()
+			return nil, fmt.Errorf("agent sent more than %d informational responses", maxInformational)
+		}
+		last = res.StatusCode
+		res.Body.Close() // empty: 1xx answers have no body
 	}
-	if res.StatusCode < 200 && res.StatusCode != http.StatusSwitchingProtocols {
-		// Informational responses cannot cross this transport.
-		res.Body.Close()
-		return nil, fmt.Errorf("agent sent an informational %d response", res.StatusCode)
-	}
-	if res.StatusCode == http.StatusSwitchingProtocols {
-		res.Body.Close()
-		return nil, errors.New("agent sent 101 Switching Protocols, which the poll transport cannot carry")
-	}
-	return res, nil
 }

@@ -458,7 +458,7 @@ func newHARRequest(x *Exchange, red *redactor) harRequest {
 		r.Headers = append(r.Headers, harNV{"Host", rq.Host})
 	}
 	for _, f := range rq.Header {
-		r.Headers = append(r.Headers, harNV{f.Name, f.Value})
+		r.Headers = append(r.Headers, harNV(f))
 	}
 	r.Cookies = requestCookies(r.Headers)
 	if rq.Body.Size > 0 || len(rq.Body.Bytes) > 0 {
@@ -513,7 +513,7 @@ func newHARResponse(x *Exchange, red *redactor) harResponse {
 	r.HTTPVersion = rs.Proto
 	r.Headers = make([]harNV, 0, len(rs.Header))
 	for _, f := range rs.Header {
-		r.Headers = append(r.Headers, harNV{f.Name, f.Value})
+		r.Headers = append(r.Headers, harNV(f))
 	}
 	r.Cookies = responseCookies(r.Headers)
 	r.RedirectURL = rs.Header.Get("Location")
@@ -639,7 +639,7 @@ func nvs(f Fields) []harNV {
 	}
 	out := make([]harNV, len(f))
 	for i, x := range f {
-		out[i] = harNV{x.Name, x.Value}
+		out[i] = harNV(x)
 	}
 	return out
 }

@@ -371,7 +371,7 @@ func fieldsOf(nv []harNV) Fields {
 	}
 	out := make(Fields, len(nv))
 	for i, h := range nv {
-		out[i] = Field{h.Name, h.Value}
+		out[i] = Field(h)
 	}
 	return out
 }
