@@ -112,7 +112,6 @@ func (s *served) waitRecorded(what string, ok func(record.Exchange) bool) record
 	}
 }
 
-
 func TestSmugglingRefusedAndClosed(t *testing.T) {
 	cases := []struct{ name, req string }{
 		{"CL+TE", "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 44\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: localhost\r\n\r\n"},
@@ -347,7 +346,6 @@ func TestSpoofableClientHeadersStripped(t *testing.T) {
 		t.Errorf("an ordinary header was dropped")
 	}
 }
-
 
 // The smuggling variants net/http already refuses stay refused: no request,
 // and above all no second, smuggled request, reaches the target.
