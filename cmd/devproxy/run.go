@@ -26,6 +26,7 @@ type session struct {
 	stdout   io.Writer
 	stderr   io.Writer
 	logger   *slog.Logger
+	log      *heldLog // where logger writes
 	servers  []*proxy.Server
 	shutdown time.Duration
 	// ui describes the session for the terminal UI header.
@@ -53,9 +54,10 @@ func newSession(cmd *cobra.Command, role record.Role, limits record.Limits, out 
 		stderr: cmd.ErrOrStderr(),
 	}
 	opts := &slog.HandlerOptions{Level: slog.LevelInfo}
-	var h slog.Handler = slog.NewTextHandler(s.stdout, opts)
+	s.log = &heldLog{out: s.stdout}
+	var h slog.Handler = slog.NewTextHandler(s.log, opts)
 	if out.logFormat == "json" {
-		h = slog.NewJSONHandler(s.stdout, opts)
+		h = slog.NewJSONHandler(s.log, opts)
 	}
 	s.logger = slog.New(h)
 	return s
@@ -96,6 +98,8 @@ func (s *session) run(parent context.Context) error {
 	var runErr error
 	if s.useTUI() {
 		uiDone := make(chan error, 1)
+		s.log.hold()
+		defer s.log.release()
 		go func() { uiDone <- runUI(ctx, s) }()
 		select {
 		case runErr = <-uiDone:
