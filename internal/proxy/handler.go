@@ -56,6 +56,13 @@ type Options struct {
 	// Logger receives ReverseProxy's internal messages, at debug level (the
 	// exchanges themselves are recorded through Tap). Default slog.Default().
 	Logger *slog.Logger
+	// Router chooses where each attempt goes. Default: Target, through
+	// Transport.
+	Router Router
+	// Stages run on every exchange, in order, after devproxy's own refusal
+	// stage (CONNECT, loops, h2c prefaces): request stages before the
+	// upstream is called, response stages on the response.
+	Stages []Stage
 }
 
 // Handler is the reverse proxy. It is an http.Handler.
@@ -99,6 +106,9 @@ func New(opts Options) (*Handler, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.Router == nil {
+		opts.Router = FixedRouter(&Upstream{Name: opts.Target.String(), URL: opts.Target})
+	}
 	h := &Handler{
 		opts:   opts,
 		target: (&url.URL{Scheme: opts.Target.Scheme, Host: opts.Target.Host, Path: opts.Target.Path}).String(),
@@ -108,9 +118,10 @@ func New(opts Options) (*Handler, error) {
 	// length itself (see responseWriter); ReverseProxy still flushes every
 	// write of event streams and responses of unknown length.
 	flush := max(opts.FlushInterval, 0)
+	h.opts.Stages = append([]Stage{refuseStage{h}}, opts.Stages...)
 	h.rp = &httputil.ReverseProxy{
 		Rewrite:        h.rewrite,
-		Transport:      opts.Transport,
+		Transport:      pipeline{h},
 		FlushInterval:  flush,
 		ModifyResponse: h.modifyResponse,
 		ErrorHandler:   h.errorHandler,
@@ -132,6 +143,7 @@ type state struct {
 	upgraded *countingConn
 	err      *record.Error
 	reqBody  *requestTee
+	flow     *Flow
 }
 
 type stateKey struct{}
@@ -166,13 +178,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if info != nil {
 		info.id = rec.ID()
 	}
-	st := &state{rec: rec, timing: &timing{start: start}}
+	st := &state{rec: rec, timing: &timing{start: start}, flow: &Flow{In: r, Rec: rec}}
 	st.rw = &responseWriter{ResponseWriter: w, rec: rec, streamFlush: h.opts.FlushInterval <= 0}
-
-	if e := h.refuse(r); e != nil {
-		reject(rec, st.rw, e)
-		return
-	}
 
 	if r.Body != nil && r.Body != http.NoBody {
 		st.reqBody = &requestTee{body: r.Body, req: r, rec: rec}
@@ -180,6 +187,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := context.WithValue(r.Context(), stateKey{}, st)
 	r = r.WithContext(ctx)
+	st.flow.In = r
 
 	defer func() {
 		p := recover()
@@ -195,22 +203,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// Returning would make net/http send an empty 200 of its own.
 		panic(http.ErrAbortHandler)
 	}
-}
-
-// refuse returns an error for requests devproxy will not forward.
-func (h *Handler) refuse(r *http.Request) *record.Error {
-	if r.Method == "PRI" && r.ProtoMajor == 2 {
-		return &record.Error{Kind: record.ErrRejected, Message: "HTTP/2 with prior knowledge (h2c) is not served on this listener; use HTTP/1.1, or HTTPS for HTTP/2", Status: http.StatusHTTPVersionNotSupported}
-	}
-	if r.Method == http.MethodConnect {
-		return &record.Error{Kind: record.ErrRejected, Message: "CONNECT is not supported: devproxy is a reverse proxy for " + h.target + ", not a forward proxy", Status: http.StatusMethodNotAllowed}
-	}
-	for _, v := range r.Header.Values("Via") {
-		if strings.Contains(v, "("+h.opts.LoopToken+")") {
-			return &record.Error{Kind: record.ErrLoop, Message: "request looped back to this devproxy: the target " + h.target + " points at devproxy itself", Status: http.StatusLoopDetected}
-		}
-	}
-	return nil
 }
 
 // finish reports the end of the exchange to the tap.
@@ -245,10 +237,6 @@ func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
 	st, _ := pr.In.Context().Value(stateKey{}).(*state)
 
 	stripForwarding(pr.Out.Header)
-	pr.SetURL(h.opts.Target)
-	if h.opts.PreserveHost {
-		pr.Out.Host = pr.In.Host
-	}
 	if h.opts.TrustForwarded {
 		for _, k := range []string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"} {
 			if v := pr.In.Header.Values(k); len(v) > 0 {
@@ -271,7 +259,6 @@ func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
 		h.opts.Rewrite(pr)
 	}
 	if st != nil {
-		st.rec.Upstream(pr.Out.URL.String())
 		pr.Out = pr.Out.WithContext(httptrace.WithClientTrace(pr.Out.Context(), st.timing.trace()))
 	}
 }
@@ -284,6 +271,13 @@ func (h *Handler) modifyResponse(res *http.Response) error {
 	cleanResponseHeaders(res.Header)
 	if st == nil {
 		return nil
+	}
+	for _, s := range h.opts.Stages {
+		if rs, ok := s.(ResponseStage); ok {
+			if err := rs.Response(st.flow, res); err != nil {
+				return err
+			}
+		}
 	}
 	st.res = res
 	st.rec.Response(record.Response{
@@ -309,7 +303,9 @@ func (h *Handler) errorHandler(w http.ResponseWriter, outreq *http.Request, err 
 	st, _ := outreq.Context().Value(stateKey{}).(*state)
 	clientGone := outreq.Context().Err() != nil && !errors.Is(outreq.Context().Err(), context.DeadlineExceeded)
 	var e *record.Error
-	if bodyErr := st.requestBodyErr(); bodyErr != nil && !clientGone {
+	if errors.As(err, &e) {
+		// A stage said exactly what the client is told.
+	} else if bodyErr := st.requestBodyErr(); bodyErr != nil && !clientGone {
 		// Reading the client's body failed (a bad chunk size, a bare LF, a
 		// short body): the client's fault, whatever the transport made of it.
 		e = &record.Error{Kind: record.ErrRejected, Message: "the request body is malformed: " + lastPart(bodyErr), Status: http.StatusBadRequest}

@@ -200,6 +200,40 @@ func (t Timings) Total() time.Duration {
 	return sum
 }
 
+// Mark is one thing a stage of the engine did to an exchange, as a short
+// name and value: the backend or route chosen ("backend"="web"), the
+// upstream, an attempt, a held or mocked answer, a cache status. Stages add
+// marks through Recording.Mark; the UI, logs and exports show them in order.
+type Mark struct {
+	// Stage names who made the mark ("relay", "route", "retry", "cache"…).
+	Stage string
+	// Name and Value say what was decided.
+	Name, Value string
+}
+
+// String is "name=value", or "stage: name=value" when the stage differs
+// from the name.
+func (m Mark) String() string {
+	s := m.Name
+	if m.Value != "" {
+		s += "=" + m.Value
+	}
+	if m.Stage != "" && m.Stage != m.Name {
+		s = m.Stage + ": " + s
+	}
+	return s
+}
+
+// Mark returns the value of the last mark with the given name, if any.
+func (e *Exchange) Mark(name string) (string, bool) {
+	for i := len(e.Marks) - 1; i >= 0; i-- {
+		if e.Marks[i].Name == name {
+			return e.Marks[i].Value, true
+		}
+	}
+	return "", false
+}
+
 // Exchange is one request and what became of it.
 type Exchange struct {
 	ID uint64
@@ -227,6 +261,8 @@ type Exchange struct {
 	UpgradeUp, UpgradeDn int64
 	// Note is free text a role may attach (e.g. the relay's backend id).
 	Note string
+	// Marks say what the engine's stages did to the exchange, in order.
+	Marks []Mark
 	// BodiesDecoded is set on exchanges read from a HAR file: HAR holds
 	// bodies with their Content-Encoding already undone, so Request.Body and
 	// Response.Body hold decoded bytes while the headers still name the

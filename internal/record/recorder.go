@@ -71,6 +71,7 @@ type Recorder struct {
 	captured int64
 	stats    Stats
 	subs     []*Subscription
+	sinks    []*sink
 	now      func() time.Time
 }
 
@@ -141,7 +142,13 @@ func (r *Recorder) Clear() {
 // ID, applying the capture limits, and returns the ID.
 func (r *Recorder) Add(x Exchange) uint64 {
 	r.mu.Lock()
-	defer r.mu.Unlock()
+	id, done, sinks := r.addLocked(x)
+	r.mu.Unlock()
+	r.offer(sinks, done)
+	return id
+}
+
+func (r *Recorder) addLocked(x Exchange) (uint64, *Exchange, []*sink) {
 	r.nextID++
 	x.ID = r.nextID
 	x.Version = 1
@@ -171,7 +178,11 @@ func (r *Recorder) Add(x Exchange) uint64 {
 	}
 	r.emit(Event{Kind: EventStarted, ID: x.ID})
 	r.emit(Event{Kind: EventDone, ID: x.ID})
-	return x.ID
+	if len(r.sinks) == 0 {
+		return x.ID, nil, nil
+	}
+	c := e.ex.clone()
+	return x.ID, &c, r.sinks
 }
 
 // Begin implements Tap.
@@ -195,6 +206,7 @@ func (r *Recorder) Begin(b Begin) Recording {
 		Request:    b.Request,
 		Timings:    NoTimings,
 		Note:       b.Note,
+		Marks:      append([]Mark(nil), b.Marks...),
 	}
 	if e.ex.Start.IsZero() {
 		e.ex.Start = r.now()
@@ -264,6 +276,18 @@ func (e *entry) Upstream(url string) {
 	}
 	e.ex.Request.UpstreamURL = url
 	e.ex.Version++
+}
+
+func (e *entry) Mark(m Mark) {
+	e.r.mu.Lock()
+	defer e.r.mu.Unlock()
+	if e.finished {
+		return
+	}
+	// Replace the slice, never append in place: snapshots share it.
+	e.ex.Marks = append(e.ex.Marks[:len(e.ex.Marks):len(e.ex.Marks)], m)
+	e.ex.Version++
+	e.r.emit(Event{Kind: EventResponse, ID: e.ex.ID})
 }
 
 func (e *entry) RequestBody(p []byte) {
@@ -346,9 +370,16 @@ func (e *entry) Upgraded(up, down int64) {
 
 func (e *entry) Finish(f Finish) {
 	e.r.mu.Lock()
-	defer e.r.mu.Unlock()
+	done, sinks := e.finishLocked(f)
+	e.r.mu.Unlock()
+	e.r.offer(sinks, done)
+}
+
+// finishLocked ends the exchange and returns it for the sinks, if it was
+// not finished already. Callers hold r.mu.
+func (e *entry) finishLocked(f Finish) (*Exchange, []*sink) {
 	if e.finished {
-		return
+		return nil, nil
 	}
 	e.finished = true
 	r := e.r
@@ -374,6 +405,11 @@ func (e *entry) Finish(f Finish) {
 	}
 	e.ex.Version++
 	r.emit(Event{Kind: EventDone, ID: e.ex.ID})
+	if len(r.sinks) == 0 {
+		return nil, nil
+	}
+	x := e.ex.clone()
+	return &x, r.sinks
 }
 
 // appendBody captures p into b within the per-body and total limits,

@@ -24,6 +24,8 @@ type Begin struct {
 	Request       Request
 	ContentLength int64
 	Note          string
+	// Marks are the exchange's first marks (e.g. the relay's backend).
+	Marks []Mark
 }
 
 // Recording is the tap's handle on one exchange. Its methods may be called
@@ -48,6 +50,8 @@ type Recording interface {
 	// Upgraded marks a switched protocol and counts the bytes that crossed
 	// it so far, client to upstream (up) and back (down).
 	Upgraded(up, down int64)
+	// Mark records what a stage did (see Mark); marks keep their order.
+	Mark(m Mark)
 	// Finish ends the exchange.
 	Finish(f Finish)
 }
@@ -80,4 +84,5 @@ func (nopRecording) RequestEnd(Fields)         {}
 func (nopRecording) Response(Response, string) {}
 func (nopRecording) ResponseBody([]byte)       {}
 func (nopRecording) Upgraded(int64, int64)     {}
+func (nopRecording) Mark(Mark)                 {}
 func (nopRecording) Finish(Finish)             {}

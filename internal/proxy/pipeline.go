@@ -1,0 +1,187 @@
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+
+	"github.com/devproxy/devproxy/internal/record"
+)
+
+// The engine is one httputil.ReverseProxy whose Transport is a pipeline:
+// for every attempt it runs the request stages (any of which may answer by
+// itself), asks the Router for an Upstream, rewrites the outbound URL to it
+// and calls the upstream's own transport. Response stages run from
+// ModifyResponse on whatever answered, so a stage's synthetic response is
+// recorded, timed and streamed exactly like an upstream one.
+
+// Upstream is where an attempt goes.
+type Upstream struct {
+	// Name identifies the upstream in marks and messages, e.g.
+	// "http://localhost:3000" or "agent 2 of web".
+	Name string
+	// URL is the scheme, host and optional base path requests are sent to,
+	// as httputil.ProxyRequest.SetURL joins them.
+	URL *url.URL
+	// Transport sends the request. Nil uses the Handler's Transport.
+	Transport http.RoundTripper
+	// Done, when set, is told how the attempt ended (for passive health and
+	// load accounting): the response headers, or the error.
+	Done func(res *http.Response, err error)
+}
+
+// Router chooses the Upstream for a flow. It may fail (no route, no agent);
+// the error is mapped to the client's answer like a transport error.
+type Router interface {
+	Route(f *Flow) (*Upstream, error)
+}
+
+// RouterFunc adapts a function to Router.
+type RouterFunc func(f *Flow) (*Upstream, error)
+
+// Route calls fn.
+func (fn RouterFunc) Route(f *Flow) (*Upstream, error) { return fn(f) }
+
+// FixedRouter sends every flow to one upstream.
+func FixedRouter(u *Upstream) Router {
+	return RouterFunc(func(*Flow) (*Upstream, error) { return u, nil })
+}
+
+// Flow is one exchange on its way through the engine.
+type Flow struct {
+	// In is the request as the client sent it; stages must not modify it.
+	In *http.Request
+	// Out is the request that goes upstream; request stages may change it.
+	Out *http.Request
+	// Upstream is the router's choice for this attempt (nil before).
+	Upstream *Upstream
+	// Attempt counts the attempts at this exchange, from 1.
+	Attempt int
+	// Rec is the exchange's recording; stages note what they did with
+	// Rec.Mark.
+	Rec record.Recording
+}
+
+// Stage is one step of the pipeline. A stage implements RequestStage,
+// ResponseStage or both.
+type Stage interface {
+	// Name is shown on the marks the stage makes.
+	Name() string
+}
+
+// RequestStage runs before the upstream is called. It may change f.Out; it
+// may answer by itself by returning a response (its Body is streamed to the
+// client and recorded like an upstream body); or fail the exchange with an
+// error (a *record.Error says exactly what the client is told).
+type RequestStage interface {
+	Stage
+	Request(f *Flow) (*http.Response, error)
+}
+
+// ResponseStage runs on the response before its headers go to the client.
+// It may change the headers or replace the body; an error fails the
+// exchange.
+type ResponseStage interface {
+	Stage
+	Response(f *Flow, res *http.Response) error
+}
+
+// pipeline is the Handler's ReverseProxy.Transport.
+type pipeline struct {
+	h *Handler
+}
+
+func (p pipeline) RoundTrip(out *http.Request) (*http.Response, error) {
+	st, _ := out.Context().Value(stateKey{}).(*state)
+	if st == nil {
+		return nil, errors.New("proxy: request did not come through the Handler")
+	}
+	f := st.flow
+	f.Out = out
+	f.Attempt++
+	for _, s := range p.h.opts.Stages {
+		rs, ok := s.(RequestStage)
+		if !ok {
+			continue
+		}
+		res, err := rs.Request(f)
+		if err != nil {
+			return nil, err
+		}
+		if res != nil {
+			f.Rec.Mark(record.Mark{Stage: rs.Name(), Name: "answered", Value: "by " + rs.Name()})
+			return synthetic(res, f.Out), nil
+		}
+	}
+	u, err := p.h.opts.Router.Route(f)
+	if err != nil {
+		return nil, err
+	}
+	f.Upstream = u
+	// A shallow copy with its own URL: ReverseProxy keeps using out.
+	sent := *f.Out
+	sent.URL = new(url.URL)
+	*sent.URL = *f.Out.URL
+	pr := &httputil.ProxyRequest{In: f.In, Out: &sent}
+	pr.SetURL(u.URL) // Host becomes the upstream's
+	if p.h.opts.PreserveHost {
+		sent.Host = f.In.Host
+	}
+	f.Rec.Upstream(sent.URL.String())
+	tr := u.Transport
+	if tr == nil {
+		tr = p.h.opts.Transport
+	}
+	res, err := tr.RoundTrip(&sent)
+	if u.Done != nil {
+		u.Done(res, err)
+	}
+	return res, err
+}
+
+// synthetic completes a stage's own response so ReverseProxy treats it like
+// an upstream one.
+func synthetic(res *http.Response, req *http.Request) *http.Response {
+	if res.Header == nil {
+		res.Header = make(http.Header)
+	}
+	if res.StatusCode == 0 {
+		res.StatusCode = http.StatusOK
+	}
+	if res.Status == "" {
+		res.Status = fmt.Sprintf("%d %s", res.StatusCode, http.StatusText(res.StatusCode))
+	}
+	if res.Proto == "" {
+		res.Proto, res.ProtoMajor, res.ProtoMinor = "HTTP/1.1", 1, 1
+	}
+	if res.Body == nil {
+		res.Body = http.NoBody
+	}
+	res.Request = req
+	return res
+}
+
+// refuseStage is the first stage of every Handler: requests devproxy will
+// not forward at all.
+type refuseStage struct{ h *Handler }
+
+func (refuseStage) Name() string { return "refuse" }
+
+func (s refuseStage) Request(f *Flow) (*http.Response, error) {
+	r, h := f.In, s.h
+	if r.Method == "PRI" && r.ProtoMajor == 2 {
+		return nil, &record.Error{Kind: record.ErrRejected, Message: "HTTP/2 with prior knowledge (h2c) is not served on this listener; use HTTP/1.1, or HTTPS for HTTP/2", Status: http.StatusHTTPVersionNotSupported}
+	}
+	if r.Method == http.MethodConnect {
+		return nil, &record.Error{Kind: record.ErrRejected, Message: "CONNECT is not supported: devproxy is a reverse proxy for " + h.target + ", not a forward proxy", Status: http.StatusMethodNotAllowed}
+	}
+	for _, v := range r.Header.Values("Via") {
+		if strings.Contains(v, "("+h.opts.LoopToken+")") {
+			return nil, &record.Error{Kind: record.ErrLoop, Message: "request looped back to this devproxy: the target " + h.target + " points at devproxy itself", Status: http.StatusLoopDetected}
+		}
+	}
+	return nil, nil
+}
