@@ -55,14 +55,14 @@ func ways(b *testing.B) map[string]string {
 	b.Cleanup(serve.Close)
 	out["Serve"] = serve.URL
 
-	for _, tr := range []invert.Transport{invert.TransportTunnel, invert.TransportPoll} {
+	for _, tr := range []invert.Mode{invert.ModeTunnel, invert.ModePoll} {
 		reg, _ := invert.OpenRegistry("")
 		tok, _ := reg.Create(invert.Backend{ID: "web", Access: invert.Access{Public: true}})
 		relay, _ := invert.NewRelay(invert.RelayOptions{Registry: reg, Tap: record.NewRecorder(record.Limits{}), Logger: quiet})
 		rs := httptest.NewServer(relay)
 		ah, _ := proxy.New(proxy.Options{Target: target, Role: record.RoleAgent, Tap: record.NewRecorder(record.Limits{}), TrustForwarded: true, Logger: quiet})
 		ru, _ := url.Parse(rs.URL)
-		agent, _ := invert.NewAgent(invert.AgentOptions{Relay: ru, Backend: "web", Token: tok, Transport: tr, Handler: ah, Logger: quiet})
+		agent, _ := invert.NewAgent(invert.AgentOptions{Relay: ru, Backend: "web", Token: tok, Mode: tr, Handler: ah, Logger: quiet})
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		go func() { agent.Run(ctx); close(done) }()
@@ -73,7 +73,7 @@ func ways(b *testing.B) map[string]string {
 		wcancel()
 		b.Cleanup(func() { cancel(); <-done; relay.Close(); rs.Close() })
 		name := "Tunnel"
-		if tr == invert.TransportPoll {
+		if tr == invert.ModePoll {
 			name = "Poll"
 		}
 		out[name] = rs.URL

@@ -66,8 +66,8 @@ func runAgent(cmd *cobra.Command, args []string) error {
 		return err
 	}
 	tr, _ := fs.GetString("transport")
-	switch invert.Transport(tr) {
-	case invert.TransportTunnel, invert.TransportPoll, invert.TransportAuto:
+	switch invert.Mode(tr) {
+	case invert.ModeTunnel, invert.ModePoll, invert.ModeAuto:
 	default:
 		return fmt.Errorf("%s %q: must be tunnel, poll or auto", flagSource(cmd, "transport"), tr)
 	}
@@ -101,7 +101,7 @@ func runAgent(cmd *cobra.Command, args []string) error {
 	caFile, _ := fs.GetString("proxy-ca")
 	insecure, _ := fs.GetBool("proxy-insecure")
 	agent, err := invert.NewAgent(invert.AgentOptions{
-		Relay: relayURL, Backend: backend, Token: token, Transport: invert.Transport(tr),
+		Relay: relayURL, Backend: backend, Token: token, Mode: invert.Mode(tr),
 		Handler: h, RelayCAFile: caFile, RelayInsecure: insecure, Logger: s.logger,
 	})
 	if err != nil {

@@ -10,6 +10,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/devproxy/devproxy/internal/body"
+	"github.com/devproxy/devproxy/internal/har"
+	"github.com/devproxy/devproxy/internal/match"
 	"github.com/devproxy/devproxy/internal/proxy"
 	"github.com/devproxy/devproxy/internal/record"
 	"github.com/spf13/cobra"
@@ -71,7 +74,7 @@ nothing to send.`,
 // replayOptions is everything replay needs, validated.
 type replayOptions struct {
 	target       string
-	filter       *record.Filter
+	filter       *match.Matcher
 	transport    proxy.TransportOptions
 	preserveHost bool
 	concurrency  int
@@ -94,7 +97,7 @@ func replayOptionsFrom(cmd *cobra.Command) (replayOptions, error) {
 		return o, fmt.Errorf("%s %d: must be at least 1", flagSource(cmd, "concurrency"), o.concurrency)
 	}
 	expr, _ := fs.GetString("filter")
-	if o.filter, err = record.ParseFilter(expr); err != nil {
+	if o.filter, err = match.Parse(expr); err != nil {
 		return o, fmt.Errorf("%s: %w", flagSource(cmd, "filter"), err)
 	}
 	o.transport.Insecure, _ = fs.GetBool("insecure")
@@ -180,8 +183,9 @@ type replayRow struct {
 
 func runReplay(cmd *cobra.Command, xs []record.Exchange, o replayOptions) error {
 	var rows []*replayRow
+	env := match.Env{Now: time.Now(), Bodies: body.Decoder{}}
 	for i := range xs {
-		if o.filter.Match(&xs[i]) {
+		if o.filter.Match(&xs[i], env) {
 			rows = append(rows, &replayRow{orig: xs[i]})
 		}
 	}
@@ -241,7 +245,7 @@ func runReplay(cmd *cobra.Command, xs []record.Exchange, o replayOptions) error 
 
 	differ, failed := printReplayTable(cmd.OutOrStdout(), rows)
 	if o.out.har != "" {
-		if err := record.WriteHARFile(o.out.har, rec.Snapshot(), record.HAROptions{Redact: o.out.redact, Version: version}); err != nil {
+		if err := har.WriteFile(o.out.har, rec.Snapshot(), har.Options{Redact: o.out.redact, Version: version}); err != nil {
 			return fmt.Errorf("--har %s: %w", o.out.har, err)
 		}
 		fmt.Fprintf(cmd.ErrOrStderr(), "devproxy: wrote %d replayed exchanges to %s (redaction: %s)\n", rec.Stats().Kept, o.out.har, o.out.redact)

@@ -13,14 +13,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/devproxy/devproxy/internal/har"
 	"github.com/devproxy/devproxy/internal/record"
+	"github.com/devproxy/devproxy/internal/redact"
 	"github.com/mccutchen/go-httpbin/v2/httpbin"
 )
 
 func harWith(t *testing.T, xs ...record.Exchange) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "in.har")
-	if err := record.WriteHARFile(p, xs, record.HAROptions{Redact: record.RedactNone}); err != nil {
+	if err := har.WriteFile(p, xs, har.Options{Redact: redact.None}); err != nil {
 		t.Fatal(err)
 	}
 	return p
@@ -124,7 +126,7 @@ func TestReplayUnreachableTargetIsNotSent(t *testing.T) {
 	target := "http://" + closedAddr(t)
 	for _, tc := range []struct{ name, har string }{
 		{"recorded 200", harWith(t, recorded(1, "GET", "/get", 200, ""))},
-		{"recorded 502 from devproxy", filepath.Join("..", "..", "internal", "record", "testdata", "har", "unreachable.har")},
+		{"recorded 502 from devproxy", filepath.Join("..", "..", "internal", "har", "testdata", "har", "unreachable.har")},
 		{"recorded 502 from the target", harWith(t, recorded(1, "GET", "/status/502", 502, ""))},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -148,7 +150,7 @@ func TestReplayUnreachableTargetIsNotSent(t *testing.T) {
 func redactedHAR(t *testing.T, xs ...record.Exchange) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "redacted.har")
-	if err := record.WriteHARFile(p, xs, record.HAROptions{Redact: record.RedactDefault}); err != nil {
+	if err := har.WriteFile(p, xs, har.Options{Redact: redact.Default}); err != nil {
 		t.Fatal(err)
 	}
 	return p
@@ -170,7 +172,7 @@ func echoedHeaders(t *testing.T, harPath, name string) []string {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	xs, err := record.ReadHAR(f)
+	xs, err := har.Read(f)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +268,7 @@ func TestReplayRedactedHAR(t *testing.T) {
 func TestReplayRedactedFixture(t *testing.T) {
 	backend := httptest.NewServer(httpbin.New())
 	t.Cleanup(backend.Close)
-	fixture := filepath.Join("..", "..", "internal", "record", "testdata", "har", "redact_default.har")
+	fixture := filepath.Join("..", "..", "internal", "har", "testdata", "har", "redact_default.har")
 	out, _ := runCmd(t, "replay", fixture, "--target", backend.URL)
 	if !strings.Contains(out, "1 of 1 requests carry redacted values (Authorization, Proxy-Authorization, Cookie") {
 		t.Errorf("no warning:\n%s", out)

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/devproxy/devproxy/internal/har"
 	"github.com/devproxy/devproxy/internal/proxy"
 	"github.com/devproxy/devproxy/internal/record"
 	"github.com/spf13/cobra"
@@ -174,7 +175,7 @@ func (s *session) writeHAR() error {
 		return nil
 	}
 	xs := s.rec.Snapshot()
-	if err := record.WriteHARFile(s.out.har, xs, record.HAROptions{Redact: s.out.redact, Version: version}); err != nil {
+	if err := har.WriteFile(s.out.har, xs, har.Options{Redact: s.out.redact, Version: version}); err != nil {
 		return fmt.Errorf("--har %s: %w (the exchanges were not saved)", s.out.har, err)
 	}
 	fmt.Fprintf(s.stderr, "devproxy: wrote %d exchanges to %s (redaction: %s)\n", len(xs), s.out.har, s.out.redact)

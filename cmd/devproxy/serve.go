@@ -10,6 +10,7 @@ import (
 
 	"github.com/devproxy/devproxy/internal/proxy"
 	"github.com/devproxy/devproxy/internal/record"
+	"github.com/devproxy/devproxy/internal/redact"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
@@ -64,7 +65,7 @@ type outputOptions struct {
 	noTUI     bool
 	logFormat string
 	har       string
-	redact    record.Redaction
+	redact    redact.Level
 }
 
 func serveOptionsFrom(cmd *cobra.Command, needTarget bool) (serveOptions, error) {
@@ -101,6 +102,11 @@ func serveOptionsFrom(cmd *cobra.Command, needTarget bool) (serveOptions, error)
 		return o, err
 	}
 	return o, nil
+}
+
+// upstreamErrorHints tell the user which flags help with an upstream failure.
+var upstreamErrorHints = map[record.ErrorKind]string{
+	record.ErrTLS: "use --ca FILE to trust its CA, or --insecure",
 }
 
 // upstreamFrom reads the flags that shape requests to the target.
@@ -234,9 +240,9 @@ func outputFrom(cmd *cobra.Command) (outputOptions, error) {
 	}
 	o.har, _ = fs.GetString("har")
 	red, _ := fs.GetString("har-redact")
-	switch record.Redaction(red) {
-	case record.RedactDefault, record.RedactStrict, record.RedactNone:
-		o.redact = record.Redaction(red)
+	switch redact.Level(red) {
+	case redact.Default, redact.Strict, redact.None:
+		o.redact = redact.Level(red)
 	default:
 		return o, fmt.Errorf("%s %q: must be default, strict or none", flagSource(cmd, "har-redact"), red)
 	}

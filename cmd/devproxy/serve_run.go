@@ -30,6 +30,7 @@ func runServe(cmd *cobra.Command, o *serveOptions, prepare func(*session) error)
 		PreserveHost:  o.preserveHost,
 		FlushInterval: o.flushInterval,
 		Logger:        s.logger,
+		ErrorHints:    upstreamErrorHints,
 	})
 	if err != nil {
 		return err

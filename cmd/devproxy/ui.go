@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	_ "github.com/devproxy/devproxy/internal/codec" // br and zstd bodies in the UI and HAR
 	"github.com/devproxy/devproxy/internal/tui"
 )
 

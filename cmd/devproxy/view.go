@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/devproxy/devproxy/internal/har"
 	"github.com/devproxy/devproxy/internal/record"
 	"github.com/spf13/cobra"
 )
@@ -50,7 +51,7 @@ func readHARFile(path string) ([]record.Exchange, error) {
 		return nil, fmt.Errorf("%s: %w", path, unwrapPathError(err))
 	}
 	defer f.Close()
-	xs, err := record.ReadHAR(f)
+	xs, err := har.Read(f)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}

@@ -2,8 +2,10 @@ package invert
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,14 +22,14 @@ import (
 	"github.com/hashicorp/yamux"
 )
 
-// Transport names how an agent reaches its relay.
-type Transport string
+// Mode is how an agent reaches its relay (the agent's --transport flag).
+type Mode string
 
-// Transports.
+// Modes.
 const (
-	TransportTunnel Transport = "tunnel" // yamux over one WebSocket (default)
-	TransportPoll   Transport = "poll"   // the reference inverting-proxy long-poll protocol
-	TransportAuto   Transport = "auto"   // tunnel, falling back to poll when the relay has no tunnel
+	ModeTunnel Mode = "tunnel" // yamux over one WebSocket (default)
+	ModePoll   Mode = "poll"   // the reference inverting-proxy long-poll protocol
+	ModeAuto   Mode = "auto"   // tunnel, falling back to poll when the relay has no tunnel
 )
 
 // AgentOptions configure an Agent.
@@ -40,8 +42,8 @@ type AgentOptions struct {
 	// Token is the backend's agent token (optional against a relay that
 	// does not ask, such as the reference relay).
 	Token string
-	// Transport is tunnel, poll or auto. Default tunnel.
-	Transport Transport
+	// Mode is tunnel, poll or auto. Default tunnel.
+	Mode Mode
 	// Handler serves the requests that arrive: devproxy's proxy engine in
 	// front of the private backend. Required.
 	Handler http.Handler
@@ -58,6 +60,9 @@ type AgentOptions struct {
 type Agent struct {
 	opts   AgentOptions
 	client *http.Client // to the relay (poll calls, WebSocket handshake)
+	// name tells this agent's poll calls from those of the backend's other
+	// agents (HeaderAgent).
+	name string
 
 	// drain ends when Shutdown begins: from then on no new request is
 	// taken, and Run does not reconnect.
@@ -94,12 +99,12 @@ func NewAgent(o AgentOptions) (*Agent, error) {
 	if o.Handler == nil {
 		return nil, errors.New("agent: a handler is required")
 	}
-	switch o.Transport {
+	switch o.Mode {
 	case "":
-		o.Transport = TransportTunnel
-	case TransportTunnel, TransportPoll, TransportAuto:
+		o.Mode = ModeTunnel
+	case ModeTunnel, ModePoll, ModeAuto:
 	default:
-		return nil, fmt.Errorf("agent: transport %q: use tunnel, poll or auto", o.Transport)
+		return nil, fmt.Errorf("agent: transport %q: use tunnel, poll or auto", o.Mode)
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -135,7 +140,9 @@ func NewAgent(o AgentOptions) (*Agent, error) {
 		DisableCompression:    true,
 	}
 	drain, startDrain := context.WithCancel(context.Background())
-	return &Agent{opts: o, client: &http.Client{Transport: tr}, state: "starting", drain: drain, startDrain: startDrain}, nil
+	var name [8]byte
+	_, _ = rand.Read(name[:])
+	return &Agent{opts: o, client: &http.Client{Transport: tr}, name: hex.EncodeToString(name[:]), state: "starting", drain: drain, startDrain: startDrain}, nil
 }
 
 // Status describes the connection to the relay, for the UI header.
@@ -186,21 +193,21 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.mu.Lock()
 	a.stopRun, a.running = stop, done
 	a.mu.Unlock()
-	mode := a.opts.Transport
+	mode := a.opts.Mode
 	bo := newBackoff(100*time.Millisecond, 30*time.Second, 0.2)
 	for ctx.Err() == nil && a.drain.Err() == nil {
 		var err error
 		var up time.Duration
 		switch mode {
-		case TransportPoll:
+		case ModePoll:
 			a.setState("polling relay (poll transport)")
 			err = a.runPoll(ctx)
 		default:
 			a.setStateLog("connecting to relay", false)
 			up, err = a.runTunnel(ctx)
-			if errors.Is(err, errNoTunnel) && mode == TransportAuto {
+			if errors.Is(err, errNoTunnel) && mode == ModeAuto {
 				a.opts.Logger.Info("agent: relay has no native tunnel; falling back to the poll transport", "reason", err)
-				mode = TransportPoll
+				mode = ModePoll
 				continue
 			}
 		}

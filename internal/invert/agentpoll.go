@@ -127,6 +127,7 @@ func (a *Agent) newPollRequest(ctx context.Context, method, sub, id string, body
 		return nil, err
 	}
 	req.Header.Set(HeaderBackendID, a.opts.Backend)
+	req.Header.Set(HeaderAgent, a.name)
 	if id != "" {
 		req.Header.Set(HeaderRequestID, id)
 	}

@@ -120,7 +120,7 @@ func (p *refRelay) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func TestOurAgentAgainstReferenceRelay(t *testing.T) {
-	for _, tr := range []Transport{TransportPoll, TransportAuto} {
+	for _, tr := range []Mode{ModePoll, ModeAuto} {
 		t.Run(string(tr), func(t *testing.T) {
 			backend := httptest.NewServer(httpbin.New())
 			t.Cleanup(backend.Close)
@@ -130,7 +130,7 @@ func TestOurAgentAgainstReferenceRelay(t *testing.T) {
 			rec := record.NewRecorder(record.Limits{})
 			h, _ := proxy.New(proxy.Options{Target: target, Role: record.RoleAgent, Tap: rec, TrustForwarded: true, Logger: quiet})
 			relayURL, _ := url.Parse(relay.URL + "/")
-			a, err := NewAgent(AgentOptions{Relay: relayURL, Backend: "ref", Transport: tr, Handler: h, Logger: quiet})
+			a, err := NewAgent(AgentOptions{Relay: relayURL, Backend: "ref", Mode: tr, Handler: h, Logger: quiet})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -151,7 +151,7 @@ func TestOurAgentAgainstReferenceRelay(t *testing.T) {
 			if x := waitDone(t, rec, 1)[0]; x.Request.Method != "POST" || x.Response.Status != 200 {
 				t.Errorf("agent recorded %s %d", x.Request.Method, x.Status())
 			}
-			if tr == TransportAuto && !strings.Contains(a.Status(), "poll") {
+			if tr == ModeAuto && !strings.Contains(a.Status(), "poll") {
 				t.Errorf("auto transport state %q: want the poll fallback", a.Status())
 			}
 		})
@@ -292,7 +292,7 @@ func TestReferenceAgentAgainstOurRelay(t *testing.T) {
 // an agent call on our relay (the reference relay's hole): an end user
 // sending it to any other path just reaches the backend, header stripped.
 func TestAgentCallsNeedThePath(t *testing.T) {
-	r := newRig(t, TransportTunnel)
+	r := newRig(t, ModeTunnel)
 	res := r.get("/headers", HeaderBackendID, "web", HeaderRequestID, "x")
 	body := readAll(t, res)
 	if res.StatusCode != 200 || strings.Contains(strings.ToLower(body), "x-inverting-proxy") {

@@ -15,7 +15,7 @@ import (
 )
 
 func TestWebSocketOverTunnel(t *testing.T) {
-	r := newRig(t, TransportTunnel)
+	r := newRig(t, ModeTunnel)
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(r.relaySrv.URL, "http")+"/websocket/echo", &websocket.DialOptions{HTTPClient: r.client})
@@ -40,7 +40,7 @@ func TestWebSocketOverTunnel(t *testing.T) {
 }
 
 func TestWebSocketOverPoll501(t *testing.T) {
-	r := newRig(t, TransportPoll)
+	r := newRig(t, ModePoll)
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	_, res, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(r.relaySrv.URL, "http")+"/websocket/echo", &websocket.DialOptions{HTTPClient: r.client})
@@ -187,7 +187,7 @@ func TestAgentKilledMidRequest(t *testing.T) {
 }
 
 func TestNoAgent503(t *testing.T) {
-	r := newRig(t, TransportTunnel)
+	r := newRig(t, ModeTunnel)
 	r.killAgent()
 	r.relay.opts.AgentWait = 1 // nanosecond: do not wait for a new agent
 	res := r.get("/get")
@@ -218,7 +218,7 @@ func TestRelayRestart(t *testing.T) {
 // backend id with the same 401 and the same body, so a caller without a
 // token cannot learn which backend ids exist.
 func TestAgentAuth(t *testing.T) {
-	r := newRig(t, TransportTunnel)
+	r := newRig(t, ModeTunnel)
 	otherTok, err := r.reg.Create(Backend{ID: "other", Access: Access{Public: true}})
 	if err != nil {
 		t.Fatal(err)
@@ -275,7 +275,7 @@ func TestAgentAuth(t *testing.T) {
 }
 
 func TestAdminAPI(t *testing.T) {
-	r := newRig(t, TransportTunnel)
+	r := newRig(t, ModeTunnel)
 	admin, err := r.reg.EnsureAdminToken("")
 	if err != nil || admin == "" {
 		t.Fatalf("admin token %q %v", admin, err)
@@ -323,7 +323,7 @@ func TestAdminAPI(t *testing.T) {
 }
 
 func TestEndUserAccess(t *testing.T) {
-	r := newRig(t, TransportTunnel)
+	r := newRig(t, ModeTunnel)
 	tok, err := r.reg.Create(Backend{ID: "private", PathPrefixes: []string{"/anything"}, Access: mustAccess(t, `{"tokens":["s3cret-token"]}`)})
 	if err != nil {
 		t.Fatal(err)
@@ -365,7 +365,7 @@ func mustAccess(t *testing.T, raw string) Access {
 // TestAdminAPIBody: a body over the cap is 413 naming the limit, not a
 // JSON syntax error; data after the JSON object is refused, not ignored.
 func TestAdminAPIBody(t *testing.T) {
-	r := newRig(t, TransportTunnel)
+	r := newRig(t, ModeTunnel)
 	admin, err := r.reg.EnsureAdminToken("")
 	if err != nil {
 		t.Fatal(err)

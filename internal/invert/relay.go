@@ -48,19 +48,18 @@ type RelayOptions struct {
 // anywhere: every upstream connection is a stream on a tunnel an agent
 // opened, or a request an agent fetched.
 type Relay struct {
-	opts      RelayOptions
-	transport *http.Transport
+	opts RelayOptions
 
 	mu       sync.Mutex
-	links    map[string]*link
+	pools    map[string]*agentPool
 	handlers map[string]*proxy.Handler
 
 	closing   chan struct{}
 	closeOnce sync.Once
 }
 
-// backendHost is the synthetic upstream host of a backend; it never
-// resolves, the relay's dialer maps it to the backend's tunnels.
+// backendHostSuffix makes the synthetic upstream host of a backend; it
+// never resolves: the relay's transport maps it to the backend's agents.
 const backendHostSuffix = ".backend.invalid"
 
 // NewRelay returns a relay.
@@ -86,18 +85,12 @@ func NewRelay(o RelayOptions) (*Relay, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	r := &Relay{
+	return &Relay{
 		opts:     o,
-		links:    map[string]*link{},
+		pools:    map[string]*agentPool{},
 		handlers: map[string]*proxy.Handler{},
 		closing:  make(chan struct{}),
-	}
-	t, err := proxy.NewTransport(proxy.TransportOptions{DialContext: r.dialBackend})
-	if err != nil {
-		return nil, err
-	}
-	r.transport = t
-	return r, nil
+	}, nil
 }
 
 // Drain ends held poll calls at once (answering them with no ids), so a
@@ -110,41 +103,33 @@ func (r *Relay) Drain() { r.closeOnce.Do(func() { close(r.closing) }) }
 func (r *Relay) Close() {
 	r.Drain()
 	r.mu.Lock()
-	links := make([]*link, 0, len(r.links))
-	for _, l := range r.links {
-		links = append(links, l)
+	pools := make([]*agentPool, 0, len(r.pools))
+	for _, p := range r.pools {
+		pools = append(pools, p)
 	}
 	r.mu.Unlock()
-	for _, l := range links {
-		l.closeAll()
+	for _, p := range pools {
+		p.closeAll()
 	}
-	r.transport.CloseIdleConnections()
 }
 
-func (r *Relay) link(id string) *link {
+// pool returns the agent pool of backend id.
+func (r *Relay) pool(id string) *agentPool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	l, ok := r.links[id]
+	p, ok := r.pools[id]
 	if !ok {
-		l = newLink(id)
-		r.links[id] = l
+		p = newAgentPool(id)
+		r.pools[id] = p
 	}
-	return l
+	return p
 }
 
-// Status reports the agents of each backend.
-func (r *Relay) Status(id string) LinkStatus { return r.link(id).status() }
+// Status reports the agents of backend id.
+func (r *Relay) Status(id string) AgentPoolStatus { return r.pool(id).status() }
 
-func (r *Relay) dialBackend(ctx context.Context, network, addr string) (net.Conn, error) {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil || !strings.HasSuffix(host, backendHostSuffix) {
-		return nil, fmt.Errorf("relay: refusing to dial %s", addr)
-	}
-	return r.link(strings.TrimSuffix(host, backendHostSuffix)).dial(ctx, r.opts.AgentWait)
-}
-
-// relayTransport sends an end-user request to a backend's agent: over a
-// tunnel stream when one is connected, else through the poll transport.
+// relayTransport sends an end-user request to one agent of its backend,
+// picked in turn: over that agent's tunnel, or through the poll transport.
 type relayTransport struct{ r *Relay }
 
 func (t relayTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -153,32 +138,38 @@ func (t relayTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if id == host {
 		return nil, fmt.Errorf("relay: refusing to send to %s", req.URL.Host)
 	}
-	l := t.r.link(id)
-	l.inflight.Add(1)
-	defer l.inflight.Add(-1)
+	p := t.r.pool(id)
+	p.inflight.Add(1)
+	defer p.inflight.Add(-1)
+	want := anyAgent
+	if req.Header.Get("Upgrade") != "" {
+		want = upgrade
+	}
 	// Agents come and go while a request waits, and a backend may have
 	// agents on both transports (one shutting down, its replacement
-	// starting): a request not yet sent moves to the transport still there.
+	// starting): a request not yet sent moves to an agent still there.
 	for {
-		s, err := l.pick(req.Context(), t.r.opts.AgentWait)
+		a, err := p.pick(req.Context(), t.r.opts.AgentWait, want)
 		if err != nil {
 			return nil, err
 		}
-		if s != nil {
-			res, err := t.r.transport.RoundTrip(req)
+		switch a := a.(type) {
+		case *tunnelAgent:
+			res, err := a.transport.RoundTrip(req)
 			var na *proxy.NoAgentError
-			// The tunnel went away before the request was sent. The
+			// The tunnels went away before the request was sent. The
 			// transport closed the body, so only a bodiless one can go on.
-			if errors.As(err, &na) && (req.Body == nil || req.Body == http.NoBody) && l.pollConnected() {
+			if errors.As(err, &na) && (req.Body == nil || req.Body == http.NoBody) && p.pollTakes() {
+				continue
+			}
+			return res, err
+		case *pollAgent:
+			res, err := t.r.pollRoundTrip(p, a, req)
+			if errors.Is(err, errPickAgain) {
 				continue
 			}
 			return res, err
 		}
-		res, err := t.r.pollRoundTrip(l, req)
-		if errors.Is(err, errUseTunnel) {
-			continue
-		}
-		return res, err
 	}
 }
 
@@ -316,12 +307,25 @@ func (r *Relay) handleTunnel(w http.ResponseWriter, req *http.Request) {
 		c.Close(websocket.StatusInternalError, "yamux")
 		return
 	}
-	s := &agentSession{ys: ys, since: time.Now()}
-	l := r.link(id)
-	l.addSession(s)
+	p := r.pool(id)
+	a := &tunnelAgent{ys: ys, since: time.Now()}
+	// The agent serves HTTP/1.1 on the streams it accepts.
+	var h1 http.Protocols
+	h1.SetHTTP1(true)
+	a.transport, err = proxy.NewTransport(proxy.TransportOptions{
+		Protocols: &h1,
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return p.dial(ctx, a, r.opts.AgentWait)
+		},
+	})
+	if err != nil {
+		ys.Close()
+		return
+	}
+	p.addTunnel(a)
 	r.opts.Logger.Info("agent connected", "backend", id, "transport", "tunnel", "remote", req.RemoteAddr)
 	<-ys.CloseChan()
-	l.removeSession(s)
+	p.removeTunnel(a)
 	r.opts.Logger.Info("agent disconnected", "backend", id, "transport", "tunnel", "remote", req.RemoteAddr)
 }
 
@@ -341,7 +345,7 @@ func (r *Relay) authorizeAgent(w http.ResponseWriter, req *http.Request, id stri
 // handlePoll serves the poll protocol; it returns false for paths that are
 // not agent calls (they go to the backends like any request).
 func (r *Relay) handlePoll(w http.ResponseWriter, req *http.Request, sub string) bool {
-	var fn func(http.ResponseWriter, *http.Request, *link)
+	var fn func(http.ResponseWriter, *http.Request, *agentPool)
 	switch {
 	case sub == PendingPath && req.Method == http.MethodGet:
 		fn = r.handlePending
@@ -361,14 +365,14 @@ func (r *Relay) handlePoll(w http.ResponseWriter, req *http.Request, sub string)
 		http.Error(w, "devproxy relay: missing or invalid "+HeaderRequestID, http.StatusBadRequest)
 		return true
 	}
-	fn(w, req, r.link(id))
+	fn(w, req, r.pool(id))
 	return true
 }
 
 // backendView is a backend as the admin API shows it.
 type backendView struct {
 	Backend
-	Status LinkStatus `json:"status"`
+	Status AgentPoolStatus `json:"status"`
 }
 
 func (r *Relay) handleAdmin(w http.ResponseWriter, req *http.Request, rest string) {
@@ -428,11 +432,11 @@ func (r *Relay) handleAdmin(w http.ResponseWriter, req *http.Request, rest strin
 			writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
 		default:
 			r.mu.Lock()
-			l := r.links[id]
+			p := r.pools[id]
 			delete(r.handlers, id)
 			r.mu.Unlock()
-			if l != nil {
-				l.closeAll()
+			if p != nil {
+				p.closeAll()
 			}
 			w.WriteHeader(http.StatusNoContent)
 		}
@@ -473,16 +477,10 @@ func decodeAdminBody(w http.ResponseWriter, req *http.Request, v any) bool {
 	return false
 }
 
-// WaitForAgent blocks until an agent of backend id is connected (tunnel or
-// poll), or ctx ends.
+// WaitForAgent blocks until an agent of backend id takes requests (over a
+// tunnel or by polling), or ctx ends.
 func (r *Relay) WaitForAgent(ctx context.Context, id string) error {
-	for {
-		_, err := r.link(id).pick(ctx, time.Hour)
-		var na *proxy.NoAgentError
-		if !errors.As(err, &na) {
-			return err
-		}
-	}
+	return r.pool(id).waitAgent(ctx)
 }
 
 // Replayer replays the relay's recorded exchanges through the backend that

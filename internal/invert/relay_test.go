@@ -121,7 +121,7 @@ func TestContentLengthKept(t *testing.T) {
 }
 
 func TestNoRoute404(t *testing.T) {
-	r := newRig(t, TransportTunnel)
+	r := newRig(t, ModeTunnel)
 	if err := r.reg.Delete("web"); err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +163,7 @@ func TestBodylessAnswersThroughPoll(t *testing.T) {
 		{"304", http.MethodGet, "/bodyless/304", http.StatusNotModified},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := newRig(t, TransportPoll)
+			r := newRig(t, ModePoll)
 			var hits atomic.Int64
 			r.mux.HandleFunc("/bodyless/", func(w http.ResponseWriter, req *http.Request) {
 				hits.Add(1)

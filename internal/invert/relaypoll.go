@@ -24,7 +24,8 @@ const pollHold = 30 * time.Second
 // again (its poll may have died on the way back).
 const reofferAfter = 10 * time.Second
 
-// pollQueue holds a backend's requests waiting for a poll agent.
+// pollQueue holds a backend's requests waiting for its poll agents, each
+// given to one of them.
 type pollQueue struct {
 	mu      sync.Mutex
 	reqs    map[string]*pollRequest
@@ -34,6 +35,7 @@ type pollQueue struct {
 
 type pollRequest struct {
 	id      string
+	to      *pollAgent // the agent whose turn it was
 	start   time.Time
 	req     *http.Request // the relay's outbound request
 	offered time.Time
@@ -85,14 +87,17 @@ func (q *pollQueue) get(id string) *pollRequest {
 	return q.reqs[id]
 }
 
-// take returns the ids to hand to a poll: those never offered, and those
-// offered long ago but never fetched.
-func (q *pollQueue) take(now time.Time) ([]string, <-chan struct{}) {
+// take returns the ids to hand to a poll of agent a: those given to a and
+// never offered, and those offered long ago but never fetched.
+func (q *pollQueue) take(a *pollAgent, now time.Time) ([]string, <-chan struct{}) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	var ids []string
 	for _, id := range q.order {
 		p := q.reqs[id]
+		if p.to != a {
+			continue
+		}
 		if p.offered.IsZero() || now.Sub(p.offered) > reofferAfter {
 			p.offered = now
 			ids = append(ids, id)
@@ -116,13 +121,13 @@ func (q *pollQueue) failAll(err error) {
 	}
 }
 
-// pollRoundTrip sends req through the poll transport: queue it, wait for an
-// agent to fetch it, then for the agent's response.
-func (r *Relay) pollRoundTrip(l *link, req *http.Request) (*http.Response, error) {
+// pollRoundTrip sends req through the poll transport: queue it for poll
+// agent a, wait for a to fetch it, then for its response.
+func (r *Relay) pollRoundTrip(pool *agentPool, a *pollAgent, req *http.Request) (*http.Response, error) {
 	if req.Header.Get("Upgrade") != "" {
 		return synthetic(req, http.StatusNotImplemented, fmt.Sprintf(
 			"devproxy relay: backend %q is connected through the poll transport, which cannot carry %s upgrades (WebSockets); run its agent with --transport tunnel\n",
-			l.id, req.Header.Get("Upgrade"))), nil
+			pool.id, req.Header.Get("Upgrade"))), nil
 	}
 	if req.Header.Get("Expect") != "" {
 		// The relay's own server already answered the client's Expect; a
@@ -134,6 +139,7 @@ func (r *Relay) pollRoundTrip(l *link, req *http.Request) (*http.Response, error
 	}
 	p := &pollRequest{
 		id:      newRequestID(),
+		to:      a,
 		start:   time.Now(),
 		req:     req,
 		hasBody: req.Body != nil && req.Body != http.NoBody,
@@ -141,8 +147,8 @@ func (r *Relay) pollRoundTrip(l *link, req *http.Request) (*http.Response, error
 		failed:  make(chan error, 1),
 		gone:    make(chan struct{}),
 	}
-	l.poll.add(p)
-	defer l.poll.remove(p.id)
+	pool.poll.add(p)
+	defer pool.poll.remove(p.id)
 	// giveUp tells a POST that may still arrive that nobody waits for it.
 	giveUp := func(err error) (*http.Response, error) {
 		close(p.gone)
@@ -154,6 +160,8 @@ func (r *Relay) pollRoundTrip(l *link, req *http.Request) (*http.Response, error
 	watch := time.NewTicker(time.Second)
 	defer watch.Stop()
 	for {
+		changed := pool.changes()
+		idle := false
 		select {
 		case res := <-p.resp:
 			// The POST handler stays until the body is consumed or closed.
@@ -163,28 +171,36 @@ func (r *Relay) pollRoundTrip(l *link, req *http.Request) (*http.Response, error
 		case <-req.Context().Done():
 			return giveUp(req.Context().Err())
 		case <-fetchWait.C:
-			if !l.poll.isFetched(p.id) {
-				return giveUp(&proxy.NoAgentError{Backend: l.id})
+			if !pool.poll.isFetched(p.id) {
+				return giveUp(&proxy.NoAgentError{Backend: pool.id})
 			}
+			continue
+		case <-changed:
 		case <-watch.C:
-			// Not fetched yet and a tunnel agent is here (the poll agent
-			// may be shutting down): send it that way instead.
-			if l.hasTunnel() && l.poll.withdraw(p.id) {
-				return giveUp(errUseTunnel)
+			idle = true
+		}
+		gone, takes, listening := pool.pollAgentState(a)
+		// Not fetched yet, and the agent stopped taking requests (it
+		// shuts down, hung up or went), or a second passed without it
+		// listening for the id, while another agent takes requests: send
+		// it to that one instead. A live agent keeps an id it was handed,
+		// since it is fetching it (a slow machine is not a dead agent).
+		stalled := !takes || idle && !listening && !pool.poll.isOffered(p.id)
+		if stalled && pool.othersTake(a) && pool.poll.withdraw(p.id) {
+			return giveUp(errPickAgain)
+		}
+		if gone {
+			if !pool.poll.isFetched(p.id) {
+				return giveUp(&proxy.NoAgentError{Backend: pool.id})
 			}
-			if l.pollAgentGone() {
-				if !l.poll.isFetched(p.id) {
-					return giveUp(&proxy.NoAgentError{Backend: l.id})
-				}
-				return giveUp(fmt.Errorf("%w: the poll agent stopped calling", proxy.ErrTunnelLost))
-			}
+			return giveUp(fmt.Errorf("%w: the poll agent stopped calling", proxy.ErrTunnelLost))
 		}
 	}
 }
 
-// errUseTunnel: a request waiting for a poll agent was withdrawn before any
-// agent fetched it, to go over a tunnel that connected meanwhile.
-var errUseTunnel = errors.New("relay: send over a tunnel instead")
+// errPickAgain: a request waiting for a poll agent was withdrawn before it
+// fetched the request, to go to another agent of the backend.
+var errPickAgain = errors.New("relay: send to another agent instead")
 
 // withdraw removes a request that no agent fetched yet and reports whether
 // it did; a fetched one stays.
@@ -198,6 +214,14 @@ func (q *pollQueue) withdraw(id string) bool {
 	delete(q.reqs, id)
 	q.dropOrderLocked(id)
 	return true
+}
+
+// isOffered reports whether id was handed to a pending-list call.
+func (q *pollQueue) isOffered(id string) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	p, ok := q.reqs[id]
+	return ok && !p.offered.IsZero()
 }
 
 func (q *pollQueue) isFetched(id string) bool {
@@ -222,26 +246,35 @@ func synthetic(req *http.Request, status int, body string) *http.Response {
 	}
 }
 
-// handlePending answers GET agent/pending: a JSON array of request ids,
-// held open until one is waiting or pollHold passes.
-func (r *Relay) handlePending(w http.ResponseWriter, req *http.Request, l *link) {
-	l.pollStart()
-	defer l.pollEnd()
+// handlePending answers GET agent/pending: a JSON array of the ids of the
+// requests given to the calling agent, held open until one is waiting or
+// pollHold passes.
+func (r *Relay) handlePending(w http.ResponseWriter, req *http.Request, pool *agentPool) {
+	name := req.Header.Get(HeaderAgent)
+	if name != "" && !validAgentName(name) {
+		http.Error(w, "devproxy relay: invalid "+HeaderAgent, http.StatusBadRequest)
+		return
+	}
+	draining := req.Header.Get(HeaderDraining) != ""
+	a := pool.pollStart(name, draining)
+	hungUp := false
+	defer func() { pool.pollEnd(a, hungUp) }()
 	hold := time.NewTimer(r.opts.PollHold)
 	defer hold.Stop()
-	if req.Header.Get(HeaderDraining) != "" {
+	if draining {
 		// A shutting-down agent: alive, but it takes nothing new.
 		select {
 		case <-hold.C:
 			writeJSON(w, http.StatusOK, []string{})
 		case <-req.Context().Done():
+			hungUp = true
 		case <-r.closing:
 			writeJSON(w, http.StatusOK, []string{})
 		}
 		return
 	}
 	for {
-		ids, changed := l.poll.take(time.Now())
+		ids, changed := pool.poll.take(a, time.Now())
 		if len(ids) > 0 {
 			writeJSON(w, http.StatusOK, ids)
 			return
@@ -252,6 +285,7 @@ func (r *Relay) handlePending(w http.ResponseWriter, req *http.Request, l *link)
 			writeJSON(w, http.StatusOK, []string{})
 			return
 		case <-req.Context().Done():
+			hungUp = true
 			return
 		case <-r.closing:
 			writeJSON(w, http.StatusOK, []string{})
@@ -262,27 +296,27 @@ func (r *Relay) handlePending(w http.ResponseWriter, req *http.Request, l *link)
 
 // handleRequest answers GET agent/request: the client's request as HTTP/1.1,
 // body streamed.
-func (r *Relay) handleRequest(w http.ResponseWriter, req *http.Request, l *link) {
+func (r *Relay) handleRequest(w http.ResponseWriter, req *http.Request, pool *agentPool) {
 	id := req.Header.Get(HeaderRequestID)
-	p := l.poll.get(id)
+	p := pool.poll.get(id)
 	if p == nil {
 		http.Error(w, "devproxy relay: no pending request "+id, http.StatusNotFound)
 		return
 	}
-	l.poll.mu.Lock()
-	if l.poll.reqs[id] != p {
-		l.poll.mu.Unlock() // withdrawn meanwhile
+	pool.poll.mu.Lock()
+	if pool.poll.reqs[id] != p {
+		pool.poll.mu.Unlock() // withdrawn meanwhile
 		http.Error(w, "devproxy relay: no pending request "+id, http.StatusNotFound)
 		return
 	}
 	if p.fetched && p.hasBody {
-		l.poll.mu.Unlock()
+		pool.poll.mu.Unlock()
 		http.Error(w, "devproxy relay: request "+id+" was already fetched and its body cannot be sent twice", http.StatusNotFound)
 		return
 	}
 	p.fetched = true
-	l.poll.dropOrderLocked(id)
-	l.poll.mu.Unlock()
+	pool.poll.dropOrderLocked(id)
+	pool.poll.mu.Unlock()
 
 	w.Header().Set(HeaderRequestStartTime, p.start.UTC().Format(time.RFC3339Nano))
 	w.Header().Set("Content-Type", "text/plain")
@@ -298,9 +332,9 @@ func (r *Relay) handleRequest(w http.ResponseWriter, req *http.Request, l *link)
 
 // handleResponse takes POST agent/response: the backend's response as
 // HTTP/1.x, streamed on to the waiting client as it arrives.
-func (r *Relay) handleResponse(w http.ResponseWriter, req *http.Request, l *link) {
+func (r *Relay) handleResponse(w http.ResponseWriter, req *http.Request, pool *agentPool) {
 	id := req.Header.Get(HeaderRequestID)
-	p := l.poll.get(id)
+	p := pool.poll.get(id)
 	if p == nil {
 		http.Error(w, "devproxy relay: no pending request "+id, http.StatusNotFound)
 		return
@@ -309,7 +343,7 @@ func (r *Relay) handleResponse(w http.ResponseWriter, req *http.Request, l *link
 	if err != nil {
 		// The client must not wait for an answer that will not come.
 		select {
-		case p.failed <- &badAgentAnswer{backend: l.id, err: err}:
+		case p.failed <- &badAgentAnswer{backend: pool.id, err: err}:
 		default:
 		}
 		http.Error(w, "devproxy relay: "+err.Error(), http.StatusBadRequest)

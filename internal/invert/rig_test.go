@@ -33,7 +33,7 @@ type rig struct {
 	current   atomic.Pointer[Relay] // the relay the listener serves (swapped on restart)
 	relayRec  *record.Recorder
 	agentRec  *record.Recorder
-	transport Transport
+	transport Mode
 	token     string
 	agent     *Agent
 	stopAgent context.CancelFunc
@@ -43,7 +43,7 @@ type rig struct {
 	posts atomic.Int64
 }
 
-func newRig(t *testing.T, transport Transport) *rig {
+func newRig(t *testing.T, transport Mode) *rig {
 	t.Helper()
 	r := &rig{t: t, transport: transport, mux: http.NewServeMux(), stateDir: t.TempDir()}
 	r.mux.Handle("/", httpbin.New())
@@ -96,7 +96,7 @@ func (r *rig) startAgent(backend, token string) {
 		t.Fatal(err)
 	}
 	relayURL, _ := url.Parse(r.relaySrv.URL)
-	a, err := NewAgent(AgentOptions{Relay: relayURL, Backend: backend, Token: token, Transport: r.transport, Handler: h, Logger: quiet})
+	a, err := NewAgent(AgentOptions{Relay: relayURL, Backend: backend, Token: token, Mode: r.transport, Handler: h, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +200,7 @@ func waitDone(t *testing.T, rec *record.Recorder, n int) []record.Exchange {
 }
 
 func forEachTransport(t *testing.T, fn func(t *testing.T, r *rig)) {
-	for _, tr := range []Transport{TransportTunnel, TransportPoll} {
+	for _, tr := range []Mode{ModeTunnel, ModePoll} {
 		t.Run(string(tr), func(t *testing.T) { fn(t, newRig(t, tr)) })
 	}
 }

@@ -19,11 +19,11 @@ import (
 // only then goes; a request that arrives meanwhile is served by another
 // agent of the backend, over either transport.
 func TestAgentGracefulShutdown(t *testing.T) {
-	for _, c := range []struct{ first, second Transport }{
-		{TransportTunnel, TransportTunnel},
-		{TransportPoll, TransportPoll},
-		{TransportPoll, TransportTunnel},
-		{TransportTunnel, TransportPoll},
+	for _, c := range []struct{ first, second Mode }{
+		{ModeTunnel, ModeTunnel},
+		{ModePoll, ModePoll},
+		{ModePoll, ModeTunnel},
+		{ModeTunnel, ModePoll},
 	} {
 		t.Run(string(c.first)+" then "+string(c.second), func(t *testing.T) {
 			testGracefulShutdown(t, newRig(t, c.first), c.second)
@@ -31,7 +31,7 @@ func TestAgentGracefulShutdown(t *testing.T) {
 	}
 }
 
-func testGracefulShutdown(t *testing.T, r *rig, secondTransport Transport) {
+func testGracefulShutdown(t *testing.T, r *rig, secondTransport Mode) {
 	{
 		arrived := make(chan struct{})
 		release := make(chan struct{})
@@ -62,13 +62,13 @@ func testGracefulShutdown(t *testing.T, r *rig, secondTransport Transport) {
 		shutdown := make(chan error, 1)
 		go func() { shutdown <- old.Shutdown(ctx) }()
 		waitShuttingDown(t, old)
-		if r.transport == TransportTunnel {
-			waitGoAwaySeen(t, r.relay.link("web"))
+		if r.transport == ModeTunnel {
+			waitGoAwaySeen(t, r.relay.pool("web"))
 		}
 
 		// A second agent of the backend, answering on its own.
 		relayURL, _ := url.Parse(r.relaySrv.URL)
-		second, err := NewAgent(AgentOptions{Relay: relayURL, Backend: "web", Token: r.token, Transport: secondTransport, Logger: quiet,
+		second, err := NewAgent(AgentOptions{Relay: relayURL, Backend: "web", Token: r.token, Mode: secondTransport, Logger: quiet,
 			Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) { io.WriteString(w, "the new agent served this") })})
 		if err != nil {
 			t.Fatal(err)
@@ -154,14 +154,19 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 // waitGoAwaySeen waits until the relay has read the go-away of every tunnel
-// of l (it no longer opens streams on them), so a request sent next cannot
+// of p (it no longer opens streams on them), so a request sent next cannot
 // race with it.
-func waitGoAwaySeen(t *testing.T, l *link) {
+func waitGoAwaySeen(t *testing.T, p *agentPool) {
 	t.Helper()
 	waitFor(t, "the relay to see the tunnel's go-away", func() bool {
-		l.mu.Lock()
-		ss := append([]*agentSession(nil), l.sessions...)
-		l.mu.Unlock()
+		p.mu.Lock()
+		var ss []*tunnelAgent
+		for _, a := range p.agents {
+			if s, ok := a.(*tunnelAgent); ok {
+				ss = append(ss, s)
+			}
+		}
+		p.mu.Unlock()
 		for _, s := range ss {
 			st, err := s.ys.Open()
 			if err == nil {

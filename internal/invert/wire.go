@@ -34,6 +34,10 @@ const (
 	// shuts down: a devproxy relay hands it no ids, but counts the agent as
 	// alive so the requests it still serves are not failed as lost.
 	HeaderDraining = "X-Devproxy-Draining"
+	// HeaderAgent names a devproxy poll agent (a random name per agent
+	// process), so a devproxy relay can give each of a backend's poll
+	// agents its own turns. Agents without it share their turns.
+	HeaderAgent = "X-Devproxy-Agent"
 )
 
 // maxPendingBody bounds a pending-list answer, as the reference agent does.
@@ -70,6 +74,21 @@ func validRequestID(id string) bool {
 	}
 	for i := 0; i < len(id); i++ {
 		if id[i] <= ' ' || id[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// validAgentName accepts HeaderAgent values: 1 to 64 bytes of letters,
+// digits, '-' and '_'.
+func validAgentName(name string) bool {
+	if name == "" || len(name) > 64 {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
 			return false
 		}
 	}

@@ -55,7 +55,7 @@ func classify(err error, target string, clientGone bool) *record.Error {
 	case errors.As(err, &dnsErr):
 		return &record.Error{Kind: record.ErrDNS, Message: fmt.Sprintf("cannot resolve %s: %s", dnsErr.Name, dnsErr.Err), Status: http.StatusBadGateway}
 	case errors.As(err, &certErr), errors.As(err, &unknown), errors.As(err, &hostErr), errors.As(err, &invalid):
-		return &record.Error{Kind: record.ErrTLS, Message: fmt.Sprintf("TLS certificate of %s not accepted: %s (use --ca FILE to trust its CA, or --insecure)", target, tlsReason(err)), Status: http.StatusBadGateway}
+		return &record.Error{Kind: record.ErrTLS, Message: fmt.Sprintf("TLS certificate of %s not accepted: %s", target, tlsReason(err)), Status: http.StatusBadGateway}
 	case errors.As(err, &recErr):
 		return &record.Error{Kind: record.ErrTLS, Message: fmt.Sprintf("%s does not speak TLS (is the target http:// rather than https://?)", target), Status: http.StatusBadGateway}
 	case errors.As(err, &alertErr), strings.Contains(err.Error(), "tls: "):

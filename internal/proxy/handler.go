@@ -59,6 +59,10 @@ type Options struct {
 	// Router chooses where each attempt goes. Default: Target, through
 	// Transport.
 	Router Router
+	// ErrorHints are added to the message of failures of a kind, in
+	// parentheses: what the user can do about them, in the words of the
+	// command layer (e.g. the flags that trust a CA).
+	ErrorHints map[record.ErrorKind]string
 	// Stages run on every exchange, in order, after devproxy's own refusal
 	// stage (CONNECT, loops, h2c prefaces): request stages before the
 	// upstream is called, response stages on the response.
@@ -311,6 +315,9 @@ func (h *Handler) errorHandler(w http.ResponseWriter, outreq *http.Request, err 
 		e = &record.Error{Kind: record.ErrRejected, Message: "the request body is malformed: " + lastPart(bodyErr), Status: http.StatusBadRequest}
 	} else {
 		e = classify(err, h.target, clientGone)
+		if hint := h.opts.ErrorHints[e.Kind]; hint != "" && e.Kind != record.ErrCanceled {
+			e.Message += " (" + hint + ")"
+		}
 	}
 	if st != nil {
 		st.err = e

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/devproxy/devproxy/internal/export"
 	"github.com/devproxy/devproxy/internal/record"
 )
 
@@ -153,7 +154,7 @@ func NoAnswer(x *record.Exchange) *record.Error {
 }
 
 // ReplayRaw sends edited raw HTTP/1.1 request text as a replay of id. Parse
-// errors are *record.RawError, with the line.
+// errors are *export.RawError, with the line.
 func (r *Replayer) ReplayRaw(ctx context.Context, id uint64, raw []byte) (uint64, error) {
 	base := ""
 	if x, ok := r.rec.Get(id); ok {
@@ -164,12 +165,16 @@ func (r *Replayer) ReplayRaw(ctx context.Context, id uint64, raw []byte) (uint64
 	if base == "" {
 		base = "http://" + r.h.opts.Target.Host
 	}
-	req, err := record.ParseRaw(raw, base)
+	req, err := export.ParseRaw(raw, base)
 	if err != nil {
 		return 0, err
 	}
 	return r.Send(ctx, req, id)
 }
+
+// ErrBodyTruncated is wrapped by replay errors for a request body captured
+// only in part; the command layer may name the flag that raises the limit.
+var ErrBodyTruncated = errors.New("record with a larger body capture limit to replay it")
 
 // Replayable says why an exchange cannot be replayed, or nil.
 func Replayable(x *record.Exchange) error {
@@ -178,7 +183,7 @@ func Replayable(x *record.Exchange) error {
 	case x.Upgraded:
 		return fmt.Errorf("replay %s: it switched protocols (WebSocket); only plain HTTP exchanges can be replayed", x.Label())
 	case b.Truncated:
-		return fmt.Errorf("replay %s: the request body was captured only in part (%d of %d bytes); raise --max-body-capture to replay it", x.Label(), len(b.Bytes), b.Size)
+		return fmt.Errorf("replay %s: the request body was captured only in part (%d of %d bytes); %w", x.Label(), len(b.Bytes), b.Size, ErrBodyTruncated)
 	case !b.Complete:
 		return fmt.Errorf("replay %s: the request body did not arrive complete, so it cannot be sent again", x.Label())
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/devproxy/devproxy/internal/export"
 	"github.com/devproxy/devproxy/internal/record"
 	"github.com/mccutchen/go-httpbin/v2/httpbin"
 )
@@ -50,7 +51,7 @@ func TestReplayRefusesTruncatedBody(t *testing.T) {
 	rp := NewReplayer(h, rec)
 	id := rp.mustSend(t, record.Request{Method: "PUT", URL: "http://x/anything", Body: record.Body{Bytes: []byte("0123456789"), Size: 10, Complete: true}})
 	_, err := rp.Replay(context.Background(), id)
-	if err == nil || !strings.Contains(err.Error(), "captured only in part") || !strings.Contains(err.Error(), "--max-body-capture") {
+	if err == nil || !strings.Contains(err.Error(), "captured only in part") || !errors.Is(err, ErrBodyTruncated) {
 		t.Fatalf("error %v", err)
 	}
 	if _, err := rp.Replay(context.Background(), 999); err == nil || !strings.Contains(err.Error(), "no longer in the buffer") {
@@ -87,7 +88,7 @@ func TestReplayRaw(t *testing.T) {
 	}
 
 	_, err = rp.ReplayRaw(context.Background(), orig.ID, []byte("GET / HTTP/1.1\nHost: x\nBad Header\n\n"))
-	var re *record.RawError
+	var re *export.RawError
 	if !errors.As(err, &re) || re.Line != 3 {
 		t.Fatalf("parse error %v, want a RawError on line 3", err)
 	}

@@ -82,10 +82,13 @@ func TestHTTPSOrigin(t *testing.T) {
 	caFile := writePEM(t, "ca.pem", "CERTIFICATE", origin.Certificate().Raw)
 
 	t.Run("untrusted", func(t *testing.T) {
-		r := rigWithTarget(t, origin.URL)
+		// The engine names no flags; the command layer's hint is added.
+		r := rigWithTarget(t, origin.URL, func(o *Options, _ *TransportOptions) {
+			o.ErrorHints = map[record.ErrorKind]string{record.ErrTLS: "use --ca FILE"}
+		})
 		res := r.get("/")
 		body := readAll(t, res)
-		if res.StatusCode != 502 || !strings.Contains(body, "--ca") {
+		if res.StatusCode != 502 || !strings.Contains(body, "not accepted: x509") || !strings.Contains(body, "(use --ca FILE)") {
 			t.Errorf("status %d body %q: want 502 that suggests --ca", res.StatusCode, body)
 		}
 		if x := r.waitDone(1)[0]; x.Err == nil || x.Err.Kind != record.ErrTLS {

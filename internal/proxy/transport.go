@@ -24,7 +24,23 @@ type TransportOptions struct {
 	// limit, so long polls and slow endpoints work.
 	ResponseHeaderTimeout time.Duration
 	// DialContext replaces the TCP dialer (the relay dials agent tunnels).
+	// It does not change the protocols: see Protocols.
 	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Protocols are the HTTP versions the transport may speak. Nil means
+	// HTTP/1.1, and HTTP/2 with TLS targets that offer it (ALPN); plain
+	// http:// targets get HTTP/1.1 unless UnencryptedHTTP2 is asked for
+	// without HTTP1. The relay's tunnel transport asks for HTTP/1.1 only,
+	// since agents serve HTTP/1.1 on tunnel streams.
+	Protocols *http.Protocols
+}
+
+// DefaultProtocols is what a transport speaks when TransportOptions leave
+// Protocols nil: HTTP/1.1, and HTTP/2 over TLS.
+func DefaultProtocols() *http.Protocols {
+	p := new(http.Protocols)
+	p.SetHTTP1(true)
+	p.SetHTTP2(true)
+	return p
 }
 
 // IdleConnTimeout is below Node's 5 s keep-alive timeout, so devproxy drops an
@@ -32,7 +48,8 @@ type TransportOptions struct {
 const IdleConnTimeout = 4 * time.Second
 
 // NewTransport returns the upstream transport: no environment proxy, many idle
-// connections per host, no transparent compression (bytes pass unchanged).
+// connections per host, no transparent compression (bytes pass unchanged),
+// and the protocols o asks for, whatever the dialer.
 func NewTransport(o TransportOptions) (*http.Transport, error) {
 	tlsConf := &tls.Config{InsecureSkipVerify: o.Insecure} //nolint:gosec // only when --insecure asks for it
 	if o.CAFile != "" {
@@ -59,6 +76,11 @@ func NewTransport(o TransportOptions) (*http.Transport, error) {
 		}
 		tlsConf.Certificates = []tls.Certificate{cert}
 	}
+	protocols := DefaultProtocols()
+	if o.Protocols != nil {
+		p := *o.Protocols // the caller's value may change later; the transport's must not
+		protocols = &p
+	}
 	dial := o.DialContext
 	if dial == nil {
 		dial = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
@@ -67,7 +89,7 @@ func NewTransport(o TransportOptions) (*http.Transport, error) {
 		Proxy:                 nil,
 		DialContext:           dial,
 		TLSClientConfig:       tlsConf,
-		ForceAttemptHTTP2:     o.DialContext == nil,
+		Protocols:             protocols,
 		MaxIdleConns:          512,
 		MaxIdleConnsPerHost:   64,
 		IdleConnTimeout:       IdleConnTimeout,

@@ -1,7 +1,9 @@
 // Package record holds what devproxy saw: exchanges (a request, its response,
-// timings and errors), the bounded Recorder that keeps the recent ones, the
-// events that tell readers what changed, and the formats that carry exchanges
-// out of the process (HAR, curl).
+// bodies as captured, timings, errors and marks), the bounded Recorder that
+// keeps the recent ones, the Tap through which the engine reports each
+// exchange's life, and the events and sinks that tell readers what changed.
+// Formats, search, redaction and body decoding live in their own packages
+// (har, export, match, redact, body), which build on this one.
 //
 // It imports only the standard library so that every other package may use it.
 package record
@@ -266,8 +268,9 @@ type Exchange struct {
 	// BodiesDecoded is set on exchanges read from a HAR file: HAR holds
 	// bodies with their Content-Encoding already undone, so Request.Body and
 	// Response.Body hold decoded bytes while the headers still name the
-	// original coding. Use RequestBodyDecoded and ResponseBodyDecoded rather
-	// than decoding Body.Bytes yourself. False for live traffic.
+	// original coding. Read bodies with package body (body.Request,
+	// body.Response), which knows this, rather than decoding Body.Bytes
+	// yourself. False for live traffic.
 	BodiesDecoded bool
 }
 

@@ -11,7 +11,10 @@ import (
 	"strings"
 
 	tea "charm.land/bubbletea/v2"
+	"github.com/devproxy/devproxy/internal/export"
+	"github.com/devproxy/devproxy/internal/har"
 	"github.com/devproxy/devproxy/internal/record"
+	"github.com/devproxy/devproxy/internal/redact"
 )
 
 // target is the exchange an action applies to: the one in the detail view,
@@ -76,13 +79,13 @@ func (m *Model) edit() tea.Cmd {
 	if x == nil || m.cfg.Replayer == nil {
 		return nil
 	}
-	if err := record.RawEditable(x.Request); err != nil {
+	if err := export.RawEditable(x.Request); err != nil {
 		m.setStatus(fmt.Sprintf("cannot edit #%d: %v", x.ID, err), true)
 		return nil
 	}
 	req, id := x.Request, x.ID
 	return func() tea.Msg {
-		text := record.FormatRaw(req)
+		text := export.FormatRaw(req)
 		f, err := os.CreateTemp("", fmt.Sprintf("devproxy-%d-*.http", id))
 		if err != nil {
 			return editReadyMsg{id: id, err: err}
@@ -149,7 +152,7 @@ func (m *Model) curl() tea.Cmd {
 				msg = curlMsg{id: xc.ID, err: fmt.Errorf("%v", r)}
 			}
 		}()
-		return curlMsg{id: xc.ID, text: record.Curl(xc)}
+		return curlMsg{id: xc.ID, text: export.Curl(xc)}
 	}
 }
 
@@ -157,7 +160,7 @@ func (m *Model) curl() tea.Cmd {
 type exportDoneMsg struct {
 	path   string
 	n      int
-	redact record.Redaction
+	redact redact.Level
 	err    error
 }
 
@@ -187,7 +190,7 @@ func (m *Model) export(path string) tea.Cmd {
 		}
 	}
 	filtered, rec := m.filter != nil, m.rec
-	opts := record.HAROptions{Redact: m.cfg.Redact, Version: m.cfg.Version}
+	opts := har.Options{Redact: m.cfg.Redact, Version: m.cfg.Version}
 	m.setStatus("exporting to "+path+"…", false)
 	return func() (msg tea.Msg) {
 		defer func() {
@@ -209,7 +212,7 @@ func (m *Model) export(path string) tea.Cmd {
 		} else {
 			list = rec.Snapshot()
 		}
-		err := record.WriteHARFile(path, list, opts)
+		err := har.WriteFile(path, list, opts)
 		return exportDoneMsg{path: path, n: len(list), redact: opts.Redact, err: err}
 	}
 }
@@ -233,7 +236,7 @@ func (m *Model) handleAction(msg tea.Msg) tea.Cmd {
 		if msg.edited {
 			verb = "edited replay"
 		}
-		var raw *record.RawError
+		var raw *export.RawError
 		switch {
 		case errors.As(msg.err, &raw):
 			m.setStatus(fmt.Sprintf("%s of #%d not sent: line %d: %s", verb, msg.of, raw.Line, raw.Msg), true)

@@ -12,6 +12,7 @@ import (
 
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
+	"github.com/devproxy/devproxy/internal/body"
 	"github.com/devproxy/devproxy/internal/record"
 )
 
@@ -212,7 +213,7 @@ func (b *builder) request(x *record.Exchange) {
 		b.fields("Trailers", r.Trailer)
 	}
 	b.blank()
-	b.body(r.Body, r.Header, x.RequestBodyDecoded, x.State == record.InFlight, true)
+	b.body(r.Body, r.Header, func() ([]byte, string, error) { return body.Request(x) }, x.State == record.InFlight, true)
 }
 
 func (b *builder) response(x *record.Exchange) {
@@ -261,7 +262,7 @@ func (b *builder) response(x *record.Exchange) {
 		return
 	}
 	b.blank()
-	b.body(resp.Body, resp.Header, x.ResponseBodyDecoded, x.State == record.InFlight, false)
+	b.body(resp.Body, resp.Header, func() ([]byte, string, error) { return body.Response(x) }, x.State == record.InFlight, false)
 }
 
 func orDefault(s, def string) string {

@@ -27,14 +27,14 @@ type detailView struct {
 	key     contentKey // what content was rendered for
 
 	query   string
-	matches []match
+	matches []hit
 	cur     int      // index of the current match
 	matched *content // content the matches were found in
 	fresh   bool     // the next matches are for a new query: jump to one
 }
 
-// match is a search hit: a line and a cell range in it.
-type match struct{ line, start, end int }
+// hit is a search hit: a line and a cell range in it.
+type hit struct{ line, start, end int }
 
 // tabBarSpans returns each tab label's cell range on the tab bar, relative
 // to the pane's left edge.
@@ -215,12 +215,12 @@ func (d *detailView) position(height int) string {
 
 // findMatches finds query, case-insensitively, in each plain line. Ranges
 // are in cells, as StyleRanges wants them.
-func findMatches(lines []string, query string) []match {
+func findMatches(lines []string, query string) []hit {
 	q := strings.ToLower(query)
 	if q == "" {
 		return nil
 	}
-	var out []match
+	var out []hit
 	for i, line := range lines {
 		if len(line) < len(q) {
 			continue
@@ -238,7 +238,7 @@ func findMatches(lines []string, query string) []match {
 			j += from
 			start := ansi.StringWidth(line[:j])
 			end := start + ansi.StringWidth(line[j:j+len(q)])
-			out = append(out, match{line: i, start: start, end: end})
+			out = append(out, hit{line: i, start: start, end: end})
 			from = j + len(q)
 		}
 	}

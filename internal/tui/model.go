@@ -9,7 +9,9 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/colorprofile"
+	"github.com/devproxy/devproxy/internal/match"
 	"github.com/devproxy/devproxy/internal/record"
+	"github.com/devproxy/devproxy/internal/redact"
 )
 
 // uiContext is what every sub-view reads while rendering.
@@ -60,7 +62,7 @@ type Model struct {
 	visible []*entry
 	list    listView
 
-	filter      *record.Filter // applied; nil for none
+	filter      *match.Matcher // applied; nil for none
 	filterText  string
 	filterErr   error
 	filterSeq   int
@@ -113,7 +115,7 @@ func New(cfg Config) *Model {
 		cfg.Now = time.Now
 	}
 	if cfg.Redact == "" {
-		cfg.Redact = record.RedactDefault
+		cfg.Redact = redact.Default
 	}
 	if cfg.ExportDir == "" {
 		cfg.ExportDir = "."
@@ -385,7 +387,7 @@ func (m *Model) contentDone(msg contentMsg) {
 type searchDoneMsg struct {
 	c       *content
 	query   string
-	matches []match
+	matches []hit
 }
 
 func searchCmd(c *content, query string) tea.Cmd {

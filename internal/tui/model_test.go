@@ -12,6 +12,8 @@ import (
 	"time"
 
 	tea "charm.land/bubbletea/v2"
+	"github.com/devproxy/devproxy/internal/export"
+	"github.com/devproxy/devproxy/internal/match"
 	"github.com/devproxy/devproxy/internal/record"
 )
 
@@ -150,7 +152,7 @@ func TestFilterSeesChangedExchanges(t *testing.T) {
 	// An exchange that changes while a filter runs in the background is
 	// matched again when the results land.
 	m := newModel(t, newRecorder(t, fixtures()...), 80, 24)
-	f, err := record.ParseFilter("status:200")
+	f, err := match.Parse("status:200")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -473,7 +475,7 @@ func TestEdit(t *testing.T) {
 		t.Fatal("the temp file was left behind")
 	}
 	// A parse error names its line.
-	rp.err = &record.RawError{Line: 3, Msg: "bad header"}
+	rp.err = &export.RawError{Line: 3, Msg: "bad header"}
 	_, cmd = m.Update(keys("e")[0])
 	ready = cmd().(editReadyMsg)
 	os.WriteFile(ready.path, []byte("junk\n"), 0o600)

@@ -15,17 +15,18 @@ import (
 
 	tea "charm.land/bubbletea/v2"
 	"github.com/devproxy/devproxy/internal/record"
+	"github.com/devproxy/devproxy/internal/redact"
 )
 
 // Config is what the UI needs from the rest of devproxy.
 type Config struct {
 	Recorder *record.Recorder
-	Role     string           // "serve", "agent", "relay", "view"
-	Listen   string           // e.g. "http://127.0.0.1:8080" (empty for view/agent)
-	Target   string           // e.g. "http://localhost:3000", or the HAR file for view
-	Replayer Replayer         // nil: replay/edit disabled (view)
-	Version  string           // for HAR creator
-	Redact   record.Redaction // HAR export level (default record.RedactDefault)
+	Role     string       // "serve", "agent", "relay", "view"
+	Listen   string       // e.g. "http://127.0.0.1:8080" (empty for view/agent)
+	Target   string       // e.g. "http://localhost:3000", or the HAR file for view
+	Replayer Replayer     // nil: replay/edit disabled (view)
+	Version  string       // for HAR creator
+	Redact   redact.Level // HAR export level (default redact.Default)
 	// ExportDir is the default directory for the x export prompt ("." if
 	// empty).
 	ExportDir string
@@ -45,7 +46,7 @@ type Config struct {
 type Replayer interface {
 	// Replay re-sends exchange id as recorded; the new exchange appears in the recorder linked by ReplayOf.
 	Replay(ctx context.Context, id uint64) (newID uint64, err error)
-	// ReplayRaw sends edited raw HTTP/1.1 request text as a replay of id; parse errors are *record.RawError (with Line).
+	// ReplayRaw sends edited raw HTTP/1.1 request text as a replay of id; parse errors are *export.RawError (with Line).
 	ReplayRaw(ctx context.Context, id uint64, raw []byte) (newID uint64, err error)
 }
 

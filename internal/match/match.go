@@ -1,0 +1,250 @@
+// Package match is devproxy's one matcher language: the filter the UI and
+// `devproxy replay --filter` read, and what rules and searches will read.
+// It lexes and parses an expression against one table of keys (each with
+// how its value parses, the phase of an exchange it needs, and how it
+// evaluates), and evaluates it against a recorded exchange. It has no
+// clock of its own and decodes no bodies itself: the time an in-flight
+// exchange's duration runs to, and the decoder for keys that search
+// bodies, come in an Env.
+package match
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/devproxy/devproxy/internal/record"
+)
+
+// Matcher selects exchanges; see Parse for the language. A Matcher is
+// immutable once parsed and safe for concurrent use.
+type Matcher struct {
+	terms []term
+}
+
+// Error is an expression that does not parse. It names the bad token and
+// where it starts.
+type Error struct {
+	Token string // the token as written, e.g. `status:abc`
+	Pos   int    // byte offset of the token in the expression
+	Msg   string // what is wrong and what would be right
+}
+
+// Error is "filter: TOKEN: what is wrong".
+func (e *Error) Error() string {
+	if e.Token == "" {
+		return "filter: " + e.Msg
+	}
+	return fmt.Sprintf("filter: %s: %s", e.Token, e.Msg)
+}
+
+// Phase is how far an exchange must have got for a matcher to judge it.
+type Phase uint8
+
+// Phases, in order.
+const (
+	// PhaseRequest: the request line and headers are enough (method:,
+	// host:, path:, replay).
+	PhaseRequest Phase = iota + 1
+	// PhaseResponse: the response, or the exchange's end, is needed too.
+	PhaseResponse
+)
+
+func (p Phase) String() string {
+	if p == PhaseRequest {
+		return "request"
+	}
+	return "response"
+}
+
+// Decoder undoes a body's Content-Encoding for the keys that search
+// bodies; body.Decoder implements it.
+type Decoder interface {
+	Body(b record.Body, h record.Fields, alreadyDecoded bool) (data []byte, note string, partial bool, err error)
+}
+
+// Env is what evaluation needs besides the exchange.
+type Env struct {
+	// Now is the time an in-flight exchange's duration runs to (dur:).
+	Now time.Time
+	// Bodies decodes bodies for free text and body: (see NeedsBodies);
+	// nil searches them as captured. A body that does not decode is
+	// searched as captured.
+	Bodies Decoder
+}
+
+// Parse compiles an expression. Errors are *Error and name the bad token.
+//
+// An expression is a list of tokens separated by spaces; an exchange must
+// match every token (AND). A token starting with "-" is negated. Values may
+// be quoted ("a b", with \" and \\ escapes); a token that starts with a quote
+// is always free text.
+//
+//	text            URL, header names and values ("name: value" too), request and response
+//	                bodies contain text (case-insensitive; bodies are decoded
+//	                from their Content-Encoding)
+//	method:GET      the method (case-insensitive); a list GET,POST means either
+//	status:404      the status the client saw; also 5xx, >=400, <500, 200-299
+//	                and lists (404,5xx); a shorter number is a prefix
+//	                (status:4 is 4xx, status:50 is 500-509). Exchanges still
+//	                waiting for a response have no status and never match.
+//	host:api        the host contains api; with * ? or [..] a glob on the
+//	                host (with or without its port)
+//	path:/api       the URL path starts with /api; with * ? or [..] a glob in
+//	                path.Match syntax whose * also crosses "/"
+//	header:name     a request or response header (or trailer) is present
+//	header:n=value  ... and its value contains value (case-insensitive)
+//	body:text       the request or response body contains text
+//	dur:>200ms      the duration (so far, when in flight) compares; a bare
+//	                number is milliseconds, no operator means >=
+//	size:>1mb       the response body size (b, kb, mb, gb; 1024-based)
+//	                compares, or for an upgraded exchange the bytes both
+//	                ways; no operator means >=
+//	type:json       the response Content-Type contains json (for an upgraded
+//	                exchange, also its Upgrade protocol: type:websocket)
+//	error           the exchange failed (any error, including a client that
+//	                went away)
+//	replay          the exchange is a replay of another
+//
+// An empty expression matches everything.
+func Parse(s string) (*Matcher, error) {
+	toks, err := tokenize(s)
+	if err != nil {
+		return nil, err
+	}
+	m := &Matcher{terms: make([]term, 0, len(toks))}
+	for _, tk := range toks {
+		t, err := parseTerm(tk)
+		if err != nil {
+			return nil, err
+		}
+		m.terms = append(m.terms, t)
+	}
+	return m, nil
+}
+
+// Match reports whether x passes. A nil Matcher matches all.
+func (m *Matcher) Match(x *record.Exchange, env Env) bool {
+	if m == nil {
+		return true
+	}
+	for i := range m.terms {
+		t := &m.terms[i]
+		if t.key.eval(t, x, &env) == t.neg {
+			return false
+		}
+	}
+	return true
+}
+
+// Empty reports whether the matcher has no terms (and so matches all).
+func (m *Matcher) Empty() bool { return m == nil || len(m.terms) == 0 }
+
+// Phase is the latest phase any term needs: PhaseRequest when the request
+// alone decides (and for an empty matcher), PhaseResponse otherwise.
+func (m *Matcher) Phase() Phase {
+	p := PhaseRequest
+	if m != nil {
+		for _, t := range m.terms {
+			p = max(p, t.key.phase)
+		}
+	}
+	return p
+}
+
+// NeedsBodies reports whether evaluating reads bodies (free text, body:),
+// so a caller knows when Env.Bodies matters and when bodies must be at
+// hand.
+func (m *Matcher) NeedsBodies() bool {
+	if m != nil {
+		for _, t := range m.terms {
+			if t.key.bodies {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// String returns the expression in canonical form: parsing it again yields
+// an equivalent Matcher.
+func (m *Matcher) String() string {
+	if m == nil {
+		return ""
+	}
+	var b strings.Builder
+	for i, t := range m.terms {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		if t.neg {
+			b.WriteByte('-')
+		}
+		switch t.key.form {
+		case formText:
+			b.WriteString(quote(t.raw, true))
+		case formWord:
+			b.WriteString(t.key.name)
+		default:
+			b.WriteString(t.key.name)
+			b.WriteByte(':')
+			b.WriteString(quote(t.raw, false))
+		}
+	}
+	return b.String()
+}
+
+// term is one parsed token: its key, and the value as that key parsed it.
+type term struct {
+	key *key
+	neg bool
+	raw string // the value as given, for String
+
+	text    string   // lower-cased needle (text, body, type, host, header value)
+	methods []string // upper-cased
+	spans   []span   // status alternatives
+	glob    string   // host or path glob; "" for a plain match
+	name    string   // header name
+	hasVal  bool     // header:name=value
+	op      cmpOp
+	n       int64 // size in bytes, duration in ns
+}
+
+func parseTerm(tk token) (term, error) {
+	bad := func(msg string, args ...any) error {
+		return &Error{Token: tk.raw, Pos: tk.pos, Msg: fmt.Sprintf(msg, args...)}
+	}
+	t := term{neg: tk.neg, raw: tk.value}
+	if !tk.hasKey {
+		t.key = textKey
+		if !tk.quoted {
+			if k := lookup(formWord, tk.value); k != nil {
+				t.key = k
+				return t, nil
+			}
+		}
+		t.text = strings.ToLower(tk.value)
+		return t, nil
+	}
+	name := strings.ToLower(tk.key)
+	k := lookup(formKeyed, name)
+	if k == nil {
+		// A colon in ordinary text ("http://x", "localhost:3000", "a:1") is
+		// text; an unknown word key is most likely a typo.
+		if tk.key == "" || !isWord(tk.key) || tk.value == "" || strings.HasPrefix(tk.value, "/") || isDigit(tk.value[0]) {
+			t.key = textKey
+			t.raw = tk.key + ":" + tk.value
+			t.text = strings.ToLower(t.raw)
+			return t, nil
+		}
+		return t, bad("unknown key %q; keys are %s (quote the token to search for it as text)", tk.key, strings.Join(Keys(), ", "))
+	}
+	t.key = k
+	if tk.value == "" {
+		return t, bad("%s: needs a value", name)
+	}
+	if msg := k.parse(&t, tk.value); msg != "" {
+		return t, bad("%s", msg)
+	}
+	return t, nil
+}

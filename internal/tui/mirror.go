@@ -1,0 +1,168 @@
+package tui
+
+import (
+	tea "charm.land/bubbletea/v2"
+	"github.com/devproxy/devproxy/internal/record"
+)
+
+// This file keeps the model's mirror of the source in step: the entries (a
+// copy of every exchange the source holds, by ID), from the first snapshot,
+// the pump's batches and the resyncs after a lag. Which entries the filter
+// lets through is filter.go's business; the mirror tells it what changed.
+
+// rebuild replaces every entry with xs (a snapshot, oldest first) and
+// returns the filter work it needs.
+func (m *Model) rebuild(xs []record.Exchange) tea.Cmd {
+	old := m.byID
+	m.entries = make([]*entry, 0, len(xs))
+	m.byID = make(map[uint64]*entry, len(xs))
+	for i := range xs {
+		x := &xs[i]
+		e := old[x.ID]
+		if e == nil || e.x.Version != x.Version {
+			e = newEntry(x)
+		}
+		m.entries = append(m.entries, e)
+		m.byID[x.ID] = e
+	}
+	return m.refilter()
+}
+
+// apply merges one batch from the pump and returns the filter work it
+// needs.
+func (m *Model) apply(b batchMsg) tea.Cmd {
+	m.stats = b.stats
+	selID, hadSel := uint64(0), false
+	if e := m.list.selected(); e != nil {
+		selID, hadSel = e.x.ID, true
+	}
+	if m.detailOpen && m.detail.x != nil {
+		selID, hadSel = m.detail.x.ID, true
+	}
+	var cmd tea.Cmd
+	switch {
+	case b.resync != nil:
+		m.lags++
+		cmd = m.rebuild(b.resync)
+	default:
+		if b.cleared {
+			m.entries, m.visible = nil, nil
+			clear(m.byID)
+			m.forgetVerdicts()
+		}
+		m.remove(b.removed)
+		for i := range b.updates {
+			m.upsert(&b.updates[i])
+		}
+		cmd = m.evalPending()
+	}
+	m.list.rows = m.rows()
+	switch {
+	case m.list.follow && !m.detailOpen:
+		m.list.cursor = len(m.list.rows) - 1
+	case hadSel:
+		m.list.cursor, _ = m.list.indexOf(selID)
+	}
+	m.list.clampCursor()
+	return cmd
+}
+
+// remove drops the entries with the given IDs. Evictions take the oldest,
+// which are at the front: those are sliced off without touching the rest;
+// anything else is compacted in one pass.
+func (m *Model) remove(ids []uint64) {
+	n := 0
+	for _, id := range ids {
+		if e, ok := m.byID[id]; ok {
+			delete(m.byID, id)
+			m.forgetVerdict(id)
+			e.gone = true
+			n++
+		}
+	}
+	if n == 0 {
+		return
+	}
+	drop := func(es []*entry) []*entry {
+		k := 0
+		for k < len(es) && es[k].gone {
+			es[k] = nil
+			k++
+		}
+		es = es[k:]
+		if k == n {
+			return es
+		}
+		out := es[:0]
+		for _, e := range es {
+			if !e.gone {
+				out = append(out, e)
+			}
+		}
+		clear(es[len(out):])
+		return out
+	}
+	m.entries = drop(m.entries)
+	if m.filter != nil {
+		m.visible = drop(m.visible)
+	}
+}
+
+// upsert adds or replaces the entry for x. The filter judges it at once if
+// it reads only headers; one that reads bodies judges it later, off the
+// event loop (see evalPending).
+func (m *Model) upsert(x *record.Exchange) {
+	if e, ok := m.byID[x.ID]; ok {
+		if x.Version <= e.x.Version {
+			return
+		}
+		// Replace the pointer, never the pointee: background work may be
+		// reading the old copy.
+		if x.Request.URL != e.x.Request.URL || x.Request.Host != e.x.Request.Host {
+			e.hp = hostPath(x)
+		}
+		e.x = x
+		m.judge(e)
+		return
+	}
+	e := newEntry(x)
+	m.byID[x.ID] = e
+	m.entries = insertEntry(m.entries, e)
+	m.judge(e)
+}
+
+// setVisible puts e in or takes it out of the visible entries.
+func (m *Model) setVisible(e *entry, show bool) {
+	i, found := searchEntries(m.visible, e.x.ID)
+	switch {
+	case show && !found:
+		m.visible = insertEntry(m.visible, e)
+	case !show && found:
+		m.visible = append(m.visible[:i], m.visible[i+1:]...)
+	}
+}
+
+// insertEntry inserts e into es, ordered by ID. New exchanges have the
+// highest IDs, so this is nearly always an append.
+func insertEntry(es []*entry, e *entry) []*entry {
+	if n := len(es); n == 0 || es[n-1].x.ID < e.x.ID {
+		return append(es, e)
+	}
+	i, found := searchEntries(es, e.x.ID)
+	if found {
+		es[i] = e
+		return es
+	}
+	es = append(es, nil)
+	copy(es[i+1:], es[i:])
+	es[i] = e
+	return es
+}
+
+// resetEntries forgets every exchange (after Clear).
+func (m *Model) resetEntries() {
+	m.entries, m.visible = nil, nil
+	clear(m.byID)
+	m.forgetVerdicts()
+	m.list.cursor, m.list.offset = 0, 0
+}
