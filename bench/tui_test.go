@@ -57,7 +57,7 @@ func recorderWith(n int) *record.Recorder {
 }
 
 func model(rec *record.Recorder, w, h int) *tui.Model {
-	m := tui.New(tui.Config{Recorder: rec, Role: "serve", Listen: "http://127.0.0.1:8080", Target: "http://localhost:3000",
+	m := tui.New(tui.Config{Source: tui.RecorderSource(rec), Role: "serve", Listen: "http://127.0.0.1:8080", Target: "http://localhost:3000",
 		Now: func() time.Time { return benchT0.Add(time.Hour) }})
 	m.Update(tea.WindowSizeMsg{Width: w, Height: h})
 	return m

@@ -22,7 +22,7 @@ func init() {
 			rp = r
 		}
 		return tui.Run(ctx, tui.Config{
-			Recorder:  s.rec,
+			Source:    tui.RecorderSource(s.rec),
 			Role:      string(s.role),
 			Listen:    s.listen,
 			Target:    s.target,

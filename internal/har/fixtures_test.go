@@ -231,7 +231,7 @@ func goldenCases() []struct {
 		}}},
 		{"replay_trailers", redact.Default, []record.Exchange{
 			{
-				ID: 7, Role: record.RoleRelay, Start: fxAt(0), End: fxAt(25), State: record.Done, Note: "backend=laptop-ada",
+				ID: 7, Role: record.RoleRelay, Start: fxAt(0), End: fxAt(25), State: record.Done, Marks: []record.Mark{{Stage: "relay", Name: "backend", Value: "laptop-ada"}},
 				ClientAddr: "198.51.100.7:40001", ServerAddr: "agent-laptop-ada",
 				Request: record.Request{
 					Method: "POST", URL: "https://relay.example.test/grpc.health.v1.Health/Check", UpstreamURL: "http://127.0.0.1:50051/grpc.health.v1.Health/Check",

@@ -110,7 +110,8 @@ type harInEntry struct {
 	ReplayOf        *float64       `json:"_devproxyReplayOf"`
 	ClientAddr      string         `json:"_devproxyClientAddr"`
 	ServerAddr      string         `json:"_devproxyServerAddr"`
-	Note            string         `json:"_devproxyNote"`
+	Note            string         `json:"_devproxyNote"` // before marks
+	Marks           []harMark      `json:"_devproxyMarks"`
 	Upgraded        *harInUpgrade  `json:"_devproxyUpgraded"`
 	Error           *string        `json:"_error"`
 }
@@ -181,8 +182,13 @@ func (e *harInEntry) exchange(i int, mitm bool) (record.Exchange, error) {
 		State:         record.Done,
 		ClientAddr:    e.ClientAddr,
 		ServerAddr:    e.ServerAddr,
-		Note:          e.Note,
 		BodiesDecoded: true,
+	}
+	for _, m := range e.Marks {
+		x.Marks = append(x.Marks, record.Mark(m))
+	}
+	if e.Note != "" {
+		x.Marks = append(x.Marks, record.Mark{Name: "note", Value: e.Note})
 	}
 	if id, ok := count(e.ID); ok && id > 0 {
 		x.ID = uint64(id)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -258,12 +259,26 @@ func TestReadHARKeepsDevproxyFields(t *testing.T) {
 	}
 	for i := range xs {
 		g, w := xs[i], want[i]
-		if g.ID != w.ID || g.Role != w.Role || g.ReplayOf != w.ReplayOf || g.Note != w.Note || g.ClientAddr != w.ClientAddr ||
+		if g.ID != w.ID || g.Role != w.Role || g.ReplayOf != w.ReplayOf || !slices.Equal(g.Marks, w.Marks) || g.ClientAddr != w.ClientAddr ||
 			g.ServerAddr != w.ServerAddr || g.Request.UpstreamURL != w.Request.UpstreamURL ||
 			!reflect.DeepEqual(g.Request.Trailer, w.Request.Trailer) || !reflect.DeepEqual(g.Response.Trailer, w.Response.Trailer) ||
 			!reflect.DeepEqual(g.Err, w.Err) || g.Request.Body.Complete != w.Request.Body.Complete || g.Response.Body.Complete != w.Response.Body.Complete ||
 			!bytes.Equal(g.Request.Body.Bytes, w.Request.Body.Bytes) || g.Request.Host != w.Request.Host || !reflect.DeepEqual(g.Request.Header, w.Request.Header) {
 			t.Errorf("#%d read back as\n%+v\nwant\n%+v", i, g, w)
 		}
+	}
+}
+
+// HAR files written before marks carried a free-text note; it reads as a mark.
+func TestReadHARLegacyNote(t *testing.T) {
+	in := `{"log":{"version":"1.2","entries":[
+		{"startedDateTime":"2025-01-01T00:00:00Z","request":{"method":"GET","url":"http://x/a"},"response":{"status":200},"_devproxyNote":"backend web"}
+	]}}`
+	xs, err := Read(strings.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := xs[0].Mark("note"); !ok || v != "backend web" {
+		t.Errorf("marks %v", xs[0].Marks)
 	}
 }

@@ -32,5 +32,7 @@ func redactEntry(r *redact.Redactor, e *harEntry) {
 	// read "[redacted]", and names keep agreeing with the URL.
 	e.Request.QueryString = queryPairs(e.Request.URL)
 	e.Response.Error = r.Text(e.Response.Error)
-	e.Note = r.Text(e.Note)
+	for i := range e.Marks {
+		e.Marks[i].Value = r.Text(e.Marks[i].Value)
+	}
 }

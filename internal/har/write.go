@@ -191,8 +191,15 @@ type harEntry struct {
 	ReplayOf        uint64      `json:"_devproxyReplayOf,omitempty"`
 	ClientAddr      string      `json:"_devproxyClientAddr,omitempty"`
 	ServerAddr      string      `json:"_devproxyServerAddr,omitempty"`
-	Note            string      `json:"_devproxyNote,omitempty"`
+	Marks           []harMark   `json:"_devproxyMarks,omitempty"`
 	Upgraded        *harUpgrade `json:"_devproxyUpgraded,omitempty"`
+}
+
+// harMark is a record.Mark: what a stage of the engine did.
+type harMark struct {
+	Stage string `json:"stage,omitempty"`
+	Name  string `json:"name"`
+	Value string `json:"value,omitempty"`
 }
 
 // harUpgrade counts the bytes that crossed an upgraded (101) connection:
@@ -346,7 +353,9 @@ func newHAREntry(x *record.Exchange, r *redact.Redactor) harEntry {
 		Role:            string(x.Role),
 		ReplayOf:        x.ReplayOf,
 		ClientAddr:      x.ClientAddr,
-		Note:            x.Note,
+	}
+	for _, m := range x.Marks {
+		e.Marks = append(e.Marks, harMark(m))
 	}
 	e.Timings, e.Time = newHARTimings(x.Timings)
 	// serverIPAddress holds the IP alone; the address as recorded (with
@@ -412,7 +421,7 @@ func newHARRequest(x *record.Exchange, red *redact.Redactor) harRequest {
 	if rq.Body.Size > 0 || len(rq.Body.Bytes) > 0 {
 		hb := newHARBody(rq.Body, rq.Header, x.BodiesDecoded, red)
 		if r.BodySize >= 0 && !hb.encoded {
-			r.BodySize += hb.delta
+			r.BodySize = min(r.BodySize+hb.delta, maxExact)
 		}
 		pd := &harPostData{
 			MimeType:  rq.Header.Get("Content-Type"),
@@ -474,7 +483,7 @@ func newHARResponse(x *record.Exchange, red *redact.Redactor) harResponse {
 	if rs.Body.Size > 0 || len(rs.Body.Bytes) > 0 {
 		hb := newHARBody(rs.Body, rs.Header, x.BodiesDecoded, red)
 		if r.BodySize >= 0 && !hb.encoded {
-			r.BodySize += hb.delta
+			r.BodySize = min(r.BodySize+hb.delta, maxExact)
 		}
 		r.Content.Size = hb.size
 		r.Content.Text = hb.text
@@ -532,7 +541,9 @@ func newHARBody(b record.Body, h record.Fields, alreadyDecoded bool, r *redact.R
 	out.size = max(out.size, int64(len(data)))
 	red, whole := r.Body(data, h.Get("Content-Type"), b.Truncated, partial, undecodable)
 	out.delta = int64(len(red) - len(data))
-	out.size += out.delta
+	// A JSON number holds whole numbers exactly only up to 2^53: a size
+	// beyond it would not read back the same.
+	out.size = min(out.size+out.delta, maxExact)
 	data = red
 	if whole != "" {
 		out.redacted = whole

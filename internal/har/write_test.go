@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"math"
 	"net/netip"
 	"os"
@@ -330,7 +331,7 @@ func TestHARGoldenContents(t *testing.T) {
 	t.Run("replay_trailers", func(t *testing.T) {
 		es := harEntries(t, readGolden(t, "replay_trailers"))
 		a, b := es[0], es[1]
-		if jsonAt(a, "_devproxyRole") != "relay" || jsonAt(a, "_devproxyNote") != "backend=laptop-ada" || jsonAt(a, "serverIPAddress") != nil || jsonAt(a, "_devproxyServerAddr") != "agent-laptop-ada" {
+		if jsonAt(a, "_devproxyRole") != "relay" || fmt.Sprint(jsonAt(a, "_devproxyMarks")) != "[map[name:backend stage:relay value:laptop-ada]]" || jsonAt(a, "serverIPAddress") != nil || jsonAt(a, "_devproxyServerAddr") != "agent-laptop-ada" {
 			t.Errorf("relay entry: %v", a)
 		}
 		if jsonAt(b, "_devproxyReplayOf") != 7.0 || jsonAt(b, "_devproxyId") != 8.0 {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -12,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,6 +18,8 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/hashicorp/yamux"
+
+	"github.com/devproxy/devproxy/internal/proxy"
 )
 
 // Mode is how an agent reaches its relay (the agent's --transport flag).
@@ -116,16 +116,9 @@ func NewAgent(o AgentOptions) (*Agent, error) {
 	o.Relay = &u
 	tlsConf := &tls.Config{InsecureSkipVerify: o.RelayInsecure} //nolint:gosec // only when asked for
 	if o.RelayCAFile != "" {
-		pem, err := os.ReadFile(o.RelayCAFile)
+		pool, err := proxy.LoadCAPool(o.RelayCAFile)
 		if err != nil {
-			return nil, fmt.Errorf("--proxy-ca: %w", err)
-		}
-		pool, err := x509.SystemCertPool()
-		if err != nil || pool == nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("--proxy-ca %s: no PEM certificates found in the file", o.RelayCAFile)
+			return nil, fmt.Errorf("--proxy-ca %w", err)
 		}
 		tlsConf.RootCAs = pool
 	}

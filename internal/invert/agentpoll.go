@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/devproxy/devproxy/internal/proxy"
 )
 
 var discardLog = log.New(io.Discard, "", 0)
@@ -261,9 +263,7 @@ func (f *responseForwarder) WriteHeader(code int) {
 			}
 		}
 	}
-	for _, k := range []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"} {
-		h.Del(k)
-	}
+	proxy.RemoveHopByHop(h)
 	if f.method == http.MethodHead || code == http.StatusNoContent || code == http.StatusNotModified {
 		f.writeHead(code, h)
 		return

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -50,17 +51,15 @@ type RelayOptions struct {
 type Relay struct {
 	opts RelayOptions
 
-	mu       sync.Mutex
-	pools    map[string]*agentPool
-	handlers map[string]*proxy.Handler
+	mu    sync.Mutex
+	pools map[string]*agentPool
+	// engine proxies end-user requests; its Router sends each to the agent
+	// pool of the backend serveEndUser chose.
+	engine *proxy.Handler
 
 	closing   chan struct{}
 	closeOnce sync.Once
 }
-
-// backendHostSuffix makes the synthetic upstream host of a backend; it
-// never resolves: the relay's transport maps it to the backend's agents.
-const backendHostSuffix = ".backend.invalid"
 
 // NewRelay returns a relay.
 func NewRelay(o RelayOptions) (*Relay, error) {
@@ -85,11 +84,43 @@ func NewRelay(o RelayOptions) (*Relay, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Relay{
-		opts:     o,
-		pools:    map[string]*agentPool{},
-		handlers: map[string]*proxy.Handler{},
-		closing:  make(chan struct{}),
+	r := &Relay{opts: o, pools: map[string]*agentPool{}, closing: make(chan struct{})}
+	engine, err := proxy.New(proxy.Options{
+		TargetName:    "the relay's backends",
+		Router:        proxy.RouterFunc(r.route),
+		Role:          record.RoleRelay,
+		Tap:           o.Tap,
+		PreserveHost:  true,
+		FlushInterval: o.FlushInterval,
+		Logger:        o.Logger,
+		Rewrite:       stripRelayHeaders,
+	})
+	if err != nil {
+		return nil, err
+	}
+	r.engine = engine
+	return r, nil
+}
+
+// backendKey carries the backend chosen for an end-user request (its id)
+// from serveEndUser to route.
+type backendKey struct{}
+
+// route sends a flow to the agent pool of its backend. The upstream URL's
+// host is the backend id: nothing resolves or dials it, the pool's transport
+// opens a stream on an agent's tunnel or hands the request to a poll agent.
+func (r *Relay) route(f *proxy.Flow) (*proxy.Upstream, error) {
+	id, _ := f.In.Context().Value(backendKey{}).(string)
+	if id == "" {
+		return nil, errors.New("relay: the request was not routed to a backend")
+	}
+	if f.Attempt == 1 {
+		f.Rec.Mark(record.Mark{Stage: "relay", Name: "backend", Value: id})
+	}
+	return &proxy.Upstream{
+		Name:      "backend " + strconv.Quote(id),
+		URL:       &url.URL{Scheme: "http", Host: id},
+		Transport: poolTransport{r: r, p: r.pool(id)},
 	}, nil
 }
 
@@ -128,17 +159,15 @@ func (r *Relay) pool(id string) *agentPool {
 // Status reports the agents of backend id.
 func (r *Relay) Status(id string) AgentPoolStatus { return r.pool(id).status() }
 
-// relayTransport sends an end-user request to one agent of its backend,
+// poolTransport sends an end-user request to one agent of its backend,
 // picked in turn: over that agent's tunnel, or through the poll transport.
-type relayTransport struct{ r *Relay }
+type poolTransport struct {
+	r *Relay
+	p *agentPool
+}
 
-func (t relayTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	host := req.URL.Hostname()
-	id := strings.TrimSuffix(host, backendHostSuffix)
-	if id == host {
-		return nil, fmt.Errorf("relay: refusing to send to %s", req.URL.Host)
-	}
-	p := t.r.pool(id)
+func (t poolTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	p := t.p
 	p.inflight.Add(1)
 	defer p.inflight.Add(-1)
 	want := anyAgent
@@ -171,30 +200,6 @@ func (t relayTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return res, err
 		}
 	}
-}
-
-func (r *Relay) handler(id string) (*proxy.Handler, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if h, ok := r.handlers[id]; ok {
-		return h, nil
-	}
-	h, err := proxy.New(proxy.Options{
-		Target:        &url.URL{Scheme: "http", Host: id + backendHostSuffix},
-		Role:          record.RoleRelay,
-		Tap:           r.opts.Tap,
-		Transport:     relayTransport{r},
-		PreserveHost:  true,
-		FlushInterval: r.opts.FlushInterval,
-		Note:          "backend " + id,
-		Logger:        r.opts.Logger,
-		Rewrite:       stripRelayHeaders,
-	})
-	if err != nil {
-		return nil, err
-	}
-	r.handlers[id] = h
-	return h, nil
 }
 
 // stripRelayHeaders removes what end users must not pass to agents: the
@@ -254,12 +259,7 @@ func (r *Relay) serveEndUser(w http.ResponseWriter, req *http.Request) {
 		}
 		req = req.WithContext(context.WithValue(req.Context(), consumedAuthKey{}, true))
 	}
-	h, err := r.handler(b.ID)
-	if err != nil {
-		http.Error(w, "devproxy relay: "+err.Error(), http.StatusInternalServerError)
-		return
-	}
-	h.ServeHTTP(w, req)
+	r.engine.ServeHTTP(w, req.WithContext(context.WithValue(req.Context(), backendKey{}, b.ID)))
 }
 
 // endUserToken reads a bearer token, or the password (else the user) of
@@ -433,7 +433,6 @@ func (r *Relay) handleAdmin(w http.ResponseWriter, req *http.Request, rest strin
 		default:
 			r.mu.Lock()
 			p := r.pools[id]
-			delete(r.handlers, id)
 			r.mu.Unlock()
 			if p != nil {
 				p.closeAll()
@@ -495,7 +494,9 @@ type RelayReplayer struct {
 	rec *record.Recorder
 }
 
-func (rr *RelayReplayer) replayer(id uint64) (*proxy.Replayer, error) {
+// route finds the backend that serves exchange id now and returns a
+// context that sends the replay there.
+func (rr *RelayReplayer) route(ctx context.Context, id uint64) (context.Context, error) {
 	x, ok := rr.rec.Get(id)
 	if !ok {
 		return nil, fmt.Errorf("replay #%d: the exchange is no longer in the buffer", id)
@@ -508,27 +509,23 @@ func (rr *RelayReplayer) replayer(id uint64) (*proxy.Replayer, error) {
 	if !ok {
 		return nil, fmt.Errorf("replay #%d: no backend serves %s%s any more", id, x.Request.Host, u.Path)
 	}
-	h, err := rr.r.handler(b.ID)
-	if err != nil {
-		return nil, err
-	}
-	return proxy.NewReplayer(h, rr.rec), nil
+	return context.WithValue(ctx, backendKey{}, b.ID), nil
 }
 
 // Replay re-sends exchange id.
 func (rr *RelayReplayer) Replay(ctx context.Context, id uint64) (uint64, error) {
-	p, err := rr.replayer(id)
+	ctx, err := rr.route(ctx, id)
 	if err != nil {
 		return 0, err
 	}
-	return p.Replay(ctx, id)
+	return proxy.NewReplayer(rr.r.engine, rr.rec).Replay(ctx, id)
 }
 
 // ReplayRaw sends edited request text as a replay of id.
 func (rr *RelayReplayer) ReplayRaw(ctx context.Context, id uint64, raw []byte) (uint64, error) {
-	p, err := rr.replayer(id)
+	ctx, err := rr.route(ctx, id)
 	if err != nil {
 		return 0, err
 	}
-	return p.ReplayRaw(ctx, id, raw)
+	return proxy.NewReplayer(rr.r.engine, rr.rec).ReplayRaw(ctx, id, raw)
 }

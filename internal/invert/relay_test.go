@@ -40,7 +40,7 @@ func TestGetThroughRelay(t *testing.T) {
 		}
 		rx := waitDone(t, r.relayRec, 1)[0]
 		ax := waitDone(t, r.agentRec, 1)[0]
-		if rx.Role != "relay" || rx.Response.Status != 200 || rx.Note != "backend web" {
+		if rx.Role != "relay" || rx.Response.Status != 200 || func() bool { v, _ := rx.Mark("backend"); return v != "web" }() {
 			t.Errorf("relay recorded %+v", rx)
 		}
 		if ax.Role != "agent" || ax.ClientAddr != "127.0.0.1" || ax.Response.Status != 200 {

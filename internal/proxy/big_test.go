@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/devproxy/devproxy/internal/record"
 )
@@ -75,6 +76,11 @@ func (c *countingReader) Read(b []byte) (int, error) {
 // that buffered the body would need over 1 GiB.
 const maxGrowth = 64 << 20
 
+// bigTimeout bounds a gigabyte's trip: these tests measure memory, not
+// speed, and under -race on a busy 2-core machine 1 GiB can take over the
+// usual 20 s.
+const bigTimeout = 5 * time.Minute
+
 func TestGigabyteDownloadFlatMemory(t *testing.T) {
 	if testing.Short() {
 		t.Skip("streams 1 GiB")
@@ -83,6 +89,7 @@ func TestGigabyteDownloadFlatMemory(t *testing.T) {
 		w.Header().Set("Content-Length", strconv.Itoa(gib))
 		io.CopyBuffer(w, &pattern{left: gib}, make([]byte, 32<<10))
 	}))
+	r.client.Timeout = bigTimeout
 	w := newHeapWatch()
 	res := r.get("/big")
 	cr := &countingReader{r: res.Body, w: w}
@@ -113,6 +120,7 @@ func TestGigabyteUploadFlatMemory(t *testing.T) {
 		}
 		rw.Write([]byte(strconv.FormatInt(n, 10)))
 	}))
+	r.client.Timeout = bigTimeout
 	req, _ := http.NewRequest("POST", r.proxy.URL+"/upload", &pattern{left: gib})
 	req.ContentLength = gib
 	res, err := r.client.Do(req)

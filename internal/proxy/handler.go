@@ -25,8 +25,12 @@ import (
 // Options configure a Handler.
 type Options struct {
 	// Target is where every request goes (scheme, host and optional base
-	// path). Required. Requests never choose their own destination.
+	// path), unless a Router decides. Required without a Router. Requests
+	// never choose their own destination.
 	Target *url.URL
+	// TargetName names the upstream side in messages ("the relay's
+	// backends"). Default: Target.
+	TargetName string
 	// Role is recorded on every exchange. Default record.RoleServe.
 	Role record.Role
 	// Tap receives each exchange's lifecycle. Default record.Discard.
@@ -47,8 +51,8 @@ type Options struct {
 	// so a target that points back at devproxy gets 508 instead of a loop.
 	// Default: a random token per Handler.
 	LoopToken string
-	// Note is attached to every recorded exchange.
-	Note string
+	// Marks are put on every recorded exchange when it begins.
+	Marks []record.Mark
 	// Rewrite, when set, runs after devproxy's own rewrite of each outbound
 	// request (target, forwarding headers, Via), so it can remove or add
 	// headers; the relay strips its credentials and protocol headers here.
@@ -85,10 +89,15 @@ func newLoopToken() string {
 
 // New returns a Handler for opts.
 func New(opts Options) (*Handler, error) {
-	if opts.Target == nil || opts.Target.Host == "" {
+	switch {
+	case opts.Target == nil && opts.Router == nil:
+		return nil, errors.New("proxy: a target URL with a host, or a Router, is required")
+	case opts.Target == nil && opts.TargetName == "":
+		return nil, errors.New("proxy: a Router without a Target needs a TargetName for messages")
+	case opts.Target == nil:
+	case opts.Target.Host == "":
 		return nil, errors.New("proxy: a target URL with a host is required")
-	}
-	if opts.Target.Scheme != "http" && opts.Target.Scheme != "https" {
+	case opts.Target.Scheme != "http" && opts.Target.Scheme != "https":
 		return nil, fmt.Errorf("proxy: target %q: scheme must be http or https", opts.Target)
 	}
 	if opts.Role == "" {
@@ -110,13 +119,12 @@ func New(opts Options) (*Handler, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	if opts.Router == nil {
-		opts.Router = FixedRouter(&Upstream{Name: opts.Target.String(), URL: opts.Target})
+	h := &Handler{opts: opts, target: opts.TargetName, via: "devproxy (" + opts.LoopToken + ")"}
+	if opts.Target != nil && h.target == "" {
+		h.target = (&url.URL{Scheme: opts.Target.Scheme, Host: opts.Target.Host, Path: opts.Target.Path}).String()
 	}
-	h := &Handler{
-		opts:   opts,
-		target: (&url.URL{Scheme: opts.Target.Scheme, Host: opts.Target.Host, Path: opts.Target.Path}).String(),
-		via:    "devproxy (" + opts.LoopToken + ")",
+	if h.opts.Router == nil {
+		h.opts.Router = FixedRouter(&Upstream{Name: h.target, URL: opts.Target})
 	}
 	// With the default 0, the responseWriter flushes responses of known
 	// length itself (see responseWriter); ReverseProxy still flushes every
@@ -152,6 +160,15 @@ type state struct {
 
 type stateKey struct{}
 
+// upstreamName names where the exchange went, for messages: the routed
+// upstream, else def.
+func (st *state) upstreamName(def string) string {
+	if st != nil && st.flow != nil && st.flow.Upstream != nil && st.flow.Upstream.Name != "" {
+		return st.flow.Upstream.Name
+	}
+	return def
+}
+
 // requestBodyErr is the error reading the client's body failed with, if any.
 func (st *state) requestBodyErr() error {
 	if st == nil || st.reqBody == nil {
@@ -177,7 +194,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ReplayOf:      replayOf,
 		Request:       requestRecord(r, h.requestURL(r)),
 		ContentLength: bodyLength(r),
-		Note:          h.opts.Note,
+		Marks:         h.opts.Marks,
 	})
 	if info != nil {
 		info.id = rec.ID()
@@ -231,7 +248,7 @@ func (h *Handler) finish(st *state, r *http.Request, aborted bool) {
 		case st.body != nil && errors.Is(st.body.err, ErrTunnelLost):
 			f.Err = &record.Error{Kind: record.ErrTunnelLost, Message: "the tunnel to the agent was lost during the response", Status: st.rw.status}
 		default:
-			f.Err = &record.Error{Kind: record.ErrAborted, Message: h.target + " broke off the response body", Status: st.rw.status}
+			f.Err = &record.Error{Kind: record.ErrAborted, Message: st.upstreamName(h.target) + " broke off the response body", Status: st.rw.status}
 		}
 	}
 	st.rec.Finish(f)
@@ -314,7 +331,7 @@ func (h *Handler) errorHandler(w http.ResponseWriter, outreq *http.Request, err 
 		// short body): the client's fault, whatever the transport made of it.
 		e = &record.Error{Kind: record.ErrRejected, Message: "the request body is malformed: " + lastPart(bodyErr), Status: http.StatusBadRequest}
 	} else {
-		e = classify(err, h.target, clientGone)
+		e = classify(err, st.upstreamName(h.target), clientGone)
 		if hint := h.opts.ErrorHints[e.Kind]; hint != "" && e.Kind != record.ErrCanceled {
 			e.Message += " (" + hint + ")"
 		}

@@ -50,6 +50,11 @@ var hopHeaders = []string{
 	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
 }
 
+// RemoveHopByHop deletes the hop-by-hop headers of a message (RFC 9110
+// §7.6.1) and every header its Connection names, for code outside the
+// engine that forwards messages itself (the poll agent).
+func RemoveHopByHop(h http.Header) { removeHopByHop(h, false) }
+
 // removeHopByHop deletes hop-by-hop headers and every header named in
 // Connection. keepUpgrade keeps Connection and Upgrade themselves (101).
 func removeHopByHop(h http.Header, keepUpgrade bool) {

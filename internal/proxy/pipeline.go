@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -63,6 +64,15 @@ type Flow struct {
 	// Rec is the exchange's recording; stages note what they did with
 	// Rec.Mark.
 	Rec record.Recording
+}
+
+// FlowFrom returns the flow of the exchange a request belongs to (for
+// transports and stages that mark what they did), or nil.
+func FlowFrom(ctx context.Context) *Flow {
+	if st, _ := ctx.Value(stateKey{}).(*state); st != nil {
+		return st.flow
+	}
+	return nil
 }
 
 // Stage is one step of the pipeline. A stage implements RequestStage,

@@ -88,3 +88,20 @@ func LoadKeyPair(certFile, keyFile, certFlag, keyFlag string) (tls.Certificate, 
 	}
 	return cert, nil
 }
+
+// LoadCAPool returns the system's CA pool plus the PEM certificates in file.
+// Errors start with the file name, for the caller to put its flag before.
+func LoadCAPool(file string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", file, errors.Unwrap(err))
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s: no PEM certificates found in the file", file)
+	}
+	return pool, nil
+}

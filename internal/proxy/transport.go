@@ -3,11 +3,9 @@ package proxy
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"time"
 )
 
@@ -53,16 +51,9 @@ const IdleConnTimeout = 4 * time.Second
 func NewTransport(o TransportOptions) (*http.Transport, error) {
 	tlsConf := &tls.Config{InsecureSkipVerify: o.Insecure} //nolint:gosec // only when --insecure asks for it
 	if o.CAFile != "" {
-		pem, err := os.ReadFile(o.CAFile)
+		pool, err := LoadCAPool(o.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("--ca: %w", err)
-		}
-		pool, err := x509.SystemCertPool()
-		if err != nil || pool == nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("--ca %s: no PEM certificates found in the file", o.CAFile)
+			return nil, fmt.Errorf("--ca %w", err)
 		}
 		tlsConf.RootCAs = pool
 	}

@@ -261,8 +261,6 @@ type Exchange struct {
 	// that crossed the upgraded connection are counted each way.
 	Upgraded             bool
 	UpgradeUp, UpgradeDn int64
-	// Note is free text a role may attach (e.g. the relay's backend id).
-	Note string
 	// Marks say what the engine's stages did to the exchange, in order.
 	Marks []Mark
 	// BodiesDecoded is set on exchanges read from a HAR file: HAR holds

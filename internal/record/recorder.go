@@ -205,7 +205,6 @@ func (r *Recorder) Begin(b Begin) Recording {
 		ReplayOf:   b.ReplayOf,
 		Request:    b.Request,
 		Timings:    NoTimings,
-		Note:       b.Note,
 		Marks:      append([]Mark(nil), b.Marks...),
 	}
 	if e.ex.Start.IsZero() {

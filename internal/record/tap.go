@@ -23,7 +23,6 @@ type Begin struct {
 	// buffer (-1 when unknown).
 	Request       Request
 	ContentLength int64
-	Note          string
 	// Marks are the exchange's first marks (e.g. the relay's backend).
 	Marks []Mark
 }

@@ -83,9 +83,18 @@ func (m *Model) edit() tea.Cmd {
 		m.setStatus(fmt.Sprintf("cannot edit #%d: %v", x.ID, err), true)
 		return nil
 	}
-	req, id := x.Request, x.ID
+	src, id := m.src, x.ID
 	return func() tea.Msg {
-		text := export.FormatRaw(req)
+		// The check above saw the body the UI holds; a source that reads
+		// bodies lazily hands the bytes over only now.
+		full, err := withBodies(src, x)
+		if err == nil {
+			err = export.RawEditable(full.Request)
+		}
+		if err != nil {
+			return editReadyMsg{id: id, err: err}
+		}
+		text := export.FormatRaw(full.Request)
 		f, err := os.CreateTemp("", fmt.Sprintf("devproxy-%d-*.http", id))
 		if err != nil {
 			return editReadyMsg{id: id, err: err}
@@ -145,14 +154,18 @@ func (m *Model) curl() tea.Cmd {
 	if x == nil {
 		return nil
 	}
-	xc := *x
+	src := m.src
 	return func() (msg tea.Msg) {
 		defer func() {
 			if r := recover(); r != nil {
-				msg = curlMsg{id: xc.ID, err: fmt.Errorf("%v", r)}
+				msg = curlMsg{id: x.ID, err: fmt.Errorf("%v", r)}
 			}
 		}()
-		return curlMsg{id: xc.ID, text: export.Curl(xc)}
+		full, err := withBodies(src, x)
+		if err != nil {
+			return curlMsg{id: x.ID, err: err}
+		}
+		return curlMsg{id: x.ID, text: export.Curl(*full)}
 	}
 }
 
@@ -189,7 +202,7 @@ func (m *Model) export(path string) tea.Cmd {
 			xs = append(xs, e.x)
 		}
 	}
-	filtered, rec := m.filter != nil, m.rec
+	filtered, src := m.filter != nil, m.src
 	opts := har.Options{Redact: m.cfg.Redact, Version: m.cfg.Version}
 	m.setStatus("exporting to "+path+"…", false)
 	return func() (msg tea.Msg) {
@@ -203,14 +216,20 @@ func (m *Model) export(path string) tea.Cmd {
 				path = filepath.Join(home, path[2:])
 			}
 		}
-		var list []record.Exchange
-		if filtered {
-			list = make([]record.Exchange, len(xs))
-			for i, x := range xs {
-				list[i] = *x
+		if !filtered {
+			all := src.Snapshot()
+			xs = make([]*record.Exchange, len(all))
+			for i := range all {
+				xs[i] = &all[i]
 			}
-		} else {
-			list = rec.Snapshot()
+		}
+		list := make([]record.Exchange, len(xs))
+		for i, x := range xs {
+			full, err := withBodies(src, x)
+			if err != nil {
+				return exportDoneMsg{path: path, err: fmt.Errorf("reading %s: %w", x.Label(), err)}
+			}
+			list[i] = *full
 		}
 		err := har.WriteFile(path, list, opts)
 		return exportDoneMsg{path: path, n: len(list), redact: opts.Redact, err: err}
@@ -218,8 +237,12 @@ func (m *Model) export(path string) tea.Cmd {
 }
 
 func (m *Model) togglePause() {
+	ps, ok := m.src.(Pauser)
+	if !ok {
+		return
+	}
 	p := !m.stats.Paused
-	m.rec.SetPaused(p)
+	ps.SetPaused(p)
 	m.stats.Paused = p
 	if p {
 		m.setStatus("capture paused: traffic still flows but is not recorded (p resumes)", false)

@@ -657,7 +657,9 @@ func (b *builder) timing(x *record.Exchange) {
 	if x.Role != "" {
 		kv("role", string(x.Role))
 	}
-	kv("note", x.Note)
+	for _, m := range x.Marks {
+		kv(m.Name, m.Value)
+	}
 	if x.ReplayOf != 0 {
 		kv("replay of", "#"+strconv.FormatUint(x.ReplayOf, 10))
 	}

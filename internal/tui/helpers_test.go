@@ -88,7 +88,7 @@ func newRecorder(t testing.TB, xs ...record.Exchange) *record.Recorder {
 // given size.
 func newModel(t testing.TB, rec *record.Recorder, w, h int, mods ...func(*Config)) *Model {
 	t.Helper()
-	cfg := Config{Recorder: rec, Role: "serve", Listen: "http://127.0.0.1:8080", Target: "http://localhost:3000", Now: clock, Version: "test"}
+	cfg := Config{Source: RecorderSource(rec), Role: "serve", Listen: "http://127.0.0.1:8080", Target: "http://localhost:3000", Now: clock, Version: "test"}
 	for _, f := range mods {
 		f(&cfg)
 	}

@@ -262,7 +262,9 @@ func (m *Model) overlayKey(msg tea.KeyPressMsg) tea.Cmd {
 		switch msg.String() {
 		case "y", "Y":
 			m.overlay = overlayNone
-			m.rec.Clear()
+			if c, ok := m.src.(Clearer); ok {
+				c.Clear()
+			}
 			m.resetEntries()
 			m.closeDetail()
 			m.detail.x = nil

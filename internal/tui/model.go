@@ -2,6 +2,7 @@ package tui
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 
 	"charm.land/bubbles/v2/help"
@@ -9,6 +10,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/colorprofile"
+	"github.com/devproxy/devproxy/internal/body"
 	"github.com/devproxy/devproxy/internal/match"
 	"github.com/devproxy/devproxy/internal/record"
 	"github.com/devproxy/devproxy/internal/redact"
@@ -45,7 +47,7 @@ const (
 // (list, detail) are plain structs it owns and draws.
 type Model struct {
 	cfg    Config
-	rec    *record.Recorder
+	src    Source
 	keys   KeyMap
 	now    func() time.Time
 	runCtx context.Context
@@ -62,12 +64,20 @@ type Model struct {
 	visible []*entry
 	list    listView
 
+	// The filter and what it knows; see filter.go.
 	filter      *match.Matcher // applied; nil for none
-	filterText  string
+	filterText  string         // as typed
+	filterCanon string         // canonical text, which verdicts are kept by
 	filterErr   error
-	filterSeq   int
-	filterBusy  bool
-	filtering   bool // the filter input has focus
+	filterSeq   int64         // generation: bumped whenever the filter changes
+	filterGen   *atomic.Int64 // filterSeq, read by workers to stop early
+	filterFresh bool          // visible still holds the previous filter's rows
+	pending     map[uint64]struct{}
+	verdicts    verdictCache
+	worker      int64 // the worker judging for this filter; 0 none
+	workers     int64
+	bodies      match.Decoder // decodes bodies for the filter
+	filtering   bool          // the filter input has focus
 	filterInput lineInput
 
 	detailOpen bool
@@ -108,7 +118,7 @@ type Model struct {
 	ticking   bool
 }
 
-// New returns the root model over cfg.Recorder, filled from a snapshot.
+// New returns the root model over cfg.Source, filled from a snapshot.
 // Run drives it on a terminal; tests drive Update directly.
 func New(cfg Config) *Model {
 	if cfg.Now == nil {
@@ -120,22 +130,31 @@ func New(cfg Config) *Model {
 	if cfg.ExportDir == "" {
 		cfg.ExportDir = "."
 	}
-	if cfg.Recorder == nil {
-		cfg.Recorder = record.NewRecorder(record.Limits{})
+	if cfg.Source == nil {
+		cfg.Source = emptySource()
 	}
 	m := &Model{
-		cfg:    cfg,
-		rec:    cfg.Recorder,
-		keys:   DefaultKeyMap(),
-		now:    cfg.Now,
-		runCtx: context.Background(),
-		dark:   true,
-		byID:   map[uint64]*entry{},
-		cache:  map[contentKey]*content{},
+		cfg:       cfg,
+		src:       cfg.Source,
+		keys:      DefaultKeyMap(),
+		now:       cfg.Now,
+		runCtx:    context.Background(),
+		dark:      true,
+		byID:      map[uint64]*entry{},
+		cache:     map[contentKey]*content{},
+		filterGen: new(atomic.Int64),
+		pending:   map[uint64]struct{}{},
+		bodies:    body.Decoder{},
 	}
 	if cfg.Replayer == nil {
 		m.keys.Replay.SetEnabled(false)
 		m.keys.Edit.SetEnabled(false)
+	}
+	if _, ok := cfg.Source.(Pauser); !ok {
+		m.keys.Pause.SetEnabled(false)
+	}
+	if _, ok := cfg.Source.(Clearer); !ok {
+		m.keys.Clear.SetEnabled(false)
 	}
 	m.list.ctx = &m.ctx
 	m.list.follow = true
@@ -156,8 +175,8 @@ func New(cfg Config) *Model {
 	m.help = help.New()
 	m.restyle()
 	m.ctx.now = m.now()
-	m.rebuild(m.rec.Snapshot())
-	m.stats = m.rec.Stats()
+	m.rebuild(m.src.Snapshot()) // no filter yet: nothing to judge
+	m.stats = readStats(m.src)
 	m.rate.add(m.ctx.now, m.stats.Total+m.stats.Skipped)
 	m.list.cursor = len(m.list.rows) - 1
 	m.list.clampCursor()
@@ -199,7 +218,7 @@ func (m *Model) Init() tea.Cmd {
 	return tea.Batch(tea.RequestBackgroundColor, m.tick())
 }
 
-// tickMsg carries the clock and the recorder's counters, read off the
+// tickMsg carries the clock and the source's counters, read off the
 // event loop.
 type tickMsg struct {
 	now    time.Time
@@ -208,9 +227,9 @@ type tickMsg struct {
 }
 
 func (m *Model) tick() tea.Cmd {
-	rec, now, status := m.rec, m.now, m.cfg.Status
+	src, now, status := m.src, m.now, m.cfg.Status
 	return tea.Tick(tickEvery, func(time.Time) tea.Msg {
-		msg := tickMsg{now: now(), stats: rec.Stats()}
+		msg := tickMsg{now: now(), stats: readStats(src)}
 		if status != nil {
 			msg.status = status()
 		}
@@ -244,7 +263,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case tea.MouseClickMsg:
 		m.handleClick(msg)
 	case batchMsg:
-		m.apply(msg)
+		cmds = append(cmds, m.apply(msg))
 	case tickMsg:
 		m.ctx.now = msg.now
 		m.ctx.frame++
@@ -257,8 +276,8 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		if m.ticking {
 			cmds = append(cmds, m.tick())
 		}
-	case filterDoneMsg:
-		m.filterDone(msg)
+	case filterVerdictsMsg:
+		cmds = append(cmds, m.filterVerdicts(msg))
 	case contentMsg:
 		m.contentDone(msg)
 	case searchDoneMsg:
@@ -335,7 +354,7 @@ func (m *Model) sync() tea.Cmd {
 		}
 	} else if !m.rendering {
 		m.rendering, m.renderKey = true, want
-		cmds = append(cmds, renderCmd(d.x, want, m.ctx.st))
+		cmds = append(cmds, renderCmd(m.src, d.x, want, m.ctx.st))
 	}
 	d.clamp(m.detailRows())
 	if d.query != "" && d.content != nil && d.matched != d.content && !m.searchBusy {
@@ -359,8 +378,13 @@ type contentMsg struct {
 	c   *content
 }
 
-func renderCmd(x *record.Exchange, k contentKey, st *styles) tea.Cmd {
+// renderCmd renders a tab of x, with its bodies read through src.
+func renderCmd(src Source, x *record.Exchange, k contentKey, st *styles) tea.Cmd {
 	return func() tea.Msg {
+		if k.tab != tabTiming {
+			// A body that cannot be read shows as not captured.
+			x, _ = withBodies(src, x)
+		}
 		return contentMsg{key: k, c: buildContent(x, k.tab, k.width, st)}
 	}
 }

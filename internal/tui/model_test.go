@@ -669,7 +669,7 @@ func TestCtrlCQuitsFromAnywhere(t *testing.T) {
 
 func TestStatusText(t *testing.T) {
 	m := newModel(t, newRecorder(t, fixtures()...), 150, 24, func(c *Config) { c.Role = "agent"; c.Listen = "" })
-	send(t, m, tickMsg{now: t0, stats: m.rec.Stats(), status: "tunnel up (relay.example.com, 12ms)"})
+	send(t, m, tickMsg{now: t0, stats: m.stats, status: "tunnel up (relay.example.com, 12ms)"})
 	s := screen(m)
 	if !strings.Contains(s, "tunnel up (relay.example.com, 12ms)") || !strings.Contains(s, "agent → http://localhost:3000") {
 		t.Fatalf("header:\n%s", s)
@@ -742,7 +742,7 @@ func TestPumpBatchesPerFrame(t *testing.T) {
 		defer close(done)
 		// A frame of an hour: after the first batch, everything else must
 		// wait for the next frame.
-		pump(ctx, rec, sub, func(msg tea.Msg) { sent <- msg }, time.Hour)
+		pump(ctx, RecorderSource(rec), sub, func(msg tea.Msg) { sent <- msg }, time.Hour)
 	}()
 	rec.Add(fixtures()[0])
 	first := (<-sent).(batchMsg)
@@ -768,15 +768,15 @@ func TestResolveCoalesces(t *testing.T) {
 		{Kind: record.EventStarted, ID: 2}, {Kind: record.EventEvicted, ID: 2},
 		{Kind: record.EventStarted, ID: 99}, // gone already
 	}
-	b := resolve(rec, evs)
+	b := resolve(RecorderSource(rec), evs)
 	if len(b.updates) != 1 || b.updates[0].ID != 1 || fmt.Sprint(b.removed) != "[2 99]" {
 		t.Fatalf("updates %d, removed %v", len(b.updates), b.removed)
 	}
-	b = resolve(rec, []record.Event{{Kind: record.EventStarted, ID: 1}, {Kind: record.EventCleared}, {Kind: record.EventStarted, ID: 3}})
+	b = resolve(RecorderSource(rec), []record.Event{{Kind: record.EventStarted, ID: 1}, {Kind: record.EventCleared}, {Kind: record.EventStarted, ID: 3}})
 	if !b.cleared || len(b.updates) != 1 || b.updates[0].ID != 3 {
 		t.Fatalf("after a clear: cleared=%v updates %d", b.cleared, len(b.updates))
 	}
-	b = resolve(rec, []record.Event{{Kind: record.EventLagged}})
+	b = resolve(RecorderSource(rec), []record.Event{{Kind: record.EventLagged}})
 	if len(b.resync) != 5 {
 		t.Fatalf("lagged: resync of %d", len(b.resync))
 	}

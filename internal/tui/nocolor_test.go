@@ -46,7 +46,7 @@ func colourCodes(out string) []string {
 
 func runOnce(t *testing.T, env []string) string {
 	t.Helper()
-	m := New(Config{Recorder: newRecorder(t, fixtures()...), Role: "serve", Listen: "http://127.0.0.1:8080", Target: "http://localhost:3000", Now: clock})
+	m := New(Config{Source: RecorderSource(newRecorder(t, fixtures()...)), Role: "serve", Listen: "http://127.0.0.1:8080", Target: "http://localhost:3000", Now: clock})
 	var out bytes.Buffer
 	p := tea.NewProgram(quitAfterFirstFrame{m}, tea.WithInput(nil), tea.WithOutput(&out),
 		tea.WithEnvironment(env), tea.WithWindowSize(100, 24), tea.WithoutSignals())

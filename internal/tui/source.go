@@ -67,12 +67,12 @@ func RecorderSource(rec *record.Recorder) Source { return recorderSource{rec} }
 // and a Clearer. The recorder's copies already hold their body bytes.
 type recorderSource struct{ rec *record.Recorder }
 
-func (s recorderSource) Snapshot() []record.Exchange             { return s.rec.Snapshot() }
-func (s recorderSource) Get(id uint64) (record.Exchange, bool)   { return s.rec.Get(id) }
-func (s recorderSource) Subscribe(queue int) Subscription        { return s.rec.Subscribe(queue) }
-func (s recorderSource) Stats() record.Stats                     { return s.rec.Stats() }
-func (s recorderSource) SetPaused(p bool)                        { s.rec.SetPaused(p) }
-func (s recorderSource) Clear()                                  { s.rec.Clear() }
+func (s recorderSource) Snapshot() []record.Exchange           { return s.rec.Snapshot() }
+func (s recorderSource) Get(id uint64) (record.Exchange, bool) { return s.rec.Get(id) }
+func (s recorderSource) Subscribe(queue int) Subscription      { return s.rec.Subscribe(queue) }
+func (s recorderSource) Stats() record.Stats                   { return s.rec.Stats() }
+func (s recorderSource) SetPaused(p bool)                      { s.rec.SetPaused(p) }
+func (s recorderSource) Clear()                                { s.rec.Clear() }
 func (s recorderSource) Body(x *record.Exchange, part BodyPart) (record.Body, error) {
 	return bodyOf(x, part), nil
 }
@@ -119,4 +119,16 @@ func withBodies(src Source, x *record.Exchange) (*record.Exchange, error) {
 func sameBody(a, b record.Body) bool {
 	return len(a.Bytes) == len(b.Bytes) && (len(a.Bytes) == 0 || &a.Bytes[0] == &b.Bytes[0]) &&
 		a.Size == b.Size && a.Truncated == b.Truncated && a.Complete == b.Complete
+}
+
+// emptySource is what New reads when given no source: an empty recorder,
+// as before there was a Source.
+func emptySource() Source { return RecorderSource(record.NewRecorder(record.Limits{})) }
+
+// readStats is src's counters, or zeros when it keeps none.
+func readStats(src Source) record.Stats {
+	if s, ok := src.(StatsReader); ok {
+		return s.Stats()
+	}
+	return record.Stats{}
 }

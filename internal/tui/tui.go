@@ -2,10 +2,12 @@
 // view with request, response and timing tabs, a filter, and actions
 // (replay, edit and replay, copy as curl, HAR export, pause, clear).
 //
-// It talks to the rest of devproxy only through the record package and the
-// small Replayer interface it declares. Events reach the program through one
-// pump goroutine that drains a lossy record.Subscription and sends at most
-// one batch per frame, so a slow terminal never slows the proxy.
+// It talks to the rest of devproxy only through the record package's types
+// and the small interfaces it declares: a Source to read exchanges from (the
+// recorder, through RecorderSource) and a Replayer. Events reach the program
+// through one pump goroutine that drains the Source's lossy Subscription and
+// sends at most one batch per frame, so a slow terminal never slows the
+// proxy.
 package tui
 
 import (
@@ -20,7 +22,10 @@ import (
 
 // Config is what the UI needs from the rest of devproxy.
 type Config struct {
-	Recorder *record.Recorder
+	// Source is where exchanges come from: RecorderSource(rec) for a live
+	// recorder. Pause and clear are offered if it implements Pauser and
+	// Clearer; the header's counters come from a StatsReader.
+	Source   Source
 	Role     string       // "serve", "agent", "relay", "view"
 	Listen   string       // e.g. "http://127.0.0.1:8080" (empty for view/agent)
 	Target   string       // e.g. "http://localhost:3000", or the HAR file for view
@@ -44,7 +49,7 @@ type Config struct {
 
 // Replayer sends recorded requests again; implemented in internal/proxy.
 type Replayer interface {
-	// Replay re-sends exchange id as recorded; the new exchange appears in the recorder linked by ReplayOf.
+	// Replay re-sends exchange id as recorded; the new exchange appears in the source linked by ReplayOf.
 	Replay(ctx context.Context, id uint64) (newID uint64, err error)
 	// ReplayRaw sends edited raw HTTP/1.1 request text as a replay of id; parse errors are *export.RawError (with Line).
 	ReplayRaw(ctx context.Context, id uint64, raw []byte) (newID uint64, err error)
@@ -53,15 +58,15 @@ type Replayer interface {
 // Run runs the UI on the terminal until the user quits or ctx ends. It
 // returns after the terminal is restored; ctx ending is not an error.
 func Run(ctx context.Context, cfg Config) error {
-	if cfg.Recorder == nil {
-		return errors.New("tui: Config.Recorder is nil")
+	if cfg.Source == nil {
+		return errors.New("tui: Config.Source is nil")
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	// Subscribe before the model takes its snapshot, so that nothing falls
 	// between the two: events for exchanges already in the snapshot are
 	// applied idempotently by version.
-	sub := cfg.Recorder.Subscribe(0)
+	sub := cfg.Source.Subscribe(0)
 	defer sub.Close()
 	m := New(cfg)
 	m.runCtx = ctx
@@ -69,7 +74,7 @@ func Run(ctx context.Context, cfg Config) error {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		pump(ctx, cfg.Recorder, sub, p.Send, frameInterval)
+		pump(ctx, cfg.Source, sub, p.Send, frameInterval)
 	}()
 	_, err := p.Run()
 	cancel()
@@ -89,9 +94,9 @@ const frameInterval = time.Second / 60
 
 // pump drains sub and sends one batch per frame at most. It is the only
 // goroutine that calls send (Program.Send, which blocks while the program
-// is busy); the recorder never waits for it because the subscription drops
+// is busy); the source never waits for it because the subscription drops
 // and reports lag instead.
-func pump(ctx context.Context, rec *record.Recorder, sub *record.Subscription, send func(tea.Msg), every time.Duration) {
+func pump(ctx context.Context, src Source, sub Subscription, send func(tea.Msg), every time.Duration) {
 	var evs []record.Event
 	timer := time.NewTimer(every)
 	defer timer.Stop()
@@ -105,7 +110,7 @@ func pump(ctx context.Context, rec *record.Recorder, sub *record.Subscription, s
 		if len(evs) == 0 {
 			continue
 		}
-		send(resolve(rec, evs))
+		send(resolve(src, evs))
 		// Let events gather for the rest of the frame.
 		timer.Reset(every)
 		select {
@@ -117,12 +122,12 @@ func pump(ctx context.Context, rec *record.Recorder, sub *record.Subscription, s
 }
 
 // batchMsg is one frame's worth of changes, resolved into exchange copies
-// by the pump so that Update never waits on the recorder's lock.
+// by the pump so that Update never waits on the source.
 type batchMsg struct {
 	// updates are current copies of the exchanges that changed, oldest
 	// first.
 	updates []record.Exchange
-	// removed are exchanges that left the recorder.
+	// removed are exchanges that left the source.
 	removed []uint64
 	// cleared says every exchange before the updates was dropped.
 	cleared bool
@@ -134,7 +139,7 @@ type batchMsg struct {
 
 // resolve turns a drained list of events into a batch: each changed
 // exchange is read once, however many events it had.
-func resolve(rec *record.Recorder, evs []record.Event) batchMsg {
+func resolve(src Source, evs []record.Event) batchMsg {
 	var b batchMsg
 	seen := make(map[uint64]struct{}, len(evs))
 	ids := make([]uint64, 0, len(evs))
@@ -166,31 +171,32 @@ func resolve(rec *record.Recorder, evs []record.Event) batchMsg {
 		}
 	}
 	if b.lagged {
-		b.resync = rec.Snapshot()
+		b.resync = src.Snapshot()
 		if b.resync == nil {
 			b.resync = []record.Exchange{}
 		}
-		b.stats = rec.Stats()
+		b.stats = readStats(src)
 		return b
 	}
 	b.updates = make([]record.Exchange, 0, len(ids))
 	for _, id := range ids {
-		if x, ok := rec.Get(id); ok {
+		if x, ok := src.Get(id); ok {
 			b.updates = append(b.updates, x)
 		} else {
 			b.removed = append(b.removed, id)
 		}
 	}
-	b.stats = rec.Stats()
+	b.stats = readStats(src)
 	return b
 }
 
-// ApplyEvents applies a batch of recorder events as the event pump would,
-// reading the changed exchanges from the recorder, and returns the command
-// Update returned (rendering work for the detail view, if open). It is
+// ApplyEvents applies a batch of source events as the event pump would,
+// reading the changed exchanges from the source, and returns the command
+// Update returned (rendering work for the detail view, filter work for a
+// filter that reads bodies). It is
 // exported for benchmarks and tests; the running program gets events from
 // its pump.
 func (m *Model) ApplyEvents(evs []record.Event) tea.Cmd {
-	_, cmd := m.Update(resolve(m.rec, evs))
+	_, cmd := m.Update(resolve(m.src, evs))
 	return cmd
 }

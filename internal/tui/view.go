@@ -262,7 +262,7 @@ func (m *Model) matchCount() string {
 	if m.filter != nil {
 		s += " (" + strconv.Itoa(len(m.entries)) + " recorded)"
 	}
-	if m.filterBusy {
+	if m.filterBusy() {
 		s = "filtering… " + s
 	}
 	return s

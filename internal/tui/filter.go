@@ -1,0 +1,335 @@
+package tui
+
+import (
+	"slices"
+	"sync/atomic"
+
+	tea "charm.land/bubbletea/v2"
+	"github.com/devproxy/devproxy/internal/match"
+	"github.com/devproxy/devproxy/internal/record"
+)
+
+// This file decides which entries the list shows: the filter, and the
+// verdicts it gave.
+//
+// A filter that reads only headers is cheap, so a changed or new exchange
+// is judged at once, in Update. A filter that reads bodies (free text,
+// body:) may decode megabytes per exchange, so it never runs on the event
+// loop: the exchanges it has yet to judge wait in pending, one worker at a
+// time (a tea.Cmd) judges them and sends the verdicts back, and meanwhile
+// the list shows what is known. Applying a new filter to everything goes
+// through the same worker, whatever the filter reads.
+//
+// Verdicts are remembered by (filter, exchange ID, version), for the last
+// few filters, so an exchange is judged once per version, and going back
+// to a recent filter (a backspace while typing) shows its rows at once.
+// A verdict that comes back for an older filter is kept in that cache but
+// changes nothing on screen; one for an older version of an exchange is
+// shown until the exchange is judged again.
+
+// verdict says whether one version of an exchange passed a filter.
+type verdict struct {
+	id, version uint64
+	ok          bool
+}
+
+// recentFilters is how many filters' verdicts are kept.
+const recentFilters = 4
+
+// verdictCache holds verdicts by filter (its canonical text) and exchange
+// ID; each verdict says which version it is for.
+type verdictCache struct {
+	order []string // most recently applied last
+	by    map[string]map[uint64]verdict
+}
+
+// table returns the verdicts of filter key, creating them if needed, and
+// makes key the most recent filter.
+func (c *verdictCache) table(key string) map[uint64]verdict {
+	if c.by == nil {
+		c.by = map[string]map[uint64]verdict{}
+	}
+	if i := slices.Index(c.order, key); i >= 0 {
+		c.order = append(c.order[:i], c.order[i+1:]...)
+	}
+	c.order = append(c.order, key)
+	for len(c.order) > recentFilters {
+		delete(c.by, c.order[0])
+		c.order = c.order[1:]
+	}
+	t := c.by[key]
+	if t == nil {
+		t = map[uint64]verdict{}
+		c.by[key] = t
+	}
+	return t
+}
+
+// peek returns the verdicts of filter key, or nil if none are kept.
+func (c *verdictCache) peek(key string) map[uint64]verdict { return c.by[key] }
+
+// forget drops every verdict on exchange id.
+func (c *verdictCache) forget(id uint64) {
+	for _, t := range c.by {
+		delete(t, id)
+	}
+}
+
+// filterVerdictsMsg is a worker's verdicts on the exchanges it was given.
+type filterVerdictsMsg struct {
+	seq      int64  // the filter generation it judged for
+	key      string // the filter's canonical text
+	worker   int64
+	verdicts []verdict
+}
+
+// matchEnv is what the filter needs besides an exchange: the UI's clock,
+// which in-flight durations run to, and the body decoder.
+func (m *Model) matchEnv() match.Env { return match.Env{Now: m.now(), Bodies: m.bodies} }
+
+// setFilterText parses s; a good filter starts matching, a bad one leaves
+// the last good filter applied and shows the error.
+func (m *Model) setFilterText(s string) tea.Cmd {
+	f, err := match.Parse(s)
+	if err != nil {
+		m.filterErr = err
+		return nil
+	}
+	m.filterErr = nil
+	return m.startFilter(f, s)
+}
+
+// newFilterGeneration makes every verdict in flight stale, and stops the
+// workers that are judging for an older filter.
+func (m *Model) newFilterGeneration() {
+	m.filterSeq++
+	m.filterGen.Store(m.filterSeq)
+	m.worker = 0
+	clear(m.pending)
+}
+
+// startFilter applies f. Until its first verdicts come the list keeps the
+// rows it showed, with "filtering…" in the footer; exchanges whose verdict
+// is cached for their version need no judging again.
+func (m *Model) startFilter(f *match.Matcher, text string) tea.Cmd {
+	m.newFilterGeneration()
+	if f.Empty() {
+		m.filter, m.filterText, m.filterCanon, m.visible, m.filterFresh = nil, "", "", nil, false
+		return nil
+	}
+	if m.filter == nil {
+		m.visible = slices.Clone(m.entries)
+	}
+	m.filter, m.filterText, m.filterCanon, m.filterFresh = f, text, f.String(), true
+	tbl := m.verdicts.table(m.filterCanon)
+	for _, e := range m.entries {
+		if v, ok := tbl[e.x.ID]; !ok || v.version != e.x.Version {
+			m.pending[e.x.ID] = struct{}{}
+		}
+	}
+	if len(m.pending) == 0 {
+		m.showVerdicts()
+		return nil
+	}
+	return m.evalPending()
+}
+
+// judge has the filter look at e again after it arrived or changed: at
+// once if the filter reads only headers, else later, off the event loop.
+// Until then a changed exchange keeps its last verdict and a new one is
+// not shown.
+func (m *Model) judge(e *entry) {
+	if m.filter == nil {
+		return
+	}
+	if m.filter.NeedsBodies() {
+		m.pending[e.x.ID] = struct{}{}
+		return
+	}
+	ok := m.filter.Match(e.x, m.matchEnv())
+	m.verdicts.peek(m.filterCanon)[e.x.ID] = verdict{id: e.x.ID, version: e.x.Version, ok: ok}
+	delete(m.pending, e.x.ID)
+	m.setVisible(e, ok)
+}
+
+// refilter judges the entries after a rebuild: what the cache does not
+// know is judged as judge does.
+func (m *Model) refilter() tea.Cmd {
+	if m.filter == nil {
+		m.visible = nil
+		return nil
+	}
+	for _, t := range m.verdicts.by {
+		for id := range t {
+			if _, ok := m.byID[id]; !ok {
+				delete(t, id)
+			}
+		}
+	}
+	clear(m.pending)
+	tbl := m.verdicts.peek(m.filterCanon)
+	env := m.matchEnv()
+	for _, e := range m.entries {
+		if v, ok := tbl[e.x.ID]; ok && v.version == e.x.Version {
+			continue
+		}
+		if m.filter.NeedsBodies() {
+			m.pending[e.x.ID] = struct{}{}
+			continue
+		}
+		tbl[e.x.ID] = verdict{id: e.x.ID, version: e.x.Version, ok: m.filter.Match(e.x, env)}
+	}
+	m.showVerdicts()
+	return m.evalPending()
+}
+
+// evalPending starts a worker on the pending entries, unless one is
+// running for this filter already (it starts the next when it is done).
+func (m *Model) evalPending() tea.Cmd {
+	if m.filter == nil || m.worker != 0 || len(m.pending) == 0 {
+		return nil
+	}
+	ids := make([]uint64, 0, len(m.pending))
+	for id := range m.pending {
+		if _, ok := m.byID[id]; ok {
+			ids = append(ids, id)
+		}
+	}
+	clear(m.pending)
+	if len(ids) == 0 {
+		return nil
+	}
+	slices.Sort(ids)
+	xs := make([]*record.Exchange, len(ids))
+	for i, id := range ids {
+		xs[i] = m.byID[id].x
+	}
+	m.workers++
+	m.worker = m.workers
+	done := filterVerdictsMsg{seq: m.filterSeq, key: m.filterCanon, worker: m.worker}
+	return judgeCmd(m.src, m.filter, m.matchEnv(), xs, m.filterGen, done)
+}
+
+// judgeCmd matches f against xs in a command, reading bodies through src
+// when f needs them, and answers with done and the verdicts. It stops
+// early when gen moves past done.seq: a newer filter makes its work moot.
+func judgeCmd(src Source, f *match.Matcher, env match.Env, xs []*record.Exchange, gen *atomic.Int64, done filterVerdictsMsg) tea.Cmd {
+	return func() tea.Msg {
+		done.verdicts = make([]verdict, 0, len(xs))
+		for _, x := range xs {
+			if gen.Load() != done.seq {
+				break
+			}
+			full, ok := x, true
+			if f.NeedsBodies() {
+				var err error
+				full, err = withBodies(src, x)
+				ok = err == nil
+			}
+			ok = ok && f.Match(full, env)
+			done.verdicts = append(done.verdicts, verdict{id: x.ID, version: x.Version, ok: ok})
+		}
+		return done
+	}
+}
+
+// filterVerdicts takes in a worker's verdicts and starts the next worker
+// if exchanges changed or arrived meanwhile.
+func (m *Model) filterVerdicts(msg filterVerdictsMsg) tea.Cmd {
+	tbl := m.verdicts.peek(msg.key)
+	if tbl != nil {
+		for _, v := range msg.verdicts {
+			if cur, ok := tbl[v.id]; (!ok || v.version >= cur.version) && m.byID[v.id] != nil {
+				tbl[v.id] = v
+			}
+		}
+	}
+	if msg.seq != m.filterSeq {
+		return nil
+	}
+	if msg.worker == m.worker {
+		m.worker = 0
+	}
+	if m.filterFresh {
+		m.showVerdicts()
+	} else {
+		m.keepSelection(func() {
+			for _, v := range msg.verdicts {
+				if e := m.byID[v.id]; e != nil {
+					m.setVisible(e, tbl[v.id].ok)
+				}
+			}
+		})
+	}
+	for _, v := range msg.verdicts {
+		if e := m.byID[v.id]; e != nil && tbl[v.id].version != e.x.Version {
+			m.pending[v.id] = struct{}{} // it changed meanwhile: judge it again
+		}
+	}
+	return m.evalPending()
+}
+
+// showVerdicts makes the visible entries those the current filter's
+// verdicts pass, including verdicts on older versions not judged again yet.
+func (m *Model) showVerdicts() {
+	m.filterFresh = false
+	tbl := m.verdicts.peek(m.filterCanon)
+	m.keepSelection(func() {
+		vis := make([]*entry, 0, len(m.entries)/2+1)
+		for _, e := range m.entries {
+			if v, ok := tbl[e.x.ID]; ok && v.ok {
+				vis = append(vis, e)
+			}
+		}
+		m.visible = vis
+	})
+}
+
+// keepSelection runs change to the visible entries and keeps the cursor on
+// the exchange it was on, or on the newest when following.
+func (m *Model) keepSelection(change func()) {
+	sel := m.list.selected()
+	change()
+	m.list.rows = m.rows()
+	if m.list.follow && !m.detailOpen {
+		m.list.cursor = len(m.list.rows) - 1
+	} else if sel != nil {
+		m.list.cursor, _ = m.list.indexOf(sel.x.ID)
+	}
+	m.list.clampCursor()
+}
+
+// filterBusy reports whether the filter has exchanges still to judge, so
+// the rows shown may change.
+func (m *Model) filterBusy() bool {
+	return m.filter != nil && (m.filterFresh || m.worker != 0 || len(m.pending) > 0)
+}
+
+// forgetVerdict drops what the filter knows of exchange id (it is gone).
+func (m *Model) forgetVerdict(id uint64) {
+	m.verdicts.forget(id)
+	delete(m.pending, id)
+}
+
+// forgetVerdicts drops every verdict (the source was cleared).
+func (m *Model) forgetVerdicts() {
+	for _, t := range m.verdicts.by {
+		clear(t)
+	}
+	clear(m.pending)
+}
+
+// clearFilter drops the filter and shows every exchange.
+func (m *Model) clearFilter() {
+	sel := m.list.selected()
+	m.newFilterGeneration()
+	m.filter, m.filterText, m.filterCanon, m.filterErr, m.visible, m.filterFresh = nil, "", "", nil, nil, false
+	m.filterInput.SetValue("")
+	m.list.rows = m.entries
+	if m.list.follow && !m.detailOpen {
+		m.list.cursor = len(m.entries) - 1
+	} else if sel != nil {
+		m.list.cursor, _ = m.list.indexOf(sel.x.ID)
+	}
+	m.list.clampCursor()
+}
