@@ -79,11 +79,11 @@ func runAgent(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return err
 	}
-	s := newSession(cmd, record.RoleAgent, limits, out)
+	s := newRoleRun(cmd, record.RoleAgent, limits, out)
 	s.shutdown, _ = fs.GetDuration("shutdown-timeout")
 	transport, err := proxy.NewTransport(upstream)
 	if err != nil {
-		return err
+		return flagError(err)
 	}
 	h, err := proxy.New(proxy.Options{
 		Target:         target,
@@ -94,6 +94,7 @@ func runAgent(cmd *cobra.Command, args []string) error {
 		TrustForwarded: true, // the relay set them, over an authenticated tunnel
 		FlushInterval:  flush,
 		Logger:         s.logger,
+		ErrorHints:     upstreamErrorHints,
 	})
 	if err != nil {
 		return err
@@ -105,7 +106,7 @@ func runAgent(cmd *cobra.Command, args []string) error {
 		Handler: h, RelayCAFile: caFile, RelayInsecure: insecure, Logger: s.logger,
 	})
 	if err != nil {
-		return err
+		return flagError(err)
 	}
 	s.background = append(s.background, func(ctx context.Context) { runAgentUntil(ctx, agent, s) })
 	s.status = agent.Status
@@ -123,7 +124,7 @@ func runAgent(cmd *cobra.Command, args []string) error {
 // runAgentUntil serves until ctx ends (a signal, or the UI quit), then shuts
 // the agent down gracefully: no new requests, and those in flight get up to
 // --shutdown-timeout to finish.
-func runAgentUntil(ctx context.Context, agent *invert.Agent, s *session) {
+func runAgentUntil(ctx context.Context, agent *invert.Agent, s *roleRun) {
 	runCtx, hardStop := context.WithCancel(context.Background())
 	defer hardStop()
 	done := make(chan struct{})

@@ -31,7 +31,7 @@ so you can see devproxy work without a service of your own.`,
 				return err
 			}
 			traffic, _ := cmd.Flags().GetBool("traffic")
-			return runServe(cmd, &o, func(s *session) error {
+			return runServe(cmd, &o, func(s *roleRun) error {
 				backend, err := startDemoBackend()
 				if err != nil {
 					return err

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/devproxy/devproxy/internal/proxy"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
@@ -146,4 +147,25 @@ func addOutputFlags(fs *pflag.FlagSet) {
 	fs.String("log-format", "text", "headless log format: text or json")
 	fs.String("har", "", "write the recorded exchanges to this HAR file on exit")
 	fs.String("har-redact", "default", "HAR redaction: default (auth headers and cookies), strict (also secret-looking fields, JWT signatures) or none")
+}
+
+// optionFlags names the flag behind each engine option, so an engine error
+// (a proxy.OptionError) reaches the user with the flag to change.
+var optionFlags = map[string]string{
+	"CAFile":         "--ca",
+	"ClientCertFile": "--client-cert/--client-key",
+	"Relay":          "--proxy",
+	"Backend":        "--backend",
+	"Mode":           "--transport",
+	"RelayCAFile":    "--proxy-ca",
+}
+
+// flagError puts the flag behind an engine option error in front of it.
+func flagError(err error) error {
+	if name, ok := proxy.OptionName(err); ok {
+		if flag := optionFlags[name]; flag != "" {
+			return fmt.Errorf("%s: %w", flag, err)
+		}
+	}
+	return err
 }

@@ -97,7 +97,7 @@ func runRelay(cmd *cobra.Command, args []string) error {
 		return fmt.Errorf("relay state %s: %w", stateDir, err)
 	}
 
-	s := newSession(cmd, record.RoleRelay, limits, out)
+	s := newRoleRun(cmd, record.RoleRelay, limits, out)
 	s.shutdown = shutdown
 	relay, err := invert.NewRelay(invert.RelayOptions{Registry: reg, Tap: s.rec, AgentWait: agentWait, FlushInterval: flush, Logger: s.logger})
 	if err != nil {

@@ -212,7 +212,7 @@ func runReplay(cmd *cobra.Command, xs []record.Exchange, o replayOptions) error 
 
 	transport, err := proxy.NewTransport(o.transport)
 	if err != nil {
-		return err
+		return flagError(err)
 	}
 	defer transport.CloseIdleConnections()
 	u, _ := parseTarget(o.target, "--target")

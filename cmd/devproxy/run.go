@@ -19,8 +19,8 @@ import (
 	"golang.org/x/term"
 )
 
-// session is one running role: its servers, its recorder and its output.
-type session struct {
+// roleRun is one running role: its servers, its recorder and its output.
+type roleRun struct {
 	role     record.Role
 	rec      *record.Recorder
 	out      outputOptions
@@ -30,7 +30,7 @@ type session struct {
 	log      *heldLog // where logger writes
 	servers  []*proxy.Server
 	shutdown time.Duration
-	// ui describes the session for the terminal UI header.
+	// ui describes the run for the terminal UI header.
 	listen, target string
 	replayer       any
 	status         func() string
@@ -46,8 +46,8 @@ type session struct {
 	drain, closers []func()
 }
 
-func newSession(cmd *cobra.Command, role record.Role, limits record.Limits, out outputOptions) *session {
-	s := &session{
+func newRoleRun(cmd *cobra.Command, role record.Role, limits record.Limits, out outputOptions) *roleRun {
+	s := &roleRun{
 		role:   role,
 		rec:    record.NewRecorder(limits),
 		out:    out,
@@ -66,7 +66,7 @@ func newSession(cmd *cobra.Command, role record.Role, limits record.Limits, out 
 
 // useTUI reports whether the terminal UI runs: stdout is a terminal and
 // --no-tui was not given.
-func (s *session) useTUI() bool {
+func (s *roleRun) useTUI() bool {
 	if s.out.noTUI || runUI == nil {
 		return false
 	}
@@ -75,12 +75,12 @@ func (s *session) useTUI() bool {
 }
 
 // runUI runs the terminal UI; set by ui.go.
-var runUI func(ctx context.Context, s *session) error
+var runUI func(ctx context.Context, s *roleRun) error
 
 // run serves until a signal (or the UI quits), then shuts down gracefully:
 // stop accepting, let in-flight exchanges finish up to the shutdown timeout,
 // write the HAR file. A second signal exits at once.
-func (s *session) run(parent context.Context) error {
+func (s *roleRun) run(parent context.Context) error {
 	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -170,7 +170,7 @@ func (s *session) run(parent context.Context) error {
 
 // writeHAR writes --har, if asked; a failed write is reported and leaves no
 // partial file.
-func (s *session) writeHAR() error {
+func (s *roleRun) writeHAR() error {
 	if s.out.har == "" {
 		return nil
 	}

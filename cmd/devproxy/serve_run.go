@@ -10,8 +10,8 @@ import (
 
 // runServe starts the proxy for o. prepare, when set, adjusts the session
 // before it runs (demo adds its backend and traffic).
-func runServe(cmd *cobra.Command, o *serveOptions, prepare func(*session) error) error {
-	s := newSession(cmd, record.RoleServe, o.limits, o.out)
+func runServe(cmd *cobra.Command, o *serveOptions, prepare func(*roleRun) error) error {
+	s := newRoleRun(cmd, record.RoleServe, o.limits, o.out)
 	s.shutdown = o.shutdownTimeout
 	if prepare != nil {
 		if err := prepare(s); err != nil {
@@ -20,7 +20,7 @@ func runServe(cmd *cobra.Command, o *serveOptions, prepare func(*session) error)
 	}
 	transport, err := proxy.NewTransport(o.transport)
 	if err != nil {
-		return err
+		return flagError(err)
 	}
 	h, err := proxy.New(proxy.Options{
 		Target:        o.target,

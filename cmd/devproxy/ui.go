@@ -8,7 +8,7 @@ import (
 )
 
 func init() {
-	runUI = func(ctx context.Context, s *session) error {
+	runUI = func(ctx context.Context, s *roleRun) error {
 		// What the headless log would say goes to stderr; the UI's alternate
 		// screen hides it while running and it is there again after quitting.
 		if s.banner != "" {

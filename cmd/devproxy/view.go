@@ -25,7 +25,7 @@ func newViewCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			s := newSession(cmd, record.RoleView, limits, out)
+			s := newRoleRun(cmd, record.RoleView, limits, out)
 			s.target = args[0]
 			addImported(s.rec, xs)
 			if s.useTUI() {

@@ -88,13 +88,13 @@ type liveTunnel struct {
 // NewAgent validates o and returns an Agent.
 func NewAgent(o AgentOptions) (*Agent, error) {
 	if o.Relay == nil || o.Relay.Host == "" {
-		return nil, errors.New("agent: the relay URL is required (--proxy https://relay.example.com/)")
+		return nil, &proxy.OptionError{Option: "Relay", Err: errors.New("agent: the relay URL is required, e.g. https://relay.example.com/")}
 	}
 	if o.Relay.Scheme != "http" && o.Relay.Scheme != "https" {
-		return nil, fmt.Errorf("agent: relay URL %q must be http:// or https://", o.Relay)
+		return nil, &proxy.OptionError{Option: "Relay", Err: fmt.Errorf("agent: relay URL %q must be http:// or https://", o.Relay)}
 	}
 	if o.Backend == "" {
-		return nil, errors.New("agent: the backend id is required (--backend)")
+		return nil, &proxy.OptionError{Option: "Backend", Err: errors.New("agent: the backend id is required")}
 	}
 	if o.Handler == nil {
 		return nil, errors.New("agent: a handler is required")
@@ -104,7 +104,7 @@ func NewAgent(o AgentOptions) (*Agent, error) {
 		o.Mode = ModeTunnel
 	case ModeTunnel, ModePoll, ModeAuto:
 	default:
-		return nil, fmt.Errorf("agent: transport %q: use tunnel, poll or auto", o.Mode)
+		return nil, &proxy.OptionError{Option: "Mode", Err: fmt.Errorf("agent: transport %q: use tunnel, poll or auto", o.Mode)}
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -118,7 +118,7 @@ func NewAgent(o AgentOptions) (*Agent, error) {
 	if o.RelayCAFile != "" {
 		pool, err := proxy.LoadCAPool(o.RelayCAFile)
 		if err != nil {
-			return nil, fmt.Errorf("--proxy-ca %w", err)
+			return nil, &proxy.OptionError{Option: "RelayCAFile", Err: fmt.Errorf("relay CA file %w", err)}
 		}
 		tlsConf.RootCAs = pool
 	}

@@ -50,7 +50,7 @@ func TestWebSocketOverPoll501(t *testing.T) {
 	if res == nil || res.StatusCode != http.StatusNotImplemented {
 		t.Fatalf("response %v, want 501", res)
 	}
-	if body := readAll(t, res); !strings.Contains(body, "--transport tunnel") {
+	if body := readAll(t, res); !strings.Contains(body, "the tunnel transport") {
 		t.Errorf("501 body %q should say what to do", body)
 	}
 }

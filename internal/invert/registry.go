@@ -19,7 +19,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -27,6 +26,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/devproxy/devproxy/internal/proxy"
 )
 
 // Backend is a registered private service that agents serve.
@@ -166,12 +167,8 @@ func (b *Backend) matchHost(host string) bool {
 	if len(b.Hosts) == 0 {
 		return true
 	}
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
-	host = strings.ToLower(host)
 	for _, h := range b.Hosts {
-		if h == host || strings.HasPrefix(h, "*.") && strings.HasSuffix(host, h[1:]) {
+		if proxy.HostMatch(h, host) {
 			return true
 		}
 	}

@@ -336,7 +336,7 @@ func (r *Relay) handleTunnel(w http.ResponseWriter, req *http.Request) {
 func (r *Relay) authorizeAgent(w http.ResponseWriter, req *http.Request, id string) bool {
 	if !r.opts.Registry.CheckAgent(id, bearer(req)) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="devproxy-agent"`)
-		http.Error(w, "devproxy relay: the backend id is not registered, or the agent token is missing or wrong (check --backend and --token)", http.StatusUnauthorized)
+		http.Error(w, "devproxy relay: the backend id is not registered, or the agent token is missing or wrong (check the agent's backend id and token)", http.StatusUnauthorized)
 		return false
 	}
 	return true
@@ -378,7 +378,7 @@ type backendView struct {
 func (r *Relay) handleAdmin(w http.ResponseWriter, req *http.Request, rest string) {
 	if !r.opts.Registry.CheckAdmin(bearer(req)) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="devproxy-admin"`)
-		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "admin token required: send Authorization: Bearer <admin token> (printed when the relay first started, or set with --admin-token)"})
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "admin token required: send Authorization: Bearer <admin token> (printed when the relay first started, or the one it was started with)"})
 		return
 	}
 	id := strings.TrimPrefix(rest, "/")

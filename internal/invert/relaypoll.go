@@ -126,7 +126,7 @@ func (q *pollQueue) failAll(err error) {
 func (r *Relay) pollRoundTrip(pool *agentPool, a *pollAgent, req *http.Request) (*http.Response, error) {
 	if req.Header.Get("Upgrade") != "" {
 		return synthetic(req, http.StatusNotImplemented, fmt.Sprintf(
-			"devproxy relay: backend %q is connected through the poll transport, which cannot carry %s upgrades (WebSockets); run its agent with --transport tunnel\n",
+			"devproxy relay: backend %q is connected through the poll transport, which cannot carry %s upgrades (WebSockets); run its agent with the tunnel transport\n",
 			pool.id, req.Header.Get("Upgrade"))), nil
 	}
 	if req.Header.Get("Expect") != "" {

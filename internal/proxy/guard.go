@@ -51,31 +51,18 @@ func (g *guard) hostAllowed(hostport string) bool {
 	if hostport == "" {
 		return true // HTTP/1.0 without Host: not something a browser sends
 	}
-	h := strings.TrimSuffix(strings.ToLower(hostOnly(hostport)), ".")
-	if h == "localhost" || strings.HasSuffix(h, ".localhost") || h == g.listenHost {
+	if HostMatch("localhost", hostport) || HostMatch("*.localhost", hostport) || g.listenHost != "" && HostMatch(g.listenHost, hostport) {
 		return true
 	}
-	if ip := net.ParseIP(h); ip != nil && ip.IsLoopback() {
+	if ip := net.ParseIP(hostOnly(hostport)); ip != nil && ip.IsLoopback() {
 		return true
 	}
 	for _, a := range g.srv.opts.AllowedHosts {
-		a = strings.TrimSuffix(strings.ToLower(a), ".")
-		switch {
-		case a == "*" || a == h:
-			return true
-		case strings.HasPrefix(a, "*.") && strings.HasSuffix(h, a[1:]):
+		if HostMatch(a, hostport) {
 			return true
 		}
 	}
 	return false
-}
-
-// hostOnly strips the port and IPv6 brackets from a Host value.
-func hostOnly(hostport string) string {
-	if h, _, err := net.SplitHostPort(hostport); err == nil {
-		return h
-	}
-	return strings.TrimSuffix(strings.TrimPrefix(hostport, "["), "]")
 }
 
 // isLoopbackListen reports whether a listen address binds only loopback.

@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -53,17 +54,17 @@ func NewTransport(o TransportOptions) (*http.Transport, error) {
 	if o.CAFile != "" {
 		pool, err := LoadCAPool(o.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("--ca %w", err)
+			return nil, optionErr("CAFile", fmt.Errorf("CA file %w", err))
 		}
 		tlsConf.RootCAs = pool
 	}
 	if (o.ClientCertFile == "") != (o.ClientKeyFile == "") {
-		return nil, fmt.Errorf("--client-cert and --client-key go together: give both files or neither")
+		return nil, optionErr("ClientCertFile", errors.New("a client certificate and its key go together: give both files or neither"))
 	}
 	if o.ClientCertFile != "" {
-		cert, err := LoadKeyPair(o.ClientCertFile, o.ClientKeyFile, "--client-cert", "--client-key")
+		cert, err := LoadKeyPair(o.ClientCertFile, o.ClientKeyFile, "client certificate", "client key")
 		if err != nil {
-			return nil, err
+			return nil, optionErr("ClientCertFile", err)
 		}
 		tlsConf.Certificates = []tls.Certificate{cert}
 	}
