@@ -20,7 +20,7 @@ import (
 // target is the exchange an action applies to: the one in the detail view,
 // else the one under the list cursor.
 func (m *Model) target() *record.Exchange {
-	if m.detailOpen && m.detail.x != nil {
+	if m.detailOpen() && m.detail.x != nil {
 		return m.detail.x
 	}
 	m.list.rows = m.rows()
@@ -177,17 +177,24 @@ type exportDoneMsg struct {
 	err    error
 }
 
+// openExport asks where to write the HAR file, offering a name in the
+// export directory.
 func (m *Model) openExport() {
 	name := "devproxy-" + m.ctx.now.Format("20060102-150405") + ".har"
-	m.exportInput.SetValue(filepath.Join(m.cfg.ExportDir, name))
-	m.exportInput.Focus()
+	in := newInput("", &m.keys.Edit)
+	in.SetValue(filepath.Join(m.cfg.ExportDir, name))
+	in.Focus()
+	var note string
 	if m.filter != nil {
-		m.exportNote = fmt.Sprintf("%d exchanges that match the filter", len(m.visible))
+		note = fmt.Sprintf("%d exchanges that match the filter", len(m.visible))
 	} else {
-		m.exportNote = fmt.Sprintf("all %d exchanges", len(m.entries))
+		note = fmt.Sprintf("all %d exchanges", len(m.entries))
 	}
-	m.exportNote += " · redaction: " + string(m.cfg.Redact)
-	m.overlay = overlayExport
+	note += " · redaction: " + string(m.cfg.Redact)
+	k := &m.keys.Input
+	m.pushDialog(&promptDialog{ctx: &m.ctx, keys: &m.keys, title: "Export HAR", label: "File:", note: note, input: in,
+		footer:  k.Accept.Help().Key + " export · " + k.Cancel.Help().Key + " cancel",
+		onEnter: m.export})
 }
 
 func (m *Model) export(path string) tea.Cmd {
@@ -288,8 +295,7 @@ func (m *Model) handleAction(msg tea.Msg) tea.Cmd {
 			m.setStatus(fmt.Sprintf("cannot render #%d as curl: %v", msg.id, msg.err), true)
 			return nil
 		}
-		m.curlText = msg.text
-		m.overlay = overlayCurl
+		m.pushDialog(newCurlDialog(&m.ctx, &m.keys, msg.text))
 		return tea.SetClipboard(msg.text)
 	case exportDoneMsg:
 		if msg.err != nil {

@@ -49,6 +49,21 @@ func tabBarSpans() [numTabs][2]int {
 	return out
 }
 
+// reset starts the view over for other content (another exchange or
+// tab): back at the top, nothing rendered yet, the query kept but its
+// matches to be found again.
+func (d *detailView) reset() {
+	d.offset, d.stick = 0, false
+	d.content = nil
+	d.resetMatches()
+}
+
+// resetMatches drops the matches; a query still set is searched again and
+// jumps to its first match in view.
+func (d *detailView) resetMatches() {
+	d.matches, d.matched, d.cur, d.fresh = nil, nil, 0, d.query != ""
+}
+
 // scrollBy moves the view by delta lines within height.
 func (d *detailView) scrollBy(delta, height int) {
 	d.offset += delta

@@ -288,15 +288,9 @@ func (m *Model) showVerdicts() {
 // keepSelection runs change to the visible entries and keeps the cursor on
 // the exchange it was on, or on the newest when following.
 func (m *Model) keepSelection(change func()) {
-	sel := m.list.selected()
+	id, ok := m.selectedID()
 	change()
-	m.list.rows = m.rows()
-	if m.list.follow && !m.detailOpen {
-		m.list.cursor = len(m.list.rows) - 1
-	} else if sel != nil {
-		m.list.cursor, _ = m.list.indexOf(sel.x.ID)
-	}
-	m.list.clampCursor()
+	m.followOrReselect(id, ok)
 }
 
 // filterBusy reports whether the filter has exchanges still to judge, so
@@ -321,15 +315,9 @@ func (m *Model) forgetVerdicts() {
 
 // clearFilter drops the filter and shows every exchange.
 func (m *Model) clearFilter() {
-	sel := m.list.selected()
-	m.newFilterGeneration()
-	m.filter, m.filterText, m.filterCanon, m.filterErr, m.visible, m.filterFresh = nil, "", "", nil, nil, false
-	m.filterInput.SetValue("")
-	m.list.rows = m.entries
-	if m.list.follow && !m.detailOpen {
-		m.list.cursor = len(m.entries) - 1
-	} else if sel != nil {
-		m.list.cursor, _ = m.list.indexOf(sel.x.ID)
-	}
-	m.list.clampCursor()
+	m.keepSelection(func() {
+		m.newFilterGeneration()
+		m.filter, m.filterText, m.filterCanon, m.filterErr, m.visible, m.filterFresh = nil, "", "", nil, nil, false
+		m.filterInput.SetValue("")
+	})
 }

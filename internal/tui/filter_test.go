@@ -235,7 +235,7 @@ func TestLazySource(t *testing.T) {
 	if s := screen(m); !strings.Contains(s, "Ada Lovelace") {
 		t.Fatalf("the response tab does not show the body read through the source:\n%s", s)
 	}
-	if m.keys.Pause.Enabled() || m.keys.Clear.Enabled() {
+	if m.keys.Actions.Pause.Enabled() || m.keys.Actions.Clear.Enabled() {
 		t.Fatal("pause and clear are offered by a source that cannot do them")
 	}
 }

@@ -182,3 +182,25 @@ func checkFrame(t testing.TB, m *Model, w, h int) {
 		}
 	}
 }
+
+// topDialog returns the top dialog as a T, if it is one.
+func topDialog[T dialog](m *Model) (T, bool) {
+	d, ok := m.topDialog().(T)
+	return d, ok
+}
+
+// curlText is the text of the curl pop-up on top, if any.
+func curlText(m *Model) string {
+	if d, ok := topDialog[*textDialog](m); ok {
+		return d.text
+	}
+	return ""
+}
+
+// exportPath is the path in the export prompt on top, if any.
+func exportPath(m *Model) string {
+	if d, ok := topDialog[*promptDialog](m); ok {
+		return d.input.Value()
+	}
+	return ""
+}

@@ -3,46 +3,47 @@ package tui
 import (
 	"strings"
 
+	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 )
 
-// handleKey routes a key press: pop-ups first, then the focused input,
-// then the detail view or the list.
+// handleKey routes a key press: the top dialog first, then whatever the
+// mode gives the keys to.
 func (m *Model) handleKey(msg tea.KeyPressMsg) tea.Cmd {
-	k := &m.keys
-	if matches(msg, k.ForceQuit) {
+	if matches(msg, m.keys.ForceQuit) {
 		return m.quit()
 	}
-	switch {
-	case m.overlay != overlayNone:
-		return m.overlayKey(msg)
-	case m.filtering:
+	if m.topDialog() != nil {
+		return m.updateDialog(msg)
+	}
+	switch m.mode {
+	case modeFilter:
 		return m.filterKey(msg)
-	case m.searching:
+	case modeSearch:
 		return m.searchKey(msg)
-	case m.detailOpen:
+	case modeDetail:
 		return m.detailKey(msg)
 	}
 	return m.listKey(msg)
 }
 
 func (m *Model) listKey(msg tea.KeyPressMsg) tea.Cmd {
-	k := &m.keys
+	k, nav := &m.keys.List, &m.keys.Nav
 	l := &m.list
 	l.rows = m.rows()
 	page := max(m.listRows()-1, 1)
 	switch {
-	case matches(msg, k.Up):
+	case matches(msg, nav.Up):
 		l.move(-1)
-	case matches(msg, k.Down):
+	case matches(msg, nav.Down):
 		l.move(1)
-	case matches(msg, k.PageUp):
+	case matches(msg, nav.PageUp):
 		l.move(-page)
-	case matches(msg, k.PageDown):
+	case matches(msg, nav.PageDown):
 		l.move(page)
-	case matches(msg, k.Top):
+	case matches(msg, nav.Top):
 		l.cursor, l.follow = 0, false
-	case matches(msg, k.Bottom):
+	case matches(msg, nav.Bottom):
 		l.cursor, l.follow = len(l.rows)-1, true
 		l.clampCursor()
 	case matches(msg, k.Follow):
@@ -54,14 +55,14 @@ func (m *Model) listKey(msg tea.KeyPressMsg) tea.Cmd {
 	case matches(msg, k.Open):
 		m.openDetail(l.selected())
 	case matches(msg, k.Filter):
-		m.filtering = true
+		m.mode = modeFilter
 		m.filterInput.SetValue(m.filterText)
 		m.filterInput.Focus()
 	case matches(msg, k.ClearFilter):
 		if m.filter != nil || m.filterText != "" {
 			m.clearFilter()
 		}
-	case matches(msg, k.Quit):
+	case matches(msg, m.keys.Quit):
 		return m.quit()
 	default:
 		return m.actionKey(msg)
@@ -71,7 +72,7 @@ func (m *Model) listKey(msg tea.KeyPressMsg) tea.Cmd {
 
 // actionKey handles the bindings shared by the list and the detail view.
 func (m *Model) actionKey(msg tea.KeyPressMsg) tea.Cmd {
-	k := &m.keys
+	k := &m.keys.Actions
 	switch {
 	case matches(msg, k.Replay):
 		return m.replay()
@@ -84,9 +85,9 @@ func (m *Model) actionKey(msg tea.KeyPressMsg) tea.Cmd {
 	case matches(msg, k.Pause):
 		m.togglePause()
 	case matches(msg, k.Clear):
-		m.overlay = overlayConfirmClear
-	case matches(msg, k.Help):
-		m.overlay, m.helpOffset = overlayHelp, 0
+		m.confirmClear()
+	case matches(msg, m.keys.Help):
+		m.openHelp()
 	default:
 		m.unavailable(msg)
 	}
@@ -96,24 +97,27 @@ func (m *Model) actionKey(msg tea.KeyPressMsg) tea.Cmd {
 // unavailable explains a key whose binding is switched off, rather than
 // ignoring it silently.
 func (m *Model) unavailable(msg tea.KeyPressMsg) {
+	if m.cfg.Replayer != nil {
+		return
+	}
 	for _, b := range []struct {
-		keys []string
-		why  string
+		b   key.Binding
+		why string
 	}{
-		{m.keys.Replay.Keys(), "replay is not available here: there is no live target (" + m.cfg.Role + ")"},
-		{m.keys.Edit.Keys(), "edit and replay is not available here: there is no live target (" + m.cfg.Role + ")"},
+		{m.keys.Actions.Replay, "replay is not available here: there is no live target (" + m.cfg.Role + ")"},
+		{m.keys.Actions.Edit, "edit and replay is not available here: there is no live target (" + m.cfg.Role + ")"},
 	} {
-		for _, name := range b.keys {
-			if msg.String() == name && m.cfg.Replayer == nil {
-				m.setStatus(b.why, true)
-				return
-			}
+		// A disabled binding matches nothing: ask about its keys.
+		b.b.SetEnabled(true)
+		if matches(msg, b.b) {
+			m.setStatus(b.why, true)
+			return
 		}
 	}
 }
 
 func (m *Model) detailKey(msg tea.KeyPressMsg) tea.Cmd {
-	k := &m.keys
+	k, nav := &m.keys.Detail, &m.keys.Nav
 	d := &m.detail
 	h := m.detailRows()
 	switch {
@@ -129,17 +133,17 @@ func (m *Model) detailKey(msg tea.KeyPressMsg) tea.Cmd {
 		m.setTab(tabResponse)
 	case matches(msg, k.TabTiming):
 		m.setTab(tabTiming)
-	case matches(msg, k.Up):
+	case matches(msg, nav.Up):
 		d.scrollBy(-1, h)
-	case matches(msg, k.Down):
+	case matches(msg, nav.Down):
 		d.scrollBy(1, h)
-	case matches(msg, k.PageUp):
+	case matches(msg, nav.PageUp):
 		d.scrollBy(-max(h-1, 1), h)
-	case matches(msg, k.PageDown):
+	case matches(msg, nav.PageDown):
 		d.scrollBy(max(h-1, 1), h)
-	case matches(msg, k.Top):
+	case matches(msg, nav.Top):
 		d.offset, d.stick = 0, false
-	case matches(msg, k.Bottom):
+	case matches(msg, nav.Bottom):
 		d.offset, d.stick = d.maxOffset(h), true
 	case matches(msg, k.PrevExchange), matches(msg, k.NextExchange):
 		delta := 1
@@ -164,7 +168,7 @@ func (m *Model) detailKey(msg tea.KeyPressMsg) tea.Cmd {
 			m.showInDetail(e)
 		}
 	case matches(msg, k.Search):
-		m.searching = true
+		m.mode = modeSearch
 		m.searchInput.SetValue(d.query)
 		m.searchInput.Focus()
 	case matches(msg, k.NextMatch), matches(msg, k.PrevMatch):
@@ -183,17 +187,17 @@ func (m *Model) detailKey(msg tea.KeyPressMsg) tea.Cmd {
 }
 
 func (m *Model) filterKey(msg tea.KeyPressMsg) tea.Cmd {
-	switch msg.String() {
-	case "enter":
-		m.filtering = false
+	switch {
+	case matches(msg, m.keys.Input.Accept):
+		m.mode = modeList
 		m.filterInput.Blur()
 		if m.filterErr != nil {
 			m.setStatus("kept the last good filter; "+strings.TrimPrefix(m.filterErr.Error(), "filter: "), true)
 			m.filterErr = nil
 		}
 		return nil
-	case "esc":
-		m.filtering = false
+	case matches(msg, m.keys.Input.Cancel):
+		m.mode = modeList
 		m.filterInput.Blur()
 		m.clearFilter()
 		return nil
@@ -205,13 +209,13 @@ func (m *Model) filterKey(msg tea.KeyPressMsg) tea.Cmd {
 }
 
 func (m *Model) searchKey(msg tea.KeyPressMsg) tea.Cmd {
-	switch msg.String() {
-	case "enter":
-		m.searching = false
+	switch {
+	case matches(msg, m.keys.Input.Accept):
+		m.mode = modeDetail
 		m.searchInput.Blur()
 		return nil
-	case "esc":
-		m.searching = false
+	case matches(msg, m.keys.Input.Cancel):
+		m.mode = modeDetail
 		m.searchInput.Blur()
 		m.setQuery("")
 		return nil
@@ -223,14 +227,15 @@ func (m *Model) searchKey(msg tea.KeyPressMsg) tea.Cmd {
 }
 
 func (m *Model) handlePaste(msg tea.PasteMsg) tea.Cmd {
-	switch {
-	case m.overlay == overlayExport:
-		m.exportInput.Update(msg)
-	case m.filtering:
+	if m.topDialog() != nil {
+		return m.updateDialog(msg)
+	}
+	switch m.mode {
+	case modeFilter:
 		if m.filterInput.Update(msg) {
 			return m.setFilterText(m.filterInput.Value())
 		}
-	case m.searching:
+	case modeSearch:
 		if m.searchInput.Update(msg) {
 			m.setQuery(m.searchInput.Value())
 		}
@@ -238,71 +243,12 @@ func (m *Model) handlePaste(msg tea.PasteMsg) tea.Cmd {
 	return nil
 }
 
-func (m *Model) overlayKey(msg tea.KeyPressMsg) tea.Cmd {
-	k := &m.keys
-	switch m.overlay {
-	case overlayHelp:
-		switch {
-		case matches(msg, k.Down):
-			m.helpOffset++
-		case matches(msg, k.Up):
-			m.helpOffset = max(m.helpOffset-1, 0)
-		case matches(msg, k.PageDown):
-			m.helpOffset += max(m.height/2, 1)
-		case matches(msg, k.PageUp):
-			m.helpOffset = max(m.helpOffset-max(m.height/2, 1), 0)
-		case matches(msg, k.Back), matches(msg, k.Help), msg.String() == "enter":
-			m.overlay = overlayNone
-		}
-	case overlayCurl:
-		if matches(msg, k.Back) || msg.String() == "enter" {
-			m.overlay = overlayNone
-		}
-	case overlayConfirmClear:
-		switch msg.String() {
-		case "y", "Y":
-			m.overlay = overlayNone
-			if c, ok := m.src.(Clearer); ok {
-				c.Clear()
-			}
-			m.resetEntries()
-			m.closeDetail()
-			m.detail.x = nil
-			m.setStatus("cleared every exchange", false)
-		case "n", "N", "esc", "q":
-			m.overlay = overlayNone
-		}
-	case overlayExport:
-		switch msg.String() {
-		case "enter":
-			m.overlay = overlayNone
-			m.exportInput.Blur()
-			return m.export(m.exportInput.Value())
-		case "esc":
-			m.overlay = overlayNone
-			m.exportInput.Blur()
-			return nil
-		}
-		m.exportInput.Update(msg)
-	}
-	return nil
-}
-
 // wheelStep is how many rows one wheel notch moves.
 const wheelStep = 3
 
-func (m *Model) handleWheel(msg tea.MouseWheelMsg) {
-	if m.overlay == overlayHelp {
-		switch msg.Button {
-		case tea.MouseWheelUp:
-			m.helpOffset = max(m.helpOffset-wheelStep, 0)
-		case tea.MouseWheelDown:
-			m.helpOffset += wheelStep
-		}
-		return
-	}
-	if m.overlay != overlayNone {
-		return
+func (m *Model) handleWheel(msg tea.MouseWheelMsg) tea.Cmd {
+	if m.topDialog() != nil {
+		return m.updateDialog(msg)
 	}
 	delta := 0
 	switch msg.Button {
@@ -311,30 +257,34 @@ func (m *Model) handleWheel(msg tea.MouseWheelMsg) {
 	case tea.MouseWheelDown:
 		delta = wheelStep
 	default:
-		return
+		return nil
 	}
 	a := m.area()
-	if m.detailOpen && msg.X >= a.detailX {
+	if m.detailOpen() && msg.X >= a.detailX {
 		m.detail.scrollBy(delta, m.detailRows())
-		return
+		return nil
 	}
 	if a.listW > 0 {
 		m.list.rows = m.rows()
 		m.list.move(delta)
-		if m.detailOpen {
+		if m.detailOpen() {
 			if e := m.list.selected(); e != nil {
 				m.showInDetail(e)
 			}
 		}
 	}
+	return nil
 }
 
-func (m *Model) handleClick(msg tea.MouseClickMsg) {
-	if msg.Button != tea.MouseLeft || m.overlay != overlayNone || m.filtering || m.searching {
-		return
+func (m *Model) handleClick(msg tea.MouseClickMsg) tea.Cmd {
+	if m.topDialog() != nil {
+		return m.updateDialog(msg)
+	}
+	if msg.Button != tea.MouseLeft || m.mode == modeFilter || m.mode == modeSearch {
+		return nil
 	}
 	a := m.area()
-	if m.detailOpen && msg.X >= a.detailX {
+	if m.detailOpen() && msg.X >= a.detailX {
 		if msg.Y == 1 {
 			for i, sp := range tabBarSpans() {
 				if x := msg.X - a.detailX; x >= sp[0] && x < sp[1] {
@@ -342,23 +292,23 @@ func (m *Model) handleClick(msg tea.MouseClickMsg) {
 				}
 			}
 		}
-		return
+		return nil
 	}
 	if a.listW == 0 || msg.X >= a.listW {
-		return
+		return nil
 	}
 	row := msg.Y - 2 // header bar, column header
 	if row < 0 || row >= m.listRows() {
-		return
+		return nil
 	}
 	m.list.rows = m.rows()
 	i := m.list.offset + row
 	if i >= len(m.list.rows) {
-		return
+		return nil
 	}
-	if i == m.list.cursor && !m.detailOpen {
+	if i == m.list.cursor && !m.detailOpen() {
 		m.openDetail(m.list.selected())
-		return
+		return nil
 	}
 	if i < m.list.cursor {
 		m.list.follow = false
@@ -367,7 +317,8 @@ func (m *Model) handleClick(msg tea.MouseClickMsg) {
 	if m.list.cursor != len(m.list.rows)-1 {
 		m.list.follow = false
 	}
-	if m.detailOpen {
+	if m.detailOpen() {
 		m.showInDetail(m.list.rows[i])
 	}
+	return nil
 }

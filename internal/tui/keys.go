@@ -6,33 +6,82 @@ import (
 	"charm.land/bubbles/v2/key"
 )
 
-// KeyMap is every key binding of the UI. The footer's short help, the ?
-// screen and the README's key table (Markdown) are all generated from it.
-// It implements help.KeyMap.
+// KeyMap is every key binding of the UI, grouped by where it applies. The
+// footer's short help, the ? screen and the README's key table (Markdown)
+// are all generated from it. It implements help.KeyMap.
 type KeyMap struct {
-	// Moving in the list, and scrolling in the detail view.
+	// Nav moves in the list, and scrolls the detail view and the help.
+	Nav NavKeys
+	// List applies to the exchange list.
+	List ListKeys
+	// Detail applies to the detail view.
+	Detail DetailKeys
+	// Actions apply to the selected exchange and the capture, from the list
+	// and the detail view.
+	Actions ActionKeys
+	// Input applies while typing a filter, a search or a pop-up's prompt.
+	Input InputKeys
+	// Edit edits the text of those inputs.
+	Edit EditKeys
+	// Dialog applies to pop-ups.
+	Dialog DialogKeys
+
+	// Help shows every binding; Quit leaves the program from the list (in
+	// the detail view Detail.Back goes back instead); ForceQuit leaves from
+	// anywhere.
+	Help, Quit, ForceQuit key.Binding
+}
+
+// NavKeys move the list cursor, or scroll the detail view or the help.
+type NavKeys struct {
 	Up, Down, PageUp, PageDown, Top, Bottom key.Binding
+}
+
+// ListKeys apply to the exchange list.
+type ListKeys struct {
 	// Follow toggles follow mode: the newest exchange stays selected.
 	Follow key.Binding
 	// Open shows the selected exchange's detail.
 	Open key.Binding
 	// Filter edits the list filter; ClearFilter drops it.
 	Filter, ClearFilter key.Binding
+}
 
-	// Detail view tabs.
+// DetailKeys apply to the detail view.
+type DetailKeys struct {
+	// Tabs.
 	NextTab, PrevTab, TabRequest, TabResponse, TabTiming key.Binding
 	// PrevExchange and NextExchange move the detail view along the list.
 	PrevExchange, NextExchange key.Binding
-	// Search finds text in the detail view; NextMatch and PrevMatch cycle.
+	// Search finds text in the body; NextMatch and PrevMatch cycle.
 	Search, NextMatch, PrevMatch key.Binding
+	// Back returns to the list.
+	Back key.Binding
+}
 
-	// Actions on the selected exchange and the capture.
+// ActionKeys act on the selected exchange and the capture.
+type ActionKeys struct {
 	Replay, Edit, Curl, Export, Pause, Clear key.Binding
+}
 
-	// Help shows every binding; Back leaves a view or closes a pop-up; Quit
-	// leaves the program from the list (in the detail view it goes back);
-	// ForceQuit leaves from anywhere.
-	Help, Back, Quit, ForceQuit key.Binding
+// InputKeys end the typing of a filter, a search or a prompt: Accept keeps
+// what was typed, Cancel drops it.
+type InputKeys struct {
+	Accept, Cancel key.Binding
+}
+
+// EditKeys move the cursor in a line of text and delete from it.
+type EditKeys struct {
+	Left, Right, Home, End, WordLeft, WordRight                           key.Binding
+	DeleteBack, DeleteForward, DeleteToStart, DeleteToEnd, DeleteWordBack key.Binding
+	// Space types a space (the key has a name of its own).
+	Space key.Binding
+}
+
+// DialogKeys answer pop-ups: Close closes one that only shows something;
+// Yes and No answer a question.
+type DialogKeys struct {
+	Close, Yes, No key.Binding
 }
 
 // DefaultKeyMap returns the standard bindings.
@@ -41,36 +90,67 @@ func DefaultKeyMap() KeyMap {
 		return key.NewBinding(key.WithKeys(keys...), key.WithHelp(help, desc))
 	}
 	return KeyMap{
-		Up:           b([]string{"k", "up"}, "↑/k", "up"),
-		Down:         b([]string{"j", "down"}, "↓/j", "down"),
-		PageUp:       b([]string{"pgup", "ctrl+u", "b"}, "pgup/b", "page up"),
-		PageDown:     b([]string{"pgdown", "ctrl+d", "space"}, "pgdn/space", "page down"),
-		Top:          b([]string{"g", "home"}, "g/home", "top"),
-		Bottom:       b([]string{"G", "end"}, "G/end", "bottom"),
-		Follow:       b([]string{"F"}, "F", "follow"),
-		Open:         b([]string{"enter"}, "enter", "open"),
-		Filter:       b([]string{"/"}, "/", "filter"),
-		ClearFilter:  b([]string{"esc"}, "esc", "clear filter"),
-		NextTab:      b([]string{"tab", "l", "right"}, "tab/l", "next tab"),
-		PrevTab:      b([]string{"shift+tab", "h", "left"}, "shift+tab/h", "previous tab"),
-		TabRequest:   b([]string{"1"}, "1", "request tab"),
-		TabResponse:  b([]string{"2"}, "2", "response tab"),
-		TabTiming:    b([]string{"3"}, "3", "timing tab"),
-		PrevExchange: b([]string{"["}, "[", "previous exchange"),
-		NextExchange: b([]string{"]"}, "]", "next exchange"),
-		Search:       b([]string{"/"}, "/", "search body"),
-		NextMatch:    b([]string{"n"}, "n", "next match"),
-		PrevMatch:    b([]string{"N"}, "N", "previous match"),
-		Replay:       b([]string{"r"}, "r", "replay"),
-		Edit:         b([]string{"e"}, "e", "edit & replay"),
-		Curl:         b([]string{"c"}, "c", "copy curl"),
-		Export:       b([]string{"x"}, "x", "export HAR"),
-		Pause:        b([]string{"p"}, "p", "pause"),
-		Clear:        b([]string{"C"}, "C", "clear all"),
-		Help:         b([]string{"?"}, "?", "help"),
-		Back:         b([]string{"esc", "q"}, "esc/q", "back"),
-		Quit:         b([]string{"q"}, "q", "quit"),
-		ForceQuit:    b([]string{"ctrl+c"}, "ctrl+c", "quit now"),
+		Nav: NavKeys{
+			Up:       b([]string{"k", "up"}, "↑/k", "up"),
+			Down:     b([]string{"j", "down"}, "↓/j", "down"),
+			PageUp:   b([]string{"pgup", "ctrl+u", "b"}, "pgup/b", "page up"),
+			PageDown: b([]string{"pgdown", "ctrl+d", "space"}, "pgdn/space", "page down"),
+			Top:      b([]string{"g", "home"}, "g/home", "top"),
+			Bottom:   b([]string{"G", "end"}, "G/end", "bottom"),
+		},
+		List: ListKeys{
+			Follow:      b([]string{"F"}, "F", "follow"),
+			Open:        b([]string{"enter"}, "enter", "open"),
+			Filter:      b([]string{"/"}, "/", "filter"),
+			ClearFilter: b([]string{"esc"}, "esc", "clear filter"),
+		},
+		Detail: DetailKeys{
+			NextTab:      b([]string{"tab", "l", "right"}, "tab/l", "next tab"),
+			PrevTab:      b([]string{"shift+tab", "h", "left"}, "shift+tab/h", "previous tab"),
+			TabRequest:   b([]string{"1"}, "1", "request tab"),
+			TabResponse:  b([]string{"2"}, "2", "response tab"),
+			TabTiming:    b([]string{"3"}, "3", "timing tab"),
+			PrevExchange: b([]string{"["}, "[", "previous exchange"),
+			NextExchange: b([]string{"]"}, "]", "next exchange"),
+			Search:       b([]string{"/"}, "/", "search body"),
+			NextMatch:    b([]string{"n"}, "n", "next match"),
+			PrevMatch:    b([]string{"N"}, "N", "previous match"),
+			Back:         b([]string{"esc", "q"}, "esc/q", "back"),
+		},
+		Actions: ActionKeys{
+			Replay: b([]string{"r"}, "r", "replay"),
+			Edit:   b([]string{"e"}, "e", "edit & replay"),
+			Curl:   b([]string{"c"}, "c", "copy curl"),
+			Export: b([]string{"x"}, "x", "export HAR"),
+			Pause:  b([]string{"p"}, "p", "pause"),
+			Clear:  b([]string{"C"}, "C", "clear all"),
+		},
+		Input: InputKeys{
+			Accept: b([]string{"enter"}, "enter", "keep"),
+			Cancel: b([]string{"esc"}, "esc", "clear"),
+		},
+		Edit: EditKeys{
+			Left:           b([]string{"left", "ctrl+b"}, "←", "left"),
+			Right:          b([]string{"right", "ctrl+f"}, "→", "right"),
+			Home:           b([]string{"home", "ctrl+a"}, "home", "start"),
+			End:            b([]string{"end", "ctrl+e"}, "end", "end"),
+			WordLeft:       b([]string{"alt+left", "ctrl+left", "alt+b"}, "alt+←", "word left"),
+			WordRight:      b([]string{"alt+right", "ctrl+right", "alt+f"}, "alt+→", "word right"),
+			DeleteBack:     b([]string{"backspace", "ctrl+h"}, "backspace", "delete left"),
+			DeleteForward:  b([]string{"delete", "ctrl+d"}, "delete", "delete right"),
+			DeleteToStart:  b([]string{"ctrl+u"}, "ctrl+u", "delete to start"),
+			DeleteToEnd:    b([]string{"ctrl+k"}, "ctrl+k", "delete to end"),
+			DeleteWordBack: b([]string{"ctrl+w", "alt+backspace"}, "ctrl+w", "delete word"),
+			Space:          b([]string{"space"}, "space", "space"),
+		},
+		Dialog: DialogKeys{
+			Close: b([]string{"esc", "q", "enter"}, "esc", "close"),
+			Yes:   b([]string{"y", "Y"}, "y", "clear"),
+			No:    b([]string{"n", "N", "esc", "q"}, "n/esc", "keep"),
+		},
+		Help:      b([]string{"?"}, "?", "help"),
+		Quit:      b([]string{"q"}, "q", "quit"),
+		ForceQuit: b([]string{"ctrl+c"}, "ctrl+c", "quit now"),
 	}
 }
 
@@ -89,39 +169,39 @@ type keyRow struct {
 func (k KeyMap) sections() []keySection {
 	return []keySection{
 		{"Move (list; scrolls the detail view)", []keyRow{
-			{k.Up, "up"},
-			{k.Down, "down"},
-			{k.PageUp, "page up"},
-			{k.PageDown, "page down"},
-			{k.Top, "oldest / top of the body"},
-			{k.Bottom, "newest, following / bottom of the body"},
+			{k.Nav.Up, "up"},
+			{k.Nav.Down, "down"},
+			{k.Nav.PageUp, "page up"},
+			{k.Nav.PageDown, "page down"},
+			{k.Nav.Top, "oldest / top of the body"},
+			{k.Nav.Bottom, "newest, following / bottom of the body"},
 		}},
 		{"List", []keyRow{
-			{k.Follow, "toggle follow mode (newest stays in view)"},
-			{k.Open, "open the detail view"},
-			{k.Filter, "filter the list as you type"},
-			{k.ClearFilter, "clear the filter"},
+			{k.List.Follow, "toggle follow mode (newest stays in view)"},
+			{k.List.Open, "open the detail view"},
+			{k.List.Filter, "filter the list as you type"},
+			{k.List.ClearFilter, "clear the filter"},
 		}},
 		{"Detail", []keyRow{
-			{k.NextTab, "next tab"},
-			{k.PrevTab, "previous tab"},
-			{k.TabRequest, "Request tab"},
-			{k.TabResponse, "Response tab"},
-			{k.TabTiming, "Timing tab"},
-			{k.PrevExchange, "previous exchange"},
-			{k.NextExchange, "next exchange"},
-			{k.Search, "search the body"},
-			{k.NextMatch, "next match"},
-			{k.PrevMatch, "previous match"},
-			{k.Back, "back to the list"},
+			{k.Detail.NextTab, "next tab"},
+			{k.Detail.PrevTab, "previous tab"},
+			{k.Detail.TabRequest, "Request tab"},
+			{k.Detail.TabResponse, "Response tab"},
+			{k.Detail.TabTiming, "Timing tab"},
+			{k.Detail.PrevExchange, "previous exchange"},
+			{k.Detail.NextExchange, "next exchange"},
+			{k.Detail.Search, "search the body"},
+			{k.Detail.NextMatch, "next match"},
+			{k.Detail.PrevMatch, "previous match"},
+			{k.Detail.Back, "back to the list"},
 		}},
 		{"Actions", []keyRow{
-			{k.Replay, "replay the exchange"},
-			{k.Edit, "edit in $EDITOR, then replay"},
-			{k.Curl, "copy as curl (clipboard and pop-up)"},
-			{k.Export, "export HAR (the filtered set, if any)"},
-			{k.Pause, "pause / resume capture"},
-			{k.Clear, "clear all exchanges (asks first)"},
+			{k.Actions.Replay, "replay the exchange"},
+			{k.Actions.Edit, "edit in $EDITOR, then replay"},
+			{k.Actions.Curl, "copy as curl (clipboard and pop-up)"},
+			{k.Actions.Export, "export HAR (the filtered set, if any)"},
+			{k.Actions.Pause, "pause / resume capture"},
+			{k.Actions.Clear, "clear all exchanges (asks first)"},
 		}},
 		{"General", []keyRow{
 			{k.Help, "this help"},
@@ -133,12 +213,12 @@ func (k KeyMap) sections() []keySection {
 
 // ShortHelp is the footer help of the list.
 func (k KeyMap) ShortHelp() []key.Binding {
-	return []key.Binding{k.Open, k.Filter, k.Quit, k.Replay, k.Edit, k.Curl, k.Export, k.Pause, k.Follow, k.Clear}
+	return []key.Binding{k.List.Open, k.List.Filter, k.Quit, k.Actions.Replay, k.Actions.Edit, k.Actions.Curl, k.Actions.Export, k.Actions.Pause, k.List.Follow, k.Actions.Clear}
 }
 
 // detailHelp is the footer help of the detail view.
 func (k KeyMap) detailHelp() []key.Binding {
-	return []key.Binding{k.Back, k.NextTab, k.Search, k.NextMatch, k.PrevExchange, k.NextExchange, k.Replay, k.Edit, k.Curl}
+	return []key.Binding{k.Detail.Back, k.Detail.NextTab, k.Detail.Search, k.Detail.NextMatch, k.Detail.PrevExchange, k.Detail.NextExchange, k.Actions.Replay, k.Actions.Edit, k.Actions.Curl}
 }
 
 // FullHelp groups every binding by where it applies.

@@ -18,11 +18,14 @@ type lineInput struct {
 	pos     int // cursor, in runes
 	focused bool
 	width   int // cells for prompt and text; 0 = unbounded
+	keys    *EditKeys
 
 	promptStyle, textStyle, cursorStyle lipgloss.Style
 }
 
-func newInput(prompt string) lineInput { return lineInput{prompt: prompt} }
+func newInput(prompt string, keys *EditKeys) lineInput {
+	return lineInput{prompt: prompt, keys: keys}
+}
 
 // Value returns the text.
 func (in *lineInput) Value() string { return string(in.value) }
@@ -67,38 +70,39 @@ func (in *lineInput) Update(msg tea.Msg) bool {
 	case tea.PasteMsg:
 		in.insert(msg.Content)
 	case tea.KeyPressMsg:
-		switch msg.String() {
-		case "left", "ctrl+b":
+		k := in.keys
+		switch {
+		case matches(msg, k.Left):
 			in.pos = max(in.pos-1, 0)
-		case "right", "ctrl+f":
+		case matches(msg, k.Right):
 			in.pos = min(in.pos+1, len(in.value))
-		case "home", "ctrl+a":
+		case matches(msg, k.Home):
 			in.pos = 0
-		case "end", "ctrl+e":
+		case matches(msg, k.End):
 			in.pos = len(in.value)
-		case "alt+left", "ctrl+left", "alt+b":
+		case matches(msg, k.WordLeft):
 			in.pos = in.wordLeft()
-		case "alt+right", "ctrl+right", "alt+f":
+		case matches(msg, k.WordRight):
 			in.pos = in.wordRight()
-		case "backspace", "ctrl+h":
+		case matches(msg, k.DeleteBack):
 			if in.pos > 0 {
 				in.value = append(in.value[:in.pos-1], in.value[in.pos:]...)
 				in.pos--
 			}
-		case "delete", "ctrl+d":
+		case matches(msg, k.DeleteForward):
 			if in.pos < len(in.value) {
 				in.value = append(in.value[:in.pos], in.value[in.pos+1:]...)
 			}
-		case "ctrl+u":
+		case matches(msg, k.DeleteToStart):
 			in.value = in.value[in.pos:]
 			in.pos = 0
-		case "ctrl+k":
+		case matches(msg, k.DeleteToEnd):
 			in.value = in.value[:in.pos]
-		case "ctrl+w", "alt+backspace":
+		case matches(msg, k.DeleteWordBack):
 			w := in.wordLeft()
 			in.value = append(in.value[:w], in.value[in.pos:]...)
 			in.pos = w
-		case "space":
+		case matches(msg, k.Space):
 			in.insertRunes([]rune{' '})
 		default:
 			if msg.Text != "" && msg.Mod&^(tea.ModShift) == 0 {

@@ -32,11 +32,8 @@ func (m *Model) rebuild(xs []record.Exchange) tea.Cmd {
 // needs.
 func (m *Model) apply(b batchMsg) tea.Cmd {
 	m.stats = b.stats
-	selID, hadSel := uint64(0), false
-	if e := m.list.selected(); e != nil {
-		selID, hadSel = e.x.ID, true
-	}
-	if m.detailOpen && m.detail.x != nil {
+	selID, hadSel := m.selectedID()
+	if m.detailOpen() && m.detail.x != nil {
 		selID, hadSel = m.detail.x.ID, true
 	}
 	var cmd tea.Cmd
@@ -56,14 +53,7 @@ func (m *Model) apply(b batchMsg) tea.Cmd {
 		}
 		cmd = m.evalPending()
 	}
-	m.list.rows = m.rows()
-	switch {
-	case m.list.follow && !m.detailOpen:
-		m.list.cursor = len(m.list.rows) - 1
-	case hadSel:
-		m.list.cursor, _ = m.list.indexOf(selID)
-	}
-	m.list.clampCursor()
+	m.followOrReselect(selID, hadSel)
 	return cmd
 }
 

@@ -23,15 +23,15 @@ type uiContext struct {
 	frame int // spinner frame, advanced each tick
 }
 
-// overlay is the pop-up on top of the views, if any.
-type overlay int
+// mode is what the screen under any dialog is doing, and so which keys
+// mean what.
+type mode int
 
 const (
-	overlayNone overlay = iota
-	overlayHelp
-	overlayCurl
-	overlayConfirmClear
-	overlayExport
+	modeList   mode = iota // the list has the keys
+	modeFilter             // typing the list filter
+	modeDetail             // the detail view is open
+	modeSearch             // typing a body search in the open detail view
 )
 
 // Layout constants.
@@ -77,25 +77,21 @@ type Model struct {
 	worker      int64 // the worker judging for this filter; 0 none
 	workers     int64
 	bodies      match.Decoder // decodes bodies for the filter
-	filtering   bool          // the filter input has focus
 	filterInput lineInput
 
-	detailOpen bool
+	// mode says which of the list, the detail view and the inputs has the
+	// keys; dialogs, the pop-ups on top, take them first.
+	mode    mode
+	dialogs []dialog
+
 	detail     detailView
 	cache      map[contentKey]*content
 	cacheOrder []contentKey
 	rendering  bool
 	renderKey  contentKey
 
-	searching   bool
 	searchInput lineInput
 	searchBusy  bool
-
-	overlay     overlay
-	helpOffset  int
-	curlText    string
-	exportInput lineInput
-	exportNote  string
 
 	status    string
 	statusErr bool
@@ -147,14 +143,14 @@ func New(cfg Config) *Model {
 		bodies:    body.Decoder{},
 	}
 	if cfg.Replayer == nil {
-		m.keys.Replay.SetEnabled(false)
-		m.keys.Edit.SetEnabled(false)
+		m.keys.Actions.Replay.SetEnabled(false)
+		m.keys.Actions.Edit.SetEnabled(false)
 	}
 	if _, ok := cfg.Source.(Pauser); !ok {
-		m.keys.Pause.SetEnabled(false)
+		m.keys.Actions.Pause.SetEnabled(false)
 	}
 	if _, ok := cfg.Source.(Clearer); !ok {
-		m.keys.Clear.SetEnabled(false)
+		m.keys.Actions.Clear.SetEnabled(false)
 	}
 	m.list.ctx = &m.ctx
 	m.list.follow = true
@@ -169,9 +165,8 @@ func New(cfg Config) *Model {
 		}
 	}
 	m.detail.ctx = &m.ctx
-	m.filterInput = newInput("/ ")
-	m.searchInput = newInput("search: ")
-	m.exportInput = newInput("")
+	m.filterInput = newInput("/ ", &m.keys.Edit)
+	m.searchInput = newInput("search: ", &m.keys.Edit)
 	m.help = help.New()
 	m.restyle()
 	m.ctx.now = m.now()
@@ -197,7 +192,6 @@ func (m *Model) restyle() {
 	m.ctx.st = newStyles(t, m.mono, gen)
 	hs := help.DefaultStyles(m.dark)
 	st := m.ctx.st
-	prompt, text, cursor := st.accent, st.text, lipgloss.NewStyle().Reverse(true)
 	if m.mono {
 		plain := lipgloss.NewStyle()
 		hs = help.Styles{Ellipsis: plain, ShortKey: plain.Bold(true), ShortDesc: plain, ShortSeparator: plain,
@@ -207,9 +201,8 @@ func (m *Model) restyle() {
 	}
 	m.help.Styles = hs
 	m.help.ShortSeparator = " · "
-	for _, in := range []*lineInput{&m.filterInput, &m.searchInput, &m.exportInput} {
-		in.promptStyle, in.textStyle, in.cursorStyle = prompt, text, cursor
-	}
+	st.styleInput(&m.filterInput)
+	st.styleInput(&m.searchInput)
 }
 
 // Init asks the terminal for its background colour and starts the clock.
@@ -245,6 +238,9 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
 		m.width, m.height = msg.Width, msg.Height
+		for _, d := range m.dialogs {
+			d.Update(msg)
+		}
 	case tea.BackgroundColorMsg:
 		m.dark = msg.IsDark()
 		m.restyle()
@@ -259,9 +255,9 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case tea.PasteMsg:
 		cmds = append(cmds, m.handlePaste(msg))
 	case tea.MouseWheelMsg:
-		m.handleWheel(msg)
+		cmds = append(cmds, m.handleWheel(msg))
 	case tea.MouseClickMsg:
-		m.handleClick(msg)
+		cmds = append(cmds, m.handleClick(msg))
 	case batchMsg:
 		cmds = append(cmds, m.apply(msg))
 	case tickMsg:
@@ -305,7 +301,7 @@ type area struct {
 func (m *Model) area() area {
 	a := area{bodyH: max(m.height-3, 1)}
 	switch {
-	case !m.detailOpen:
+	case !m.detailOpen():
 		a.listW = m.width
 	case m.width >= splitWidth:
 		a.split = true
@@ -328,15 +324,11 @@ func (m *Model) detailRows() int { return max(m.area().bodyH-1, 1) }
 // exchange the detail view shows, and the rendering and search work it
 // needs.
 func (m *Model) sync() tea.Cmd {
-	m.list.rows = m.rows()
+	m.followOrReselect(0, false)
 	m.list.filtered = m.filter != nil
-	if m.list.follow && !m.detailOpen {
-		m.list.cursor = len(m.list.rows) - 1
-	}
-	m.list.clampCursor()
-	m.list.dim = m.detailOpen
+	m.list.dim = m.detailOpen()
 	m.list.scrollInto(m.listRows())
-	if !m.detailOpen || m.detail.x == nil {
+	if !m.detailOpen() || m.detail.x == nil {
 		return nil
 	}
 	d := &m.detail
@@ -454,7 +446,7 @@ func (m *Model) setQuery(q string) {
 		return
 	}
 	d.query = q
-	d.matches, d.matched, d.cur, d.fresh = nil, nil, 0, q != ""
+	d.resetMatches()
 }
 
 // openDetail shows e in the detail view.
@@ -462,28 +454,49 @@ func (m *Model) openDetail(e *entry) {
 	if e == nil {
 		return
 	}
-	m.detailOpen = true
+	m.mode = modeDetail
 	m.showInDetail(e)
 }
 
 func (m *Model) showInDetail(e *entry) {
 	d := &m.detail
 	if d.x == nil || d.x.ID != e.x.ID {
-		d.offset, d.stick = 0, false
-		d.content = nil
-		d.matches, d.matched, d.cur, d.fresh = nil, nil, 0, d.query != ""
+		d.reset()
 	}
 	d.x = e.x
 	d.evicted = false
 }
 
+// detailOpen reports whether the detail view is open (and maybe typing a
+// search).
+func (m *Model) detailOpen() bool { return m.mode == modeDetail || m.mode == modeSearch }
+
 func (m *Model) closeDetail() {
-	m.detailOpen = false
-	m.searching = false
+	m.mode = modeList
 	m.searchInput.Blur()
-	if m.list.follow {
-		m.list.cursor = len(m.list.rows) - 1
+	m.followOrReselect(0, false)
+}
+
+// selectedID is the ID of the exchange under the list cursor, if any.
+func (m *Model) selectedID() (uint64, bool) {
+	if e := m.list.selected(); e != nil {
+		return e.x.ID, true
 	}
+	return 0, false
+}
+
+// followOrReselect puts the cursor back after the rows changed: on the
+// newest row when following (and the detail view is closed, so it does not
+// jump under the reader), else on exchange id if ok, or where it would be.
+func (m *Model) followOrReselect(id uint64, ok bool) {
+	m.list.rows = m.rows()
+	switch {
+	case m.list.follow && !m.detailOpen():
+		m.list.cursor = len(m.list.rows) - 1
+	case ok:
+		m.list.cursor, _ = m.list.indexOf(id)
+	}
+	m.list.clampCursor()
 }
 
 func (m *Model) setTab(t tab) {
@@ -491,9 +504,7 @@ func (m *Model) setTab(t tab) {
 		return
 	}
 	m.detail.tab = t
-	m.detail.offset, m.detail.stick = 0, false
-	m.detail.content = nil
-	m.detail.matches, m.detail.matched, m.detail.cur, m.detail.fresh = nil, nil, 0, m.detail.query != ""
+	m.detail.reset()
 }
 
 // quit ends the program at once; pending replays are canceled.

@@ -100,7 +100,7 @@ func TestFilter(t *testing.T) {
 	defer sub.Close()
 	m := newModel(t, rec, 100, 24)
 	press(t, m, "/")
-	if !m.filtering {
+	if m.mode != modeFilter {
 		t.Fatal("/ did not open the filter")
 	}
 	press(t, m, "method:GET")
@@ -120,8 +120,8 @@ func TestFilter(t *testing.T) {
 		press(t, m, "backspace")
 	}
 	press(t, m, " status:2xx", "enter")
-	if m.filtering || m.filterText != "method:GET status:2xx" {
-		t.Fatalf("enter: filtering=%v text=%q", m.filtering, m.filterText)
+	if m.mode == modeFilter || m.filterText != "method:GET status:2xx" {
+		t.Fatalf("enter: filtering=%v text=%q", m.mode == modeFilter, m.filterText)
 	}
 	if got := len(m.list.rows); got != 2 || m.list.rows[1].x.ID != 4 {
 		t.Fatalf("method:GET status:2xx shows %d rows, want #1 and #4", got)
@@ -143,8 +143,8 @@ func TestFilter(t *testing.T) {
 func TestFilterEscWhileTypingClears(t *testing.T) {
 	m := newModel(t, newRecorder(t, fixtures()...), 80, 24)
 	press(t, m, "/", "error", "esc")
-	if m.filtering || m.filter != nil || len(m.list.rows) != 5 {
-		t.Fatalf("esc while typing: filtering=%v filter=%v rows=%d", m.filtering, m.filter, len(m.list.rows))
+	if m.mode == modeFilter || m.filter != nil || len(m.list.rows) != 5 {
+		t.Fatalf("esc while typing: filtering=%v filter=%v rows=%d", m.mode == modeFilter, m.filter, len(m.list.rows))
 	}
 }
 
@@ -174,8 +174,8 @@ func TestFilterSeesChangedExchanges(t *testing.T) {
 func TestDetailTabs(t *testing.T) {
 	m := newModel(t, newRecorder(t, fixtures()...), 80, 24)
 	press(t, m, "g", "enter")
-	if !m.detailOpen || m.detail.x.ID != 1 || m.detail.tab != tabRequest {
-		t.Fatalf("enter: open=%v tab=%v", m.detailOpen, m.detail.tab)
+	if !m.detailOpen() || m.detail.x.ID != 1 || m.detail.tab != tabRequest {
+		t.Fatalf("enter: open=%v tab=%v", m.detailOpen(), m.detail.tab)
 	}
 	for _, s := range []struct {
 		key  string
@@ -201,11 +201,11 @@ func TestDetailTabs(t *testing.T) {
 		t.Fatalf("[ shows #%d, want #1", m.detail.x.ID)
 	}
 	press(t, m, "q")
-	if m.detailOpen {
+	if m.detailOpen() {
 		t.Fatal("q in the detail view did not go back")
 	}
 	press(t, m, "enter", "esc")
-	if m.detailOpen {
+	if m.detailOpen() {
 		t.Fatal("esc in the detail view did not go back")
 	}
 }
@@ -308,11 +308,11 @@ func TestClearAsksFirst(t *testing.T) {
 	rec := newRecorder(t, fixtures()...)
 	m := newModel(t, rec, 80, 24)
 	press(t, m, "C")
-	if m.overlay != overlayConfirmClear || !strings.Contains(screen(m), "Drop all 5 recorded exchanges?") {
+	if _, ok := topDialog[*confirmDialog](m); !ok || !strings.Contains(screen(m), "Drop all 5 recorded exchanges?") {
 		t.Fatalf("C did not ask:\n%s", screen(m))
 	}
 	press(t, m, "n")
-	if m.overlay != overlayNone || rec.Stats().Kept != 5 {
+	if m.topDialog() != nil || rec.Stats().Kept != 5 {
 		t.Fatal("n did not keep the exchanges")
 	}
 	press(t, m, "C", "y")
@@ -328,7 +328,7 @@ func TestHelpScreen(t *testing.T) {
 	m := newModel(t, newRecorder(t, fixtures()...), 120, 50, func(c *Config) { c.Replayer = &fakeReplayer{} })
 	press(t, m, "?")
 	s := screen(m)
-	if m.overlay != overlayHelp || !strings.Contains(s, "Keys") {
+	if _, ok := topDialog[*helpDialog](m); !ok || !strings.Contains(s, "Keys") {
 		t.Fatalf("? did not open help:\n%s", s)
 	}
 	for _, sec := range m.keys.sections() {
@@ -339,7 +339,7 @@ func TestHelpScreen(t *testing.T) {
 		}
 	}
 	press(t, m, "esc")
-	if m.overlay != overlayNone {
+	if m.topDialog() != nil {
 		t.Fatal("esc did not close help")
 	}
 }
@@ -353,8 +353,8 @@ func TestCurlPopup(t *testing.T) {
 		t.Fatal("unexpected batch")
 	}
 	_, cmd = m.Update(msg)
-	if m.overlay != overlayCurl || !strings.Contains(screen(m), "curl") || !strings.Contains(m.curlText, "localhost:3000/api/users") {
-		t.Fatalf("c: overlay %v, text %q\n%s", m.overlay, m.curlText, screen(m))
+	if _, ok := topDialog[*textDialog](m); !ok || !strings.Contains(screen(m), "curl") || !strings.Contains(curlText(m), "localhost:3000/api/users") {
+		t.Fatalf("c: dialog %T, text %q\n%s", m.topDialog(), curlText(m), screen(m))
 	}
 	// The command is also sent to the clipboard with OSC 52.
 	var found bool
@@ -369,7 +369,7 @@ func TestCurlPopup(t *testing.T) {
 				walk(c)
 			}
 		default:
-			if fmt.Sprintf("%T", msg) == fmt.Sprintf("%T", tea.SetClipboard("x")()) && fmt.Sprint(msg) == fmt.Sprint(tea.SetClipboard(m.curlText)()) {
+			if fmt.Sprintf("%T", msg) == fmt.Sprintf("%T", tea.SetClipboard("x")()) && fmt.Sprint(msg) == fmt.Sprint(tea.SetClipboard(curlText(m))()) {
 				found = true
 			}
 		}
@@ -379,7 +379,7 @@ func TestCurlPopup(t *testing.T) {
 		t.Fatal("the curl command was not set on the clipboard")
 	}
 	press(t, m, "esc")
-	if m.overlay != overlayNone {
+	if m.topDialog() != nil {
 		t.Fatal("esc did not close the pop-up")
 	}
 }
@@ -506,8 +506,8 @@ func TestExport(t *testing.T) {
 	m := newModel(t, newRecorder(t, fixtures()...), 100, 30, func(c *Config) { c.ExportDir = dir })
 	press(t, m, "x")
 	want := filepath.Join(dir, "devproxy-20260304-100005.har")
-	if m.overlay != overlayExport || m.exportInput.Value() != want {
-		t.Fatalf("x: overlay %v, path %q, want %q", m.overlay, m.exportInput.Value(), want)
+	if _, ok := topDialog[*promptDialog](m); !ok || exportPath(m) != want {
+		t.Fatalf("x: dialog %T, path %q, want %q", m.topDialog(), exportPath(m), want)
 	}
 	press(t, m, "enter")
 	if _, err := os.Stat(want); err != nil {
@@ -538,7 +538,7 @@ func TestMouse(t *testing.T) {
 		t.Fatalf("click: selected #%d follow=%v", selectedID(m), m.list.follow)
 	}
 	send(t, m, tea.MouseClickMsg{X: 10, Y: 3, Button: tea.MouseLeft})
-	if !m.detailOpen || m.detail.x.ID != 2 {
+	if !m.detailOpen() || m.detail.x.ID != 2 {
 		t.Fatal("a click on the selected row did not open it")
 	}
 	// Tabs are on line 1.

@@ -206,3 +206,8 @@ func (s *styles) methodStyle(m string) lipgloss.Style {
 	}
 	return s.other
 }
+
+// styleInput gives a line input the current styles.
+func (st *styles) styleInput(in *lineInput) {
+	in.promptStyle, in.textStyle, in.cursorStyle = st.accent, st.text, lipgloss.NewStyle().Reverse(true)
+}

@@ -55,7 +55,7 @@ func (m *Model) render() string {
 			b.WriteString(det[i])
 			b.WriteByte('\n')
 		}
-	case m.detailOpen:
+	case m.detailOpen():
 		b.WriteString(m.detail.Render(a.detailW, a.bodyH))
 		b.WriteByte('\n')
 	default:
@@ -65,11 +65,7 @@ func (m *Model) render() string {
 	b.WriteString(m.statusLine(m.width))
 	b.WriteByte('\n')
 	b.WriteString(m.helpLine(m.width))
-	out := b.String()
-	if m.overlay != overlayNone {
-		out = m.drawOverlay(out)
-	}
-	return out
+	return m.drawDialogs(b.String())
 }
 
 // headerBar is the top line: role and addresses, counters, badges. On a
@@ -214,7 +210,7 @@ func (m *Model) statusLine(width int) string {
 	st := m.ctx.st
 	var left, right string
 	switch {
-	case m.filtering:
+	case m.mode == modeFilter:
 		m.filterInput.SetWidth(max(width/2, 20))
 		left = m.filterInput.View()
 		if m.filterErr != nil {
@@ -222,7 +218,7 @@ func (m *Model) statusLine(width int) string {
 		} else {
 			right = m.matchCount()
 		}
-	case m.searching:
+	case m.mode == modeSearch:
 		m.searchInput.SetWidth(max(width/3, 20))
 		left = m.searchInput.View()
 		right = m.detail.position(m.detailRows())
@@ -235,8 +231,8 @@ func (m *Model) statusLine(width int) string {
 	case m.filter != nil:
 		left = st.muted.Render(" filter: ") + st.accent.Render(m.filterText) + st.muted.Render("  (/ edit · esc clear)")
 	}
-	if right == "" && !m.filtering {
-		if m.detailOpen {
+	if right == "" && m.mode != modeFilter {
+		if m.detailOpen() {
 			right = m.detail.position(m.detailRows())
 		} else {
 			right = m.matchCount()
@@ -271,16 +267,9 @@ func (m *Model) matchCount() string {
 // helpLine is the short help; "? help" is pinned at the end so that it
 // survives truncation on a narrow terminal.
 func (m *Model) helpLine(width int) string {
-	mode := 0
-	switch {
-	case m.overlay != overlayNone:
-		mode = 1
-	case m.filtering:
-		mode = 2
-	case m.searching:
-		mode = 3
-	case m.detailOpen:
-		mode = 4
+	mode := int(m.mode)
+	if m.topDialog() != nil {
+		mode = -1
 	}
 	k := [3]int{width, m.ctx.st.gen, mode}
 	if k == m.helpMemo.key && m.helpMemo.s != "" {
@@ -294,14 +283,15 @@ func (m *Model) helpLine(width int) string {
 func (m *Model) renderHelpLine(width int) string {
 	st := m.ctx.st
 	var keys []key.Binding
+	in := helpText(m.keys.Input.Accept) + " · " + helpText(m.keys.Input.Cancel)
 	switch {
-	case m.overlay != overlayNone:
+	case m.topDialog() != nil:
 		return strings.Repeat(" ", width)
-	case m.filtering:
-		return fit(st.muted.Render(" enter keep · esc clear · "+filterHint), width)
-	case m.searching:
-		return fit(st.muted.Render(" enter keep · esc clear · then n/N for next/previous match"), width)
-	case m.detailOpen:
+	case m.mode == modeFilter:
+		return fit(st.muted.Render(" "+in+" · "+filterHint), width)
+	case m.mode == modeSearch:
+		return fit(st.muted.Render(" "+in+" · then "+m.keys.Detail.NextMatch.Help().Key+"/"+m.keys.Detail.PrevMatch.Help().Key+" for next/previous match"), width)
+	case m.mode == modeDetail:
 		keys = m.keys.detailHelp()
 	default:
 		keys = m.keys.ShortHelp()
@@ -312,168 +302,6 @@ func (m *Model) renderHelpLine(width int) string {
 }
 
 const filterHint = `text method:GET status:5xx host: path:/api/* header:x=y body: dur:>200ms size:>1mb type:json error replay -neg "quoted"`
-
-// drawOverlay puts the current pop-up in the middle of the screen.
-func (m *Model) drawOverlay(base string) string {
-	var box string
-	switch m.overlay {
-	case overlayHelp:
-		box = m.helpBox()
-	case overlayCurl:
-		box = m.curlBox()
-	case overlayConfirmClear:
-		box = m.confirmBox()
-	case overlayExport:
-		box = m.exportBox()
-	}
-	return place(base, box, m.width, m.height)
-}
-
-// place draws box over base, centred.
-func place(base, box string, width, height int) string {
-	lines := strings.Split(base, "\n")
-	bl := strings.Split(box, "\n")
-	bw := 0
-	for _, l := range bl {
-		bw = max(bw, ansi.StringWidth(l))
-	}
-	bw = min(bw, width)
-	if len(bl) > height {
-		bl = bl[:height]
-	}
-	x := max((width-bw)/2, 0)
-	y := max((height-len(bl))/2, 0)
-	for i, l := range bl {
-		if y+i >= len(lines) {
-			break
-		}
-		row := lines[y+i]
-		left := ansi.Truncate(row, x, "")
-		right := ansi.TruncateLeft(row, x+bw, "")
-		lines[y+i] = left + "\x1b[m" + fit(l, bw) + "\x1b[m" + right
-	}
-	return strings.Join(lines, "\n")
-}
-
-// boxWidth is the inner width a pop-up may use.
-func (m *Model) boxWidth(want int) int {
-	return max(min(want, m.width-6), 20)
-}
-
-func (m *Model) frame(title string, body []string, footer string, inner int) string {
-	st := m.ctx.st
-	lines := make([]string, 0, len(body)+4)
-	lines = append(lines, st.popupTitle.Render(truncate(title, inner)), "")
-	for _, l := range body {
-		lines = append(lines, fit(l, inner))
-	}
-	if footer != "" {
-		lines = append(lines, "")
-		for _, l := range wrapProse(footer, inner, 0) {
-			lines = append(lines, st.muted.Render(l))
-		}
-	}
-	return st.popupBox().Width(inner + 4).Render(strings.Join(lines, "\n"))
-}
-
-func (m *Model) curlBox() string {
-	inner := m.boxWidth(100)
-	var body []string
-	for _, l := range strings.Split(m.curlText, "\n") {
-		body = append(body, wrapPlain(sanitizeLine(l), inner, 2)...)
-	}
-	// Leave room for the frame, title and footer.
-	if max := m.height - 8; len(body) > max && max > 0 {
-		body = append(body[:max-1], m.ctx.st.muted.Render("…"))
-	}
-	return m.frame("Copy as curl", body, "Copied to the clipboard (OSC 52); select the text above if your terminal does not support it · esc close", inner)
-}
-
-func (m *Model) confirmBox() string {
-	n := len(m.entries)
-	return m.frame("Clear the capture?", []string{
-		fmt.Sprintf("Drop all %d recorded exchanges?", n),
-		"Traffic in flight keeps flowing; it is not recorded.",
-	}, "y clear · n/esc keep", m.boxWidth(56))
-}
-
-func (m *Model) exportBox() string {
-	inner := m.boxWidth(72)
-	m.exportInput.SetWidth(inner - 2)
-	return m.frame("Export HAR", []string{
-		"File:",
-		m.exportInput.View(),
-		"",
-		m.ctx.st.muted.Render(m.exportNote),
-	}, "enter export · esc cancel", inner)
-}
-
-// helpBox is the full key list and the filter syntax, from the KeyMap.
-func (m *Model) helpBox() string {
-	st := m.ctx.st
-	inner := m.boxWidth(110)
-	var blocks []string
-	for _, s := range m.keys.sections() {
-		var lines []string
-		lines = append(lines, st.section.Render(s.title))
-		kw := 0
-		for _, r := range s.rows {
-			if r.b.Enabled() {
-				kw = max(kw, ansi.StringWidth(r.b.Help().Key))
-			}
-		}
-		for _, r := range s.rows {
-			if !r.b.Enabled() {
-				continue
-			}
-			lines = append(lines, st.key.Render(fit(r.b.Help().Key, kw))+"  "+st.keyDesc.Render(truncate(r.desc, inner-kw-2)))
-		}
-		blocks = append(blocks, strings.Join(lines, "\n"))
-	}
-	// Lay the sections out in as many columns as fit.
-	var rows []string
-	var row []string
-	roww := 0
-	for _, blk := range blocks {
-		w := lipgloss.Width(blk) + 3
-		if roww+w > inner && len(row) > 0 {
-			rows = append(rows, lipgloss.JoinHorizontal(lipgloss.Top, row...))
-			row, roww = nil, 0
-		}
-		row = append(row, lipgloss.NewStyle().PaddingRight(3).Render(blk))
-		roww += w
-	}
-	if len(row) > 0 {
-		rows = append(rows, lipgloss.JoinHorizontal(lipgloss.Top, row...))
-	}
-	body := strings.Split(strings.Join(rows, "\n\n"), "\n")
-	body = append(body, "", st.section.Render("Filter"))
-	for _, l := range filterHelp {
-		body = append(body, wrapPlain(l, inner, 16)...)
-	}
-	visible := max(m.height-8, 3)
-	m.helpOffset = min(m.helpOffset, max(len(body)-visible, 0))
-	footer := "esc/? close"
-	if len(body) > visible {
-		body = body[m.helpOffset:min(m.helpOffset+visible, len(body))]
-		footer = "↑/↓ scroll · " + footer
-	}
-	return m.frame("Keys", body, footer, inner)
-}
-
-var filterHelp = []string{
-	"text          URL, headers or bodies contain text (any case)",
-	"method:GET    method; GET,POST for either",
-	"status:404    also 5xx, >=400, 200-299, 404,5xx",
-	"host:api      host contains api; *.example.com globs",
-	"path:/api     path starts with /api; /api/*/items globs",
-	"header:x-id   header present; header:x-id=42 value contains 42",
-	"body:text     request or response body contains text",
-	"dur:>200ms    duration; size:>1mb response size",
-	"type:json     response content type contains json",
-	"error replay  failed exchanges; replays",
-	`-token        negates; "quoted text" for spaces; tokens AND together`,
-}
 
 // rateMeter measures requests per second over the last few seconds from
 // samples of a running total.

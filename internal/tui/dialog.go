@@ -1,0 +1,355 @@
+package tui
+
+import (
+	"fmt"
+	"strings"
+
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
+	"github.com/charmbracelet/x/ansi"
+)
+
+// dialog is a pop-up over the views: the help screen, the curl command, a
+// prompt, a question. The root keeps open dialogs on a stack and routes
+// key presses, pastes and the mouse to the top one; nothing under it sees
+// them. A dialog acts on the model only through the callbacks it was made
+// with, so the root stays the one place state changes.
+type dialog interface {
+	// Update handles a message routed to the dialog (and tea.WindowSizeMsg,
+	// which every open dialog gets). It returns a command to run, and done
+	// when the dialog is to close.
+	Update(msg tea.Msg) (cmd tea.Cmd, done bool)
+	// Render draws the box for a width×height screen; the root centres it.
+	Render(width, height int) string
+}
+
+// pushDialog opens d on top of any other dialog.
+func (m *Model) pushDialog(d dialog) {
+	d.Update(tea.WindowSizeMsg{Width: m.width, Height: m.height})
+	m.dialogs = append(m.dialogs, d)
+}
+
+// topDialog is the dialog that has the keys, or nil.
+func (m *Model) topDialog() dialog {
+	if n := len(m.dialogs); n > 0 {
+		return m.dialogs[n-1]
+	}
+	return nil
+}
+
+// updateDialog routes msg to the top dialog and closes it when it is done.
+// It removes that dialog by identity: its callbacks may have opened
+// another on top.
+func (m *Model) updateDialog(msg tea.Msg) tea.Cmd {
+	d := m.topDialog()
+	if d == nil {
+		return nil
+	}
+	cmd, done := d.Update(msg)
+	if done {
+		for i := len(m.dialogs) - 1; i >= 0; i-- {
+			if m.dialogs[i] == d {
+				m.dialogs = append(m.dialogs[:i], m.dialogs[i+1:]...)
+				break
+			}
+		}
+	}
+	return cmd
+}
+
+// drawDialogs puts the open dialogs in the middle of the screen, bottom of
+// the stack first.
+func (m *Model) drawDialogs(base string) string {
+	for _, d := range m.dialogs {
+		base = place(base, d.Render(m.width, m.height), m.width, m.height)
+	}
+	return base
+}
+
+// place draws box over base, centred.
+func place(base, box string, width, height int) string {
+	lines := strings.Split(base, "\n")
+	bl := strings.Split(box, "\n")
+	bw := 0
+	for _, l := range bl {
+		bw = max(bw, ansi.StringWidth(l))
+	}
+	bw = min(bw, width)
+	if len(bl) > height {
+		bl = bl[:height]
+	}
+	x := max((width-bw)/2, 0)
+	y := max((height-len(bl))/2, 0)
+	for i, l := range bl {
+		if y+i >= len(lines) {
+			break
+		}
+		row := lines[y+i]
+		left := ansi.Truncate(row, x, "")
+		right := ansi.TruncateLeft(row, x+bw, "")
+		lines[y+i] = left + "\x1b[m" + fit(l, bw) + "\x1b[m" + right
+	}
+	return strings.Join(lines, "\n")
+}
+
+// boxWidth is the inner width a pop-up may use on a screen width wide.
+func boxWidth(want, width int) int {
+	return max(min(want, width-6), 20)
+}
+
+// frame draws a pop-up: a title, the body lines and a footer, inner cells
+// wide inside the border.
+func frame(st *styles, title string, body []string, footer string, inner int) string {
+	lines := make([]string, 0, len(body)+4)
+	lines = append(lines, st.popupTitle.Render(truncate(title, inner)), "")
+	for _, l := range body {
+		lines = append(lines, fit(l, inner))
+	}
+	if footer != "" {
+		lines = append(lines, "")
+		for _, l := range wrapProse(footer, inner, 0) {
+			lines = append(lines, st.muted.Render(l))
+		}
+	}
+	return st.popupBox().Width(inner + 4).Render(strings.Join(lines, "\n"))
+}
+
+// textDialog shows text to read (and select), such as a curl command.
+type textDialog struct {
+	ctx           *uiContext
+	keys          *KeyMap
+	title, footer string
+	text          string
+}
+
+func (d *textDialog) Update(msg tea.Msg) (tea.Cmd, bool) {
+	k, ok := msg.(tea.KeyPressMsg)
+	return nil, ok && matches(k, d.keys.Dialog.Close)
+}
+
+func (d *textDialog) Render(width, height int) string {
+	inner := boxWidth(100, width)
+	var body []string
+	for _, l := range strings.Split(d.text, "\n") {
+		body = append(body, wrapPlain(sanitizeLine(l), inner, 2)...)
+	}
+	// Leave room for the frame, title and footer.
+	if max := height - 8; len(body) > max && max > 0 {
+		body = append(body[:max-1], d.ctx.st.muted.Render("…"))
+	}
+	return frame(d.ctx.st, d.title, body, d.footer, inner)
+}
+
+// newCurlDialog shows an exchange as a curl command line.
+func newCurlDialog(ctx *uiContext, keys *KeyMap, text string) *textDialog {
+	return &textDialog{ctx: ctx, keys: keys, title: "Copy as curl", text: text,
+		footer: "Copied to the clipboard (OSC 52); select the text above if your terminal does not support it · " + helpText(keys.Dialog.Close)}
+}
+
+// confirmDialog asks a yes/no question; yes runs onYes.
+type confirmDialog struct {
+	ctx   *uiContext
+	keys  *KeyMap
+	title string
+	// lines are the question, asked again at each frame so that counts
+	// stay current.
+	lines func() []string
+	onYes func() tea.Cmd
+}
+
+func (d *confirmDialog) Update(msg tea.Msg) (tea.Cmd, bool) {
+	k, ok := msg.(tea.KeyPressMsg)
+	switch {
+	case !ok:
+	case matches(k, d.keys.Dialog.Yes):
+		return d.onYes(), true
+	case matches(k, d.keys.Dialog.No):
+		return nil, true
+	}
+	return nil, false
+}
+
+func (d *confirmDialog) Render(width, _ int) string {
+	footer := helpText(d.keys.Dialog.Yes) + " · " + helpText(d.keys.Dialog.No)
+	return frame(d.ctx.st, d.title, d.lines(), footer, boxWidth(56, width))
+}
+
+// promptDialog asks for one line of text; enter hands it to onEnter.
+type promptDialog struct {
+	ctx     *uiContext
+	keys    *KeyMap
+	title   string
+	label   string // above the input
+	note    string // below the input
+	footer  string
+	input   lineInput
+	onEnter func(string) tea.Cmd
+}
+
+func (d *promptDialog) Update(msg tea.Msg) (tea.Cmd, bool) {
+	if k, ok := msg.(tea.KeyPressMsg); ok {
+		switch {
+		case matches(k, d.keys.Input.Accept):
+			d.input.Blur()
+			return d.onEnter(d.input.Value()), true
+		case matches(k, d.keys.Input.Cancel):
+			d.input.Blur()
+			return nil, true
+		}
+	}
+	switch msg.(type) {
+	case tea.KeyPressMsg, tea.PasteMsg:
+		d.input.Update(msg)
+	}
+	return nil, false
+}
+
+func (d *promptDialog) Render(width, _ int) string {
+	inner := boxWidth(72, width)
+	d.ctx.st.styleInput(&d.input)
+	d.input.SetWidth(inner - 2)
+	return frame(d.ctx.st, d.title, []string{
+		d.label,
+		d.input.View(),
+		"",
+		d.ctx.st.muted.Render(d.note),
+	}, d.footer, inner)
+}
+
+// helpDialog is the full key list and the filter syntax, from the KeyMap.
+type helpDialog struct {
+	ctx    *uiContext
+	keys   *KeyMap
+	height int // of the screen, for paging
+	offset int // first body line shown
+}
+
+func (d *helpDialog) Update(msg tea.Msg) (tea.Cmd, bool) {
+	k := d.keys
+	page := max(d.height/2, 1)
+	switch msg := msg.(type) {
+	case tea.WindowSizeMsg:
+		d.height = msg.Height
+	case tea.MouseWheelMsg:
+		switch msg.Button {
+		case tea.MouseWheelUp:
+			d.offset = max(d.offset-wheelStep, 0)
+		case tea.MouseWheelDown:
+			d.offset += wheelStep
+		}
+	case tea.KeyPressMsg:
+		switch {
+		case matches(msg, k.Nav.Down):
+			d.offset++
+		case matches(msg, k.Nav.Up):
+			d.offset = max(d.offset-1, 0)
+		case matches(msg, k.Nav.PageDown):
+			d.offset += page
+		case matches(msg, k.Nav.PageUp):
+			d.offset = max(d.offset-page, 0)
+		case matches(msg, k.Dialog.Close), matches(msg, k.Help):
+			return nil, true
+		}
+	}
+	return nil, false
+}
+
+func (d *helpDialog) Render(width, height int) string {
+	st := d.ctx.st
+	inner := boxWidth(110, width)
+	var blocks []string
+	for _, s := range d.keys.sections() {
+		var lines []string
+		lines = append(lines, st.section.Render(s.title))
+		kw := 0
+		for _, r := range s.rows {
+			if r.b.Enabled() {
+				kw = max(kw, ansi.StringWidth(r.b.Help().Key))
+			}
+		}
+		for _, r := range s.rows {
+			if !r.b.Enabled() {
+				continue
+			}
+			lines = append(lines, st.key.Render(fit(r.b.Help().Key, kw))+"  "+st.keyDesc.Render(truncate(r.desc, inner-kw-2)))
+		}
+		blocks = append(blocks, strings.Join(lines, "\n"))
+	}
+	// Lay the sections out in as many columns as fit.
+	var rows []string
+	var row []string
+	roww := 0
+	for _, blk := range blocks {
+		w := lipgloss.Width(blk) + 3
+		if roww+w > inner && len(row) > 0 {
+			rows = append(rows, lipgloss.JoinHorizontal(lipgloss.Top, row...))
+			row, roww = nil, 0
+		}
+		row = append(row, lipgloss.NewStyle().PaddingRight(3).Render(blk))
+		roww += w
+	}
+	if len(row) > 0 {
+		rows = append(rows, lipgloss.JoinHorizontal(lipgloss.Top, row...))
+	}
+	body := strings.Split(strings.Join(rows, "\n\n"), "\n")
+	body = append(body, "", st.section.Render("Filter"))
+	for _, l := range filterHelp {
+		body = append(body, wrapPlain(l, inner, 16)...)
+	}
+	visible := max(height-8, 3)
+	d.offset = min(d.offset, max(len(body)-visible, 0))
+	footer := d.keys.Dialog.Close.Help().Key + "/" + d.keys.Help.Help().Key + " close"
+	if len(body) > visible {
+		body = body[d.offset:min(d.offset+visible, len(body))]
+		footer = "↑/↓ scroll · " + footer
+	}
+	return frame(st, "Keys", body, footer, inner)
+}
+
+var filterHelp = []string{
+	"text          URL, headers or bodies contain text (any case)",
+	"method:GET    method; GET,POST for either",
+	"status:404    also 5xx, >=400, 200-299, 404,5xx",
+	"host:api      host contains api; *.example.com globs",
+	"path:/api     path starts with /api; /api/*/items globs",
+	"header:x-id   header present; header:x-id=42 value contains 42",
+	"body:text     request or response body contains text",
+	"dur:>200ms    duration; size:>1mb response size",
+	"type:json     response content type contains json",
+	"error replay  failed exchanges; replays",
+	`-token        negates; "quoted text" for spaces; tokens AND together`,
+}
+
+// confirmClear asks before dropping every exchange.
+func (m *Model) confirmClear() {
+	m.pushDialog(&confirmDialog{ctx: &m.ctx, keys: &m.keys, title: "Clear the capture?",
+		lines: func() []string {
+			return []string{
+				fmt.Sprintf("Drop all %d recorded exchanges?", len(m.entries)),
+				"Traffic in flight keeps flowing; it is not recorded.",
+			}
+		},
+		onYes: func() tea.Cmd {
+			if c, ok := m.src.(Clearer); ok {
+				c.Clear()
+			}
+			m.resetEntries()
+			m.closeDetail()
+			m.detail.x = nil
+			m.setStatus("cleared every exchange", false)
+			return nil
+		},
+	})
+}
+
+// openHelp shows every key binding.
+func (m *Model) openHelp() {
+	m.pushDialog(&helpDialog{ctx: &m.ctx, keys: &m.keys})
+}
+
+// helpText is a binding as the footers show it: "esc close".
+func helpText(b key.Binding) string {
+	h := b.Help()
+	return h.Key + " " + h.Desc
+}
