@@ -121,10 +121,6 @@ func replayOptionsFrom(cmd *cobra.Command) (replayOptions, error) {
 	return o, nil
 }
 
-// headersSetByReplay are sent as devproxy computes them, whatever a
-// recording or --header says.
-var headersSetByReplay = []string{"Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive", "Te", "Trailer", "Upgrade", "Proxy-Connection"}
-
 // parseHeaderLine reads one --header: "Name: value", or "Name:" to remove
 // the header.
 func parseHeaderLine(s string) (record.Field, error) {
@@ -146,7 +142,7 @@ func parseHeaderLine(s string) (record.Field, error) {
 			return record.Field{}, fmt.Errorf("the value contains a control character (%q); a header is one line", c)
 		}
 	}
-	for _, h := range headersSetByReplay {
+	for _, h := range proxy.HeadersSetByReplay {
 		if strings.EqualFold(name, h) {
 			return record.Field{}, fmt.Errorf("devproxy sets %s itself", h)
 		}

@@ -172,6 +172,10 @@ func (r *Replayer) ReplayRaw(ctx context.Context, id uint64, raw []byte) (uint64
 	return r.Send(ctx, req, id)
 }
 
+// HeadersSetByReplay are sent as net/http computes them for the replayed
+// request (framing and connection headers), whatever the recording says.
+var HeadersSetByReplay = []string{"Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive", "Te", "Trailer", "Upgrade", "Proxy-Connection"}
+
 // ErrBodyTruncated is wrapped by replay errors for a request body captured
 // only in part; the command layer may name the flag that raises the limit.
 var ErrBodyTruncated = errors.New("record with a larger body capture limit to replay it")
@@ -222,7 +226,7 @@ func buildRequest(ctx context.Context, req record.Request) (*http.Request, error
 		return nil, fmt.Errorf("replay: %v", err)
 	}
 	hreq.Header = req.Header.Header()
-	for _, h := range []string{"Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive", "Te", "Trailer", "Upgrade", "Proxy-Connection"} {
+	for _, h := range HeadersSetByReplay {
 		hreq.Header.Del(h)
 	}
 	hreq.Host = req.Host
