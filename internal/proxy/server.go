@@ -29,8 +29,8 @@ type ServerOptions struct {
 	IdleTimeout time.Duration
 	// MaxHeaderBytes bounds request headers. Default 64 KiB.
 	MaxHeaderBytes int
-	// ListenFlag names the flag that sets Listen, for error messages.
-	// Default "--listen".
+	// ListenFlag names the flag that sets Listen, for error messages; the
+	// command layer sets it. Empty: messages suggest an address alone.
 	ListenFlag string
 
 	// CheckHost refuses (403) requests whose Host is not a local name when
@@ -78,9 +78,6 @@ func Listen(o ServerOptions, h http.Handler) (*Server, error) {
 	if o.MaxHeaderBytes == 0 {
 		o.MaxHeaderBytes = 64 << 10
 	}
-	if o.ListenFlag == "" {
-		o.ListenFlag = "--listen"
-	}
 	ln, err := net.Listen("tcp", o.Listen)
 	if err != nil {
 		return nil, listenError(o.Listen, o.ListenFlag, err)
@@ -113,19 +110,25 @@ func Listen(o ServerOptions, h http.Handler) (*Server, error) {
 
 func listenError(addr, flag string, err error) error {
 	host, port, _ := net.SplitHostPort(addr)
+	with := func(a string) string {
+		if flag == "" {
+			return "e.g. " + a
+		}
+		return "with " + flag + " " + a
+	}
 	switch {
 	case errors.Is(err, syscall.EADDRINUSE):
 		next := "8081"
 		if p, perr := strconv.Atoi(port); perr == nil && p > 0 && p < 65535 {
 			next = strconv.Itoa(p + 1)
 		}
-		return fmt.Errorf("cannot listen on %s: the address is already in use; is another devproxy running? Pick another address with %s %s", addr, flag, net.JoinHostPort(host, next))
+		return fmt.Errorf("cannot listen on %s: the address is already in use; is another devproxy running? Pick another address %s", addr, with(net.JoinHostPort(host, next)))
 	case errors.Is(err, syscall.EACCES):
-		return fmt.Errorf("cannot listen on %s: permission denied (ports below 1024 need privileges); pick another with %s 127.0.0.1:8080", addr, flag)
+		return fmt.Errorf("cannot listen on %s: permission denied (ports below 1024 need privileges); pick another %s", addr, with("127.0.0.1:8080"))
 	case errors.Is(err, syscall.EADDRNOTAVAIL):
-		return fmt.Errorf("cannot listen on %s: no such address on this machine; use %s 127.0.0.1:%s", addr, flag, port)
+		return fmt.Errorf("cannot listen on %s: no such address on this machine; listen %s", addr, with("127.0.0.1:"+port))
 	}
-	return fmt.Errorf("cannot listen on %s: %w (set %s host:port)", addr, err, flag)
+	return fmt.Errorf("cannot listen on %s: %w (listen on host:port, %s)", addr, err, with("127.0.0.1:8080"))
 }
 
 // Addr is the bound address.

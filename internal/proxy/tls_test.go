@@ -189,9 +189,14 @@ func TestListenAddressInUse(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	_, err = Listen(ServerOptions{Listen: ln.Addr().String()}, http.NotFoundHandler())
+	// The command layer names its flag; the engine alone names none.
+	_, err = Listen(ServerOptions{Listen: ln.Addr().String(), ListenFlag: "--listen"}, http.NotFoundHandler())
 	if err == nil || !strings.Contains(err.Error(), ln.Addr().String()) || !strings.Contains(err.Error(), "--listen") {
 		t.Fatalf("error %v should name the address and suggest --listen", err)
+	}
+	_, err = Listen(ServerOptions{Listen: ln.Addr().String()}, http.NotFoundHandler())
+	if err == nil || strings.Contains(err.Error(), "--") {
+		t.Fatalf("error %v should name no flag", err)
 	}
 }
 
