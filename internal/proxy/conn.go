@@ -84,12 +84,18 @@ func (c *watchedConn) Write(p []byte) (int, error) {
 }
 
 // begin marks a handler running for the next request and returns the
-// verdict on its header block (empty: it may be served).
-func (c *watchedConn) begin() string {
+// verdict on its header block (empty: it may be served) and, for a refused
+// one, the header block as it arrived: net/http has dropped the
+// Content-Length that made it suspect.
+func (c *watchedConn) begin() (verdict string, raw []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.active = true
-	return c.scan.next()
+	verdict = c.scan.next()
+	if verdict != "" {
+		raw = append([]byte(nil), c.scan.hdr...)
+	}
+	return verdict, raw
 }
 
 func (c *watchedConn) end() {

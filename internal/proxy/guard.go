@@ -24,11 +24,13 @@ type guard struct {
 
 func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if c := connFrom(r.Context()); c != nil {
-		verdict := c.begin()
+		verdict, raw := c.begin()
 		defer c.end()
 		if verdict != "" {
+			e := &record.Error{Kind: record.ErrRejected, Message: verdict + "; refused and the connection closed", Status: http.StatusBadRequest}
 			w.Header().Set("Connection", "close")
-			Refuse(g.srv.opts.Tap, g.srv.opts.Role, w, r, http.StatusBadRequest, record.ErrRejected, verdict+"; refused and the connection closed")
+			writeError(w, e)
+			g.srv.recordRefusal(c, raw, e)
 			return
 		}
 	}

@@ -382,3 +382,14 @@ func TestOtherSmugglingVariantsRefused(t *testing.T) {
 		})
 	}
 }
+
+// A refused smuggling attempt is recorded with the headers as they arrived,
+// Content-Length and Transfer-Encoding both, which net/http would hide.
+func TestSmugglingRecordedAsSent(t *testing.T) {
+	s := newServed(t, nil, ServerOptions{})
+	s.raw("POST /up HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", false)
+	x := s.waitRecorded("smuggling refusal", func(x record.Exchange) bool { return x.Err != nil })
+	if x.Request.Method != "POST" || !strings.HasSuffix(x.Request.URL, "/up") || x.Request.Header.Get("Content-Length") != "5" || x.Request.Header.Get("Transfer-Encoding") != "chunked" {
+		t.Errorf("recorded %s %s %v", x.Request.Method, x.Request.URL, x.Request.Header)
+	}
+}
