@@ -68,8 +68,9 @@ type Options struct {
 	// command layer (e.g. the flags that trust a CA).
 	ErrorHints map[record.ErrorKind]string
 	// Stages run on every exchange, in order, after devproxy's own refusal
-	// stage (CONNECT, loops, h2c prefaces): request stages before the
-	// upstream is called, response stages on the response.
+	// stage (CONNECT, loops, h2c prefaces; it runs before ReverseProxy):
+	// request stages before the upstream is called, response stages on the
+	// response.
 	Stages []Stage
 }
 
@@ -130,7 +131,6 @@ func New(opts Options) (*Handler, error) {
 	// length itself (see responseWriter); ReverseProxy still flushes every
 	// write of event streams and responses of unknown length.
 	flush := max(opts.FlushInterval, 0)
-	h.opts.Stages = append([]Stage{refuseStage{h}}, opts.Stages...)
 	h.rp = &httputil.ReverseProxy{
 		Rewrite:        h.rewrite,
 		Transport:      pipeline{h},
@@ -201,6 +201,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	st := &state{rec: rec, timing: &timing{start: start}, flow: &Flow{In: r, Rec: rec}}
 	st.rw = &responseWriter{ResponseWriter: w, rec: rec, streamFlush: h.opts.FlushInterval <= 0}
+
+	// The refusal stage runs first, before ReverseProxy: since Go 1.26.9
+	// ReverseProxy answers CONNECT itself (502) before any Transport runs.
+	if _, err := (refuseStage{h}).Request(st.flow); err != nil {
+		var e *record.Error
+		if errors.As(err, &e) {
+			reject(rec, st.rw, e)
+			return
+		}
+	}
 
 	if r.Body != nil && r.Body != http.NoBody {
 		st.reqBody = &requestTee{body: r.Body, req: r, rec: rec}

@@ -175,7 +175,8 @@ func synthetic(res *http.Response, req *http.Request) *http.Response {
 }
 
 // refuseStage is the first stage of every Handler: requests devproxy will
-// not forward at all.
+// not forward at all. ServeHTTP runs it before ReverseProxy, which answers
+// CONNECT by itself.
 type refuseStage struct{ h *Handler }
 
 func (refuseStage) Name() string { return "refuse" }
