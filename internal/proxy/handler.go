@@ -67,10 +67,9 @@ type Options struct {
 	// parentheses: what the user can do about them, in the words of the
 	// command layer (e.g. the flags that trust a CA).
 	ErrorHints map[record.ErrorKind]string
-	// Stages run on every exchange, in order, after devproxy's own refusal
-	// stage (CONNECT, loops, h2c prefaces; it runs before ReverseProxy):
-	// request stages before the upstream is called, response stages on the
-	// response.
+	// Stages run on every exchange not refused outright (CONNECT, loops,
+	// h2c prefaces), in order: request stages before the upstream is
+	// called, response stages on the response.
 	Stages []Stage
 }
 
@@ -202,14 +201,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st := &state{rec: rec, timing: &timing{start: start}, flow: &Flow{In: r, Rec: rec}}
 	st.rw = &responseWriter{ResponseWriter: w, rec: rec, streamFlush: h.opts.FlushInterval <= 0}
 
-	// The refusal stage runs first, before ReverseProxy: since Go 1.26.9
-	// ReverseProxy answers CONNECT itself (502) before any Transport runs.
-	if _, err := (refuseStage{h}).Request(st.flow); err != nil {
-		var e *record.Error
-		if errors.As(err, &e) {
-			reject(rec, st.rw, e)
-			return
-		}
+	if e := h.refuse(r); e != nil {
+		reject(rec, st.rw, e)
+		return
 	}
 
 	if r.Body != nil && r.Body != http.NoBody {

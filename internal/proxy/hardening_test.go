@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -233,7 +234,7 @@ func TestParserRefusalsAreRecorded(t *testing.T) {
 				t.Fatalf("want %s from the parser, got:\n%s", c.status, out)
 			}
 			x := s.waitRecorded("parser refusal", func(x record.Exchange) bool { return x.Err != nil })
-			if got := x.Err.Status; http.StatusText(got) == "" || got != atoi(c.status) {
+			if got := x.Err.Status; http.StatusText(got) == "" || strconv.Itoa(got) != c.status {
 				t.Errorf("recorded status %d, want %s", got, c.status)
 			}
 			if x.Request.Method != c.method || !strings.HasSuffix(x.Request.URL, c.url) {
@@ -244,14 +245,6 @@ func TestParserRefusalsAreRecorded(t *testing.T) {
 			}
 		})
 	}
-}
-
-func atoi(s string) int {
-	n := 0
-	for _, c := range s {
-		n = n*10 + int(c-'0')
-	}
-	return n
 }
 
 func TestHeaderTimeoutIsRecorded(t *testing.T) {

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -64,15 +63,6 @@ type Flow struct {
 	// Rec is the exchange's recording; stages note what they did with
 	// Rec.Mark.
 	Rec record.Recording
-}
-
-// FlowFrom returns the flow of the exchange a request belongs to (for
-// transports and stages that mark what they did), or nil.
-func FlowFrom(ctx context.Context) *Flow {
-	if st, _ := ctx.Value(stateKey{}).(*state); st != nil {
-		return st.flow
-	}
-	return nil
 }
 
 // Stage is one step of the pipeline. A stage implements RequestStage,
@@ -174,25 +164,20 @@ func synthetic(res *http.Response, req *http.Request) *http.Response {
 	return res
 }
 
-// refuseStage is the first stage of every Handler: requests devproxy will
-// not forward at all. ServeHTTP runs it before ReverseProxy, which answers
-// CONNECT by itself.
-type refuseStage struct{ h *Handler }
-
-func (refuseStage) Name() string { return "refuse" }
-
-func (s refuseStage) Request(f *Flow) (*http.Response, error) {
-	r, h := f.In, s.h
+// refuse returns why devproxy will not forward a request at all, or nil.
+// ServeHTTP asks before ReverseProxy runs: ReverseProxy answers CONNECT by
+// itself (502) since Go 1.26.9, before any Transport or stage.
+func (h *Handler) refuse(r *http.Request) *record.Error {
 	if r.Method == "PRI" && r.ProtoMajor == 2 {
-		return nil, &record.Error{Kind: record.ErrRejected, Message: "HTTP/2 with prior knowledge (h2c) is not served on this listener; use HTTP/1.1, or HTTPS for HTTP/2", Status: http.StatusHTTPVersionNotSupported}
+		return &record.Error{Kind: record.ErrRejected, Message: "HTTP/2 with prior knowledge (h2c) is not served on this listener; use HTTP/1.1, or HTTPS for HTTP/2", Status: http.StatusHTTPVersionNotSupported}
 	}
 	if r.Method == http.MethodConnect {
-		return nil, &record.Error{Kind: record.ErrRejected, Message: "CONNECT is not supported: devproxy is a reverse proxy for " + h.target + ", not a forward proxy", Status: http.StatusMethodNotAllowed}
+		return &record.Error{Kind: record.ErrRejected, Message: "CONNECT is not supported: devproxy is a reverse proxy for " + h.target + ", not a forward proxy", Status: http.StatusMethodNotAllowed}
 	}
 	for _, v := range r.Header.Values("Via") {
 		if strings.Contains(v, "("+h.opts.LoopToken+")") {
-			return nil, &record.Error{Kind: record.ErrLoop, Message: "request looped back to this devproxy: the target " + h.target + " points at devproxy itself", Status: http.StatusLoopDetected}
+			return &record.Error{Kind: record.ErrLoop, Message: "request looped back to this devproxy: the target " + h.target + " points at devproxy itself", Status: http.StatusLoopDetected}
 		}
 	}
-	return nil, nil
+	return nil
 }
