@@ -270,6 +270,51 @@ type Exchange struct {
 	// body.Response), which knows this, rather than decoding Body.Bytes
 	// yourself. False for live traffic.
 	BodiesDecoded bool
+	// Messages are the messages that crossed an upgraded connection
+	// (WebSocket frames, reassembled), oldest first, and later the
+	// length-prefixed messages of a gRPC stream. MessagesDropped counts the
+	// ones not kept (over the per-exchange message limit).
+	Messages        []Message
+	MessagesDropped int
+}
+
+// Direction is which way a message went.
+type Direction uint8
+
+// Directions.
+const (
+	ToServer Direction = iota // client → server (sent)
+	ToClient                  // server → client (received)
+)
+
+func (d Direction) String() string {
+	if d == ToClient {
+		return "receive"
+	}
+	return "send"
+}
+
+// Message is one message of a message-oriented protocol on an exchange: a
+// WebSocket message (its fragments joined) or, later, a gRPC message.
+type Message struct {
+	Time time.Time
+	Dir  Direction
+	// Opcode is the WebSocket opcode: 1 text, 2 binary, 8 close, 9 ping,
+	// 10 pong (0 for other protocols).
+	Opcode byte
+	// Size is the payload's full length; Payload holds up to the capture
+	// limit of it (unmasked), and Truncated says bytes were left out.
+	Size      int64
+	Payload   []byte
+	Truncated bool
+	// Compressed is set for a message sent compressed (WebSocket
+	// permessage-deflate RSV1, gRPC's compressed flag); Payload holds it as
+	// sent.
+	Compressed bool
+	// CloseCode and CloseReason are a close frame's status code (0 when it
+	// had none) and reason.
+	CloseCode   int
+	CloseReason string
 }
 
 // Duration is how long the exchange took, or has taken so far at now.
