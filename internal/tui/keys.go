@@ -28,8 +28,8 @@ type KeyMap struct {
 
 	// Help shows every binding; Quit leaves the program from the list (in
 	// the detail view Detail.Back goes back instead); ForceQuit leaves from
-	// anywhere.
-	Help, Quit, ForceQuit key.Binding
+	// anywhere. Events shows the event log; Redraw repaints the screen.
+	Help, Quit, ForceQuit, Events, Redraw key.Binding
 }
 
 // NavKeys move the list cursor, or scroll the detail view or the help.
@@ -45,12 +45,18 @@ type ListKeys struct {
 	Open key.Binding
 	// Filter edits the list filter; ClearFilter drops it.
 	Filter, ClearFilter key.Binding
+	// Mark toggles the selected exchange's mark; Delete drops the marked
+	// exchanges (or the selected one); Sort cycles the list order.
+	Mark, Delete, Sort key.Binding
 }
 
 // DetailKeys apply to the detail view.
 type DetailKeys struct {
 	// Tabs.
-	NextTab, PrevTab, TabRequest, TabResponse, TabTiming key.Binding
+	NextTab, PrevTab, TabRequest, TabResponse, TabTiming, TabMessages key.Binding
+	// Mode cycles how the body is shown (auto, text, hex, JSON, …);
+	// SaveBody writes the shown body to a file; Pager opens it in $PAGER.
+	Mode, SaveBody, Pager key.Binding
 	// PrevExchange and NextExchange move the detail view along the list.
 	PrevExchange, NextExchange key.Binding
 	// Search finds text in the body; NextMatch and PrevMatch cycle.
@@ -93,8 +99,8 @@ func DefaultKeyMap() KeyMap {
 		Nav: NavKeys{
 			Up:       b([]string{"k", "up"}, "↑/k", "up"),
 			Down:     b([]string{"j", "down"}, "↓/j", "down"),
-			PageUp:   b([]string{"pgup", "ctrl+u", "b"}, "pgup/b", "page up"),
-			PageDown: b([]string{"pgdown", "ctrl+d", "space"}, "pgdn/space", "page down"),
+			PageUp:   b([]string{"pgup", "ctrl+u"}, "pgup", "page up"),
+			PageDown: b([]string{"pgdown", "ctrl+d"}, "pgdn", "page down"),
 			Top:      b([]string{"g", "home"}, "g/home", "top"),
 			Bottom:   b([]string{"G", "end"}, "G/end", "bottom"),
 		},
@@ -103,6 +109,9 @@ func DefaultKeyMap() KeyMap {
 			Open:        b([]string{"enter"}, "enter", "open"),
 			Filter:      b([]string{"/"}, "/", "filter"),
 			ClearFilter: b([]string{"esc"}, "esc", "clear filter"),
+			Mark:        b([]string{"space"}, "space", "mark"),
+			Delete:      b([]string{"d"}, "d", "delete"),
+			Sort:        b([]string{"s"}, "s", "sort"),
 		},
 		Detail: DetailKeys{
 			NextTab:      b([]string{"tab", "l", "right"}, "tab/l", "next tab"),
@@ -110,6 +119,10 @@ func DefaultKeyMap() KeyMap {
 			TabRequest:   b([]string{"1"}, "1", "request tab"),
 			TabResponse:  b([]string{"2"}, "2", "response tab"),
 			TabTiming:    b([]string{"3"}, "3", "timing tab"),
+			TabMessages:  b([]string{"4"}, "4", "messages tab"),
+			Mode:         b([]string{"m"}, "m", "view mode"),
+			SaveBody:     b([]string{"b"}, "b", "save body"),
+			Pager:        b([]string{"o"}, "o", "open in $PAGER"),
 			PrevExchange: b([]string{"["}, "[", "previous exchange"),
 			NextExchange: b([]string{"]"}, "]", "next exchange"),
 			Search:       b([]string{"/"}, "/", "search body"),
@@ -151,6 +164,8 @@ func DefaultKeyMap() KeyMap {
 		Help:      b([]string{"?"}, "?", "help"),
 		Quit:      b([]string{"q"}, "q", "quit"),
 		ForceQuit: b([]string{"ctrl+c"}, "ctrl+c", "quit now"),
+		Events:    b([]string{"E"}, "E", "event log"),
+		Redraw:    b([]string{"ctrl+l"}, "ctrl+l", "repaint"),
 	}
 }
 
