@@ -207,7 +207,8 @@ func goldenCases() []struct {
 				Header: record.Fields{{Name: "Connection", Value: "Upgrade"}, {Name: "Sec-Websocket-Accept", Value: "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="}, {Name: "Upgrade", Value: "websocket"}},
 				Body:   record.Body{Complete: true},
 			},
-			Timings: reusedTimings,
+			Timings:  reusedTimings,
+			Messages: wsMessages(),
 		}}},
 		{"duplicate_set_cookie", redact.Default, []record.Exchange{{
 			ID: 1, Role: record.RoleServe, Start: fxAt(0), End: fxAt(30), State: record.Done,
@@ -269,6 +270,25 @@ func goldenCases() []struct {
 		secretsCase("redact_default", redact.Default, secretsBody),
 		secretsCase("redact_strict", redact.Strict, secretsBody),
 		secretsCase("redact_none", redact.None, secretsBody),
+	}
+}
+
+// wsMessages are the messages of the websocket golden: one of each kind
+// the export must get right.
+func wsMessages() []record.Message {
+	text := func(ms int, dir record.Direction, s string) record.Message {
+		return record.Message{Time: fxAt(ms), Dir: dir, Opcode: 1, Size: int64(len(s)), Payload: []byte(s)}
+	}
+	return []record.Message{
+		text(15, record.ToServer, `{"op":"subscribe","channel":"ticks"}`),
+		text(16, record.ToClient, `{"tick":1,"price":"12.50"}`),
+		{Time: fxAt(17), Dir: record.ToServer, Opcode: 2, Size: 4, Payload: []byte{0, 1, 2, 0xff}},
+		{Time: fxAt(30000), Dir: record.ToServer, Opcode: 9, Size: 2, Payload: []byte("p1")},
+		{Time: fxAt(30001), Dir: record.ToClient, Opcode: 10, Size: 2, Payload: []byte("p1")},
+		{Time: fxAt(30002), Dir: record.ToClient, Opcode: 1, Size: 4096, Payload: []byte("0123456789"), Truncated: true},
+		{Time: fxAt(30003).Add(123 * time.Microsecond), Dir: record.ToClient, Opcode: 1, Size: 7, Payload: []byte{0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00}, Compressed: true},
+		{Time: fxAt(60999), Dir: record.ToServer, Opcode: 8, Size: 9, Payload: []byte{0x03, 0xe9, 's', 'e', 'e', ' ', 'y', 'o', 'u'}, CloseCode: 1001, CloseReason: "see you"},
+		{Time: fxAt(61000), Dir: record.ToClient, Opcode: 8, Size: 2, Payload: []byte{0x03, 0xe8}, CloseCode: 1000},
 	}
 }
 

@@ -55,6 +55,11 @@ func FuzzRead(f *testing.F) {
 					t.Fatalf("#%d: body of %d bytes with size %d, truncated %v", i, len(b.Bytes), b.Size, b.Truncated)
 				}
 			}
+			for j, m := range x.Messages {
+				if m.Size < int64(len(m.Payload)) || (m.Size > int64(len(m.Payload)) && !m.Truncated) || m.Opcode > 15 {
+					t.Fatalf("#%d: message %d: opcode %d, %d bytes with size %d, truncated %v", i, j, m.Opcode, len(m.Payload), m.Size, m.Truncated)
+				}
+			}
 		}
 		for _, level := range []redact.Level{redact.None, redact.Default, redact.Strict} {
 			var first bytes.Buffer

@@ -45,8 +45,10 @@ import (
 // response with status 0 is a failure (Response nil, Err set from "_error"
 // and "_devproxyErrorKind", Kind ErrUnreachable by default), except in a
 // devproxy export where it has no "_error": that exchange had no response
-// yet. What HAR cannot carry back: the wire size of an encoded body (a
-// re-export writes the Content-Length, or -1) and header sizes.
+// yet. WebSocket messages are read from "_webSocketMessages", Chrome's and
+// devproxy's (see websocket.go). What HAR cannot carry back: the wire size
+// of an encoded body (a re-export writes the Content-Length, or -1) and
+// header sizes.
 func Read(r io.Reader) ([]record.Exchange, error) {
 	data, err := io.ReadAll(r)
 	if err != nil {
@@ -114,6 +116,8 @@ type harInEntry struct {
 	Marks           []harMark      `json:"_devproxyMarks"`
 	Upgraded        *harInUpgrade  `json:"_devproxyUpgraded"`
 	Error           *string        `json:"_error"`
+	MessagesDropped *float64       `json:"_devproxyMessagesDropped"`
+	Messages        []harInMessage `json:"_webSocketMessages"` // see websocket.go
 }
 
 type harInUpgrade struct {
@@ -221,6 +225,13 @@ func (e *harInEntry) exchange(i int, mitm bool) (record.Exchange, error) {
 		x.Upgraded = true
 		x.UpgradeUp, x.UpgradeDn = clampInt(e.Upgraded.Up), clampInt(e.Upgraded.Down)
 	} else if strings.EqualFold(e.ResourceType, "websocket") {
+		x.Upgraded = true
+	}
+	x.Messages = readMessages(e.Messages)
+	if n, ok := count(e.MessagesDropped); ok {
+		x.MessagesDropped = int(min(n, math.MaxInt32))
+	}
+	if len(x.Messages) > 0 || x.MessagesDropped > 0 {
 		x.Upgraded = true
 	}
 

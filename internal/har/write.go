@@ -56,8 +56,10 @@ type Options struct {
 // Truncated bodies say so in comment and "_devproxyTruncated". Timings are
 // float milliseconds: blocked, dns, connect, ssl -1 when not applicable,
 // send, wait, receive never negative, time their sum without ssl. A failed
-// exchange without a response has status 0 and "_error". devproxy's own
-// data goes in "_devproxy…" fields that Read reads back.
+// exchange without a response has status 0 and "_error". A WebSocket's
+// messages go in "_webSocketMessages" as Chrome DevTools writes them (see
+// websocket.go). devproxy's own data goes in "_devproxy…" fields that Read
+// reads back.
 func Write(w io.Writer, xs []record.Exchange, o Options) error {
 	level, err := redact.ParseLevel(string(o.Redact))
 	if err != nil {
@@ -89,6 +91,7 @@ func Write(w io.Writer, xs []record.Exchange, o Options) error {
 	r := redact.New(level, body.Decoder{})
 	for _, i := range order {
 		r.Learn(&xs[i])
+		learnMessages(r, &xs[i])
 	}
 	r.Seal()
 	for _, i := range order {
@@ -178,21 +181,23 @@ type harCreator struct {
 }
 
 type harEntry struct {
-	StartedDateTime string      `json:"startedDateTime"`
-	Time            float64     `json:"time"`
-	Request         harRequest  `json:"request"`
-	Response        harResponse `json:"response"`
-	Cache           struct{}    `json:"cache"`
-	Timings         harTimings  `json:"timings"`
-	ServerIPAddress string      `json:"serverIPAddress,omitempty"`
-	ResourceType    string      `json:"_resourceType,omitempty"`
-	ID              uint64      `json:"_devproxyId"`
-	Role            string      `json:"_devproxyRole,omitempty"`
-	ReplayOf        uint64      `json:"_devproxyReplayOf,omitempty"`
-	ClientAddr      string      `json:"_devproxyClientAddr,omitempty"`
-	ServerAddr      string      `json:"_devproxyServerAddr,omitempty"`
-	Marks           []harMark   `json:"_devproxyMarks,omitempty"`
-	Upgraded        *harUpgrade `json:"_devproxyUpgraded,omitempty"`
+	StartedDateTime string       `json:"startedDateTime"`
+	Time            float64      `json:"time"`
+	Request         harRequest   `json:"request"`
+	Response        harResponse  `json:"response"`
+	Cache           struct{}     `json:"cache"`
+	Timings         harTimings   `json:"timings"`
+	ServerIPAddress string       `json:"serverIPAddress,omitempty"`
+	ResourceType    string       `json:"_resourceType,omitempty"`
+	ID              uint64       `json:"_devproxyId"`
+	Role            string       `json:"_devproxyRole,omitempty"`
+	ReplayOf        uint64       `json:"_devproxyReplayOf,omitempty"`
+	ClientAddr      string       `json:"_devproxyClientAddr,omitempty"`
+	ServerAddr      string       `json:"_devproxyServerAddr,omitempty"`
+	Marks           []harMark    `json:"_devproxyMarks,omitempty"`
+	Upgraded        *harUpgrade  `json:"_devproxyUpgraded,omitempty"`
+	MessagesDropped int          `json:"_devproxyMessagesDropped,omitempty"`
+	Messages        []harMessage `json:"_webSocketMessages,omitempty"` // see websocket.go
 }
 
 // harMark is a record.Mark: what a stage of the engine did.
@@ -376,6 +381,10 @@ func newHAREntry(x *record.Exchange, r *redact.Redactor) harEntry {
 	}
 	e.Request = newHARRequest(x, r)
 	e.Response = newHARResponse(x, r)
+	if e.ResourceType == "websocket" {
+		e.Messages = newHARMessages(x, r)
+		e.MessagesDropped = x.MessagesDropped
+	}
 	return e
 }
 

@@ -573,6 +573,10 @@ func cloneExchange(x record.Exchange) record.Exchange {
 		e := *x.Err
 		c.Err = &e
 	}
+	c.Messages = append([]record.Message(nil), x.Messages...)
+	for i := range c.Messages {
+		c.Messages[i].Payload = bytes.Clone(c.Messages[i].Payload)
+	}
 	return c
 }
 

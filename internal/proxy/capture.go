@@ -3,13 +3,16 @@ package proxy
 import (
 	"errors"
 	"io"
+	"math"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/devproxy/devproxy/internal/record"
+	"github.com/devproxy/devproxy/internal/wsframe"
 )
 
 // requestTee hands request body bytes to the recording as the upstream reads
@@ -178,11 +181,70 @@ func (w *responseWriter) close() {
 func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // countingConn wraps the upstream side of an upgraded (101) connection and
-// counts bytes each way for the recording.
+// counts bytes each way for the recording. On a WebSocket it also reads the
+// frames going each way, beside the copy, and records the messages.
 type countingConn struct {
 	io.ReadWriteCloser
 	rec      record.Recording
 	up, down atomic.Int64
+	// send reads client-to-upstream frames, recv the others; nil when the
+	// protocol is not WebSocket or the exchange is not recorded. Each is
+	// used only by its direction's copy goroutine.
+	send, recv *wsframe.Parser
+}
+
+// newCountingConn wraps rwc. When websocket is set and the exchange is
+// recorded, messages are recorded too, with payloads cut at maxPayload.
+func newCountingConn(rwc io.ReadWriteCloser, rec record.Recording, websocket bool, maxPayload int) *countingConn {
+	c := &countingConn{ReadWriteCloser: rwc, rec: rec}
+	if websocket && rec.ID() != 0 {
+		c.send = messageParser(rec, record.ToServer, maxPayload)
+		c.recv = messageParser(rec, record.ToClient, maxPayload)
+	}
+	return c
+}
+
+// messageParser reads the WebSocket frames going one way and records each
+// message, stamped when its last byte passed. A stream that stops making
+// sense as frames is left alone from there on, with a mark that says so.
+func messageParser(rec record.Recording, dir record.Direction, maxPayload int) *wsframe.Parser {
+	from := "client"
+	if dir == record.ToClient {
+		from = "upstream"
+	}
+	return &wsframe.Parser{
+		Max: maxPayload,
+		Message: func(m wsframe.Message) {
+			rec.Message(record.Message{
+				Time: time.Now(), Dir: dir, Opcode: m.Opcode,
+				Size: m.Size, Payload: m.Payload, Truncated: m.Truncated, Compressed: m.Compressed,
+				CloseCode: m.CloseCode, CloseReason: m.CloseReason,
+			})
+		},
+		Error: func(err error) {
+			rec.Mark(record.Mark{Stage: "websocket", Name: "websocket", Value: "messages from the " + from + " no longer recorded: " + err.Error()})
+		},
+	}
+}
+
+// isWebSocket reports whether an Upgrade header names WebSocket.
+func isWebSocket(upgrade string) bool {
+	for p := range strings.SplitSeq(upgrade, ",") {
+		if strings.EqualFold(strings.TrimSpace(p), "websocket") {
+			return true
+		}
+	}
+	return false
+}
+
+// messageCap is how many bytes of each WebSocket message are reassembled
+// for the recording: the tap's body capture limit, when it has Limits
+// (see record.Tap).
+func messageCap(tap record.Tap) int {
+	if l, ok := tap.(interface{ Limits() record.Limits }); ok {
+		return int(min(max(l.Limits().MaxBodyCapture, 0), math.MaxInt))
+	}
+	return record.DefaultMaxBodyCapture
 }
 
 // Read is upstream to client.
@@ -190,12 +252,23 @@ func (c *countingConn) Read(p []byte) (int, error) {
 	n, err := c.ReadWriteCloser.Read(p)
 	if n > 0 {
 		c.rec.Upgraded(c.up.Load(), c.down.Add(int64(n)))
+		if c.recv != nil {
+			c.recv.Write(p[:n])
+		}
 	}
 	return n, err
 }
 
 // Write is client to upstream.
 func (c *countingConn) Write(p []byte) (int, error) {
+	// The client's frames are read before they go on, as the upstream's
+	// are before they reach the client: a message is on record before it
+	// can be answered. ReverseProxy stops waiting for the copy goroutines
+	// once one fails, so a client's close read after the upstream's answer
+	// could come after the exchange finished, and be lost.
+	if c.send != nil {
+		c.send.Write(p)
+	}
 	n, err := c.ReadWriteCloser.Write(p)
 	if n > 0 {
 		c.rec.Upgraded(c.up.Add(int64(n)), c.down.Load())

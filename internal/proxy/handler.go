@@ -313,7 +313,8 @@ func (h *Handler) modifyResponse(res *http.Response) error {
 	}, st.timing.server())
 	if res.StatusCode == http.StatusSwitchingProtocols {
 		if rwc, ok := res.Body.(io.ReadWriteCloser); ok {
-			st.upgraded = &countingConn{ReadWriteCloser: rwc, rec: st.rec}
+			ws := isWebSocket(strings.Join(res.Header.Values("Upgrade"), ","))
+			st.upgraded = newCountingConn(rwc, st.rec, ws, messageCap(h.opts.Tap))
 			res.Body = st.upgraded
 		}
 		return nil

@@ -272,8 +272,10 @@ type Exchange struct {
 	BodiesDecoded bool
 	// Messages are the messages that crossed an upgraded connection
 	// (WebSocket frames, reassembled), oldest first, and later the
-	// length-prefixed messages of a gRPC stream. MessagesDropped counts the
-	// ones not kept (over the per-exchange message limit).
+	// length-prefixed messages of a gRPC stream. A live recording keeps
+	// the first MaxMessages, as it keeps a body's first bytes, and each
+	// payload within the body capture limit; MessagesDropped counts the
+	// messages after those.
 	Messages        []Message
 	MessagesDropped int
 }
@@ -353,11 +355,14 @@ func (e *Exchange) ContentType() string {
 func (e *Exchange) Label() string { return "#" + strconv.FormatUint(e.ID, 10) }
 
 // clone returns a copy that shares only immutable data with e: field slices
-// are replaced, never edited, and body bytes are append-only, so a slice of
-// the captured prefix stays valid.
+// are replaced, never edited, and body bytes and messages are append-only,
+// so a slice of what was captured stays valid.
 func (e *Exchange) clone() Exchange {
 	c := *e
 	c.Request.Body.Bytes = e.Request.Body.Bytes[:len(e.Request.Body.Bytes):len(e.Request.Body.Bytes)]
+	// Messages are append-only too: capping the copy keeps an append to it
+	// from writing where the recorder appends next.
+	c.Messages = e.Messages[:len(e.Messages):len(e.Messages)]
 	if e.Response != nil {
 		r := *e.Response
 		r.Body.Bytes = r.Body.Bytes[:len(r.Body.Bytes):len(r.Body.Bytes)]

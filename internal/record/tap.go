@@ -6,6 +6,11 @@ import "time"
 //
 // Every method must return quickly and never wait for I/O or for readers:
 // the proxy calls them on the request path. Recorder implements Tap.
+//
+// A Tap that also has a Limits() Limits method (Recorder does) tells the
+// engine how much of each message to capture: it reassembles at most
+// MaxBodyCapture bytes of each WebSocket message, DefaultMaxBodyCapture
+// without it.
 type Tap interface {
 	// Begin is called when a request's headers have arrived. The returned
 	// Recording receives the rest of that exchange's life.
@@ -49,6 +54,12 @@ type Recording interface {
 	// Upgraded marks a switched protocol and counts the bytes that crossed
 	// it so far, client to upstream (up) and back (down).
 	Upgraded(up, down int64)
+	// Message records a message that crossed the upgraded connection (a
+	// WebSocket message, its fragments joined), stamped with its time and
+	// direction. m.Payload is handed over: the caller must not change it
+	// after the call. The recording may keep only part of it, or only
+	// count the message (see Exchange.Messages).
+	Message(m Message)
 	// Mark records what a stage did (see Mark); marks keep their order.
 	Mark(m Mark)
 	// Finish ends the exchange.
@@ -83,5 +94,6 @@ func (nopRecording) RequestEnd(Fields)         {}
 func (nopRecording) Response(Response, string) {}
 func (nopRecording) ResponseBody([]byte)       {}
 func (nopRecording) Upgraded(int64, int64)     {}
+func (nopRecording) Message(Message)           {}
 func (nopRecording) Mark(Mark)                 {}
 func (nopRecording) Finish(Finish)             {}
