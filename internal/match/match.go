@@ -19,7 +19,7 @@ import (
 // Matcher selects exchanges; see Parse for the language. A Matcher is
 // immutable once parsed and safe for concurrent use.
 type Matcher struct {
-	terms []term
+	root node
 }
 
 // Error is an expression that does not parse. It names the bad token and
@@ -28,11 +28,15 @@ type Error struct {
 	Token string // the token as written, e.g. `status:abc`
 	Pos   int    // byte offset of the token in the expression
 	Msg   string // what is wrong and what would be right
+	// inMsg is set when Msg names the token itself, as it does for a
+	// parenthesis or an or.
+	inMsg bool
 }
 
-// Error is "filter: TOKEN: what is wrong".
+// Error is "filter: TOKEN: what is wrong", or "filter: what is wrong" when
+// that names the token.
 func (e *Error) Error() string {
-	if e.Token == "" {
+	if e.Token == "" || e.inMsg {
 		return "filter: " + e.Msg
 	}
 	return fmt.Sprintf("filter: %s: %s", e.Token, e.Msg)
@@ -75,10 +79,14 @@ type Env struct {
 
 // Parse compiles an expression. Errors are *Error and name the bad token.
 //
-// An expression is a list of tokens separated by spaces; an exchange must
-// match every token (AND). A token starting with "-" is negated. Values may
-// be quoted ("a b", with \" and \\ escapes); a token that starts with a quote
-// is always free text.
+// An expression is a list of terms separated by spaces; an exchange must
+// match every term (AND). "or" (or "|"), between terms, separates
+// alternatives, of which an exchange must match one; AND binds tighter, so
+// "a b or c" is "(a b) or c". Parentheses group: a "(" at the start of a
+// word opens a group, a ")" at the end of one closes it. A term or a group
+// starting with "-" is negated. Values may be quoted ("a b", with \" and
+// \\ escapes); a term that starts with a quote is always free text, so
+// "or", "(a" and "a)" are searched for as text when quoted.
 //
 //	text            URL, header names and values ("name: value" too), request and response
 //	                bodies contain text (case-insensitive; bodies are decoded
@@ -112,92 +120,71 @@ func Parse(s string) (*Matcher, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Matcher{terms: make([]term, 0, len(toks))}
-	for _, tk := range toks {
-		t, err := parseTerm(tk)
-		if err != nil {
-			return nil, err
-		}
-		m.terms = append(m.terms, t)
+	p := parser{s: s, toks: toks}
+	root, err := p.parse()
+	if err != nil {
+		return nil, err
 	}
-	return m, nil
+	return &Matcher{root: root}, nil
 }
 
 // Match reports whether x passes. A nil Matcher matches all.
 func (m *Matcher) Match(x *record.Exchange, env Env) bool {
-	if m == nil {
-		return true
-	}
-	for i := range m.terms {
-		t := &m.terms[i]
-		if t.key.eval(t, x, &env) == t.neg {
-			return false
-		}
-	}
-	return true
+	return m == nil || m.root.match(x, &env)
 }
 
 // Empty reports whether the matcher has no terms (and so matches all).
-func (m *Matcher) Empty() bool { return m == nil || len(m.terms) == 0 }
+func (m *Matcher) Empty() bool {
+	return m == nil || m.root.kind == nodeAnd && len(m.root.kids) == 0
+}
 
 // Phase is the latest phase any term needs: PhaseRequest when the request
-// alone decides (and for an empty matcher), PhaseResponse otherwise.
+// alone decides (and for an empty matcher), PhaseResponse otherwise. An
+// or of a request term and a response term needs the response.
 func (m *Matcher) Phase() Phase {
-	p := PhaseRequest
-	if m != nil {
-		for _, t := range m.terms {
-			p = max(p, t.key.phase)
-		}
+	if m != nil && m.root.any(func(t *term) bool { return t.key.phase == PhaseResponse }) {
+		return PhaseResponse
 	}
-	return p
+	return PhaseRequest
 }
 
 // NeedsBodies reports whether evaluating reads bodies (free text, body:),
 // so a caller knows when Env.Bodies matters and when bodies must be at
 // hand.
 func (m *Matcher) NeedsBodies() bool {
-	if m != nil {
-		for _, t := range m.terms {
-			if t.key.bodies {
-				return true
-			}
-		}
-	}
-	return false
+	return m != nil && m.root.any(func(t *term) bool { return t.key.bodies })
 }
 
 // String returns the expression in canonical form: parsing it again yields
-// an equivalent Matcher.
+// an equivalent Matcher, and the same canonical form. Spellings of one
+// expression share it as far as grouping goes: "(a) -(-b)" is "a b", and
+// an or is written "or".
 func (m *Matcher) String() string {
 	if m == nil {
 		return ""
 	}
 	var b strings.Builder
-	for i, t := range m.terms {
-		if i > 0 {
-			b.WriteByte(' ')
-		}
-		if t.neg {
-			b.WriteByte('-')
-		}
-		switch t.key.form {
-		case formText:
-			b.WriteString(quote(t.raw, true))
-		case formWord:
-			b.WriteString(t.key.name)
-		default:
-			b.WriteString(t.key.name)
-			b.WriteByte(':')
-			b.WriteString(quote(t.raw, false))
-		}
-	}
+	m.root.write(&b, false)
 	return b.String()
+}
+
+// write appends the term in canonical form, without its negation.
+func (t *term) write(b *strings.Builder) {
+	switch t.key.form {
+	case formText:
+		b.WriteString(quote(t.raw, true))
+	case formWord:
+		b.WriteString(t.key.name)
+	default:
+		b.WriteString(t.key.name)
+		b.WriteByte(':')
+		b.WriteString(quote(t.raw, false))
+	}
 }
 
 // term is one parsed token: its key, and the value as that key parsed it.
 type term struct {
 	key *key
-	neg bool
 	raw string // the value as given, for String
 
 	text    string   // lower-cased needle (text, body, type, host, header value)
@@ -214,7 +201,7 @@ func parseTerm(tk token) (term, error) {
 	bad := func(msg string, args ...any) error {
 		return &Error{Token: tk.raw, Pos: tk.pos, Msg: fmt.Sprintf(msg, args...)}
 	}
-	t := term{neg: tk.neg, raw: tk.value}
+	t := term{raw: tk.value}
 	if !tk.hasKey {
 		t.key = textKey
 		if !tk.quoted {
@@ -244,6 +231,9 @@ func parseTerm(tk token) (term, error) {
 		return t, bad("%s: needs a value", name)
 	}
 	if msg := k.parse(&t, tk.value); msg != "" {
+		if strings.Contains(tk.value, "|") {
+			msg += `; put spaces around "|" to mean or`
+		}
 		return t, bad("%s", msg)
 	}
 	return t, nil

@@ -2,6 +2,7 @@ package match
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -127,6 +128,22 @@ func TestFilterMatch(t *testing.T) {
 		{"method:GET status:200", "getUsers"},
 		{"method:GET -status:200", "inflight"},
 		{`-"users"`, "inflight postLogin"},
+		{"status:404 | status:5xx", "postLogin refused"},
+		{"method:GET or method:POST", "getUsers inflight postLogin"},
+		{"method:GET OR method:POST", "getUsers inflight postLogin"},
+		{"(status:404 | status:500) host:api", "postLogin"},
+		{"host:api (status:404 | status:500)", "postLogin"},
+		{"method:GET status:200 or error", "getUsers refused"}, // AND binds tighter
+		{"method:GET (status:200 or error)", "getUsers"},
+		{"error or method:GET status:200", "getUsers refused"},
+		{"-(method:GET or error)", "postLogin"},
+		{"-(method:GET status:200)", "inflight postLogin refused"},
+		{"-(-error)", "refused"},
+		{"((replay))", "refused"},
+		{`"or"`, "postLogin"}, // quoted: text (passw-or-d), not the operator
+		{"f(x)y", ""},         // a parenthesis inside a word is text
+		{`"users)"`, ""},      // quoted: text
+		{"(users)", "getUsers refused"},
 	}
 	for _, tt := range tests {
 		f, err := Parse(tt.expr)
@@ -207,6 +224,106 @@ func TestFilterString(t *testing.T) {
 	}
 }
 
+// TestFilterGroupErrors covers parentheses and ors that do not parse: each
+// error names the token and its column, and says what to do.
+func TestFilterGroupErrors(t *testing.T) {
+	deep := strings.Repeat("(", maxDepth+1) + "a" + strings.Repeat(")", maxDepth+1)
+	tests := []struct {
+		expr, token, msg string
+		col              int
+	}{
+		{"(status:404", "(", `unbalanced "(" at column 1: add a ")"`, 1},
+		{"a (b (c)", "(", "unbalanced", 3},
+		{"-(a", "-(", "unbalanced", 1},
+		{"ä (b", "(", "unbalanced", 3},
+		{"status:404)", ")", `unbalanced ")" at column 11: no "(" opens it`, 11},
+		{"a) b", ")", "unbalanced", 2},
+		{"(a)) b", ")", "unbalanced", 4},
+		{"()", "()", "empty group", 1},
+		{"a -( ) b", "-( )", "empty group", 3},
+		{"a (()) b", "()", "empty group", 4},
+		{"or a", "or", "nothing on its left", 1},
+		{"| a", "|", "nothing on its left", 1},
+		{"a |", "|", "nothing on its right", 3},
+		{"a OR", "OR", "nothing on its right", 3},
+		{"a or or b", "or", "nothing on its left", 6},
+		{"(a or) b", "or", "nothing on its right", 4},
+		{"(| a)", "|", "nothing on its left", 2},
+		{"or", "or", "nothing on its left", 1},
+		{deep, "(", "nest more than", maxDepth + 1},
+	}
+	for _, tt := range tests {
+		_, err := Parse(tt.expr)
+		var fe *Error
+		if !errors.As(err, &fe) {
+			t.Errorf("Parse(%q) = %v, want a *Error", tt.expr, err)
+			continue
+		}
+		col := fmt.Sprintf("column %d", tt.col)
+		if fe.Token != tt.token || !strings.Contains(fe.Msg, tt.msg) || !strings.Contains(fe.Msg, col) {
+			t.Errorf("Parse(%q) = %q (token %q), want token %q, %q and %q", tt.expr, err, fe.Token, tt.token, tt.msg, col)
+		}
+		if fe.Pos < 0 || fe.Pos > len(tt.expr) || !strings.HasPrefix(tt.expr[fe.Pos:], fe.Token) {
+			t.Errorf("Parse(%q): position %d is not where %q starts", tt.expr, fe.Pos, fe.Token)
+		}
+		if !strings.Contains(err.Error(), fmt.Sprintf("%q", tt.token)) || strings.HasPrefix(err.Error(), "filter: "+tt.token+":") {
+			t.Errorf("error %q should name %q once, quoted", err, tt.token)
+		}
+	}
+}
+
+// An | inside a keyed term that does not parse is most likely a missing
+// space: the error says so.
+func TestFilterPipeHint(t *testing.T) {
+	_, err := Parse("status:404|status:500")
+	if err == nil || !strings.Contains(err.Error(), `put spaces around "|"`) {
+		t.Fatalf("Parse(status:404|status:500) = %v, want a hint to put spaces around |", err)
+	}
+}
+
+// TestFilterPrecedence checks how the canonical form groups: AND binds
+// tighter than or, and grouping that changes nothing is dropped.
+func TestFilterPrecedence(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"a b or c", "a b or c"},
+		{"(a b) or c", "a b or c"},
+		{"a (b or c)", "a (b or c)"},
+		{"a b | c d", "a b or c d"},
+		{"a | b", "a or b"},
+		{"a OR b", "a or b"},
+		{"(a or b) (c or d)", "(a or b) (c or d)"},
+		{"a or (b or c)", "a or b or c"},
+		{"(a or b) or c", "a or b or c"},
+		{"a (b c)", "a b c"},
+		{"a -(b c)", "a -(b c)"},
+		{"-(a b) or c", "-(a b) or c"},
+		{"-(a or b) c", "-(a or b) c"},
+		{"-(a or b)", "-(a or b)"},
+		{"-(a)", "-a"},
+		{"-(-a)", "a"},
+		{"(-a)", "-a"},
+		{"((a))", "a"},
+		{"-(-(a b)) c", "a b c"},
+		{"-(-(a or b)) or c", "a or b or c"},
+		{"( a  or  b )", "a or b"},
+		{`"or" "|" "OR"`, `"or" "|" "OR"`},
+		{`"(a" "a)" f(x)y`, `"(a" "a)" f(x)y`},
+		{`path:"/a)" path:(b`, `path:"/a)" path:(b`},
+		{"(a -)", `a "-"`},
+		{"-or", `-"or"`},
+	}
+	for _, tt := range tests {
+		f, err := Parse(tt.in)
+		if err != nil {
+			t.Errorf("Parse(%q): %v", tt.in, err)
+			continue
+		}
+		if got := f.String(); got != tt.want {
+			t.Errorf("Parse(%q).String() = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
 func TestFilterNil(t *testing.T) {
 	var f *Matcher
 	if !f.Match(&record.Exchange{}, env) || !f.Empty() || f.String() != "" {
@@ -265,6 +382,8 @@ func FuzzParse(f *testing.F) {
 		"", "users", "method:GET status:5xx", `-header:"x-a=b c"`, "path:/api/*", "host:*.example.com",
 		"dur:>200ms size:<1mb", "type:json -error replay", `"a \" b"`, "status:>=400,200-299", "body:ada",
 		"status:", `body:"x`, "stauts:ok", "path:[", "localhost:3000", "--x", "-",
+		"(status:404 | status:500) host:api", "method:GET or method:POST", "-(a b) or c", "a (b or c)",
+		"((a", "a)", "()", "a or", "or a", `"or" | "|"`, "f(x)y", "-(-(a))", "-)", "--(a)",
 	} {
 		f.Add(s)
 	}
@@ -330,6 +449,10 @@ func TestPhaseAndBodies(t *testing.T) {
 		{"body:ada", PhaseResponse, true},
 		{"method:GET users", PhaseResponse, true},
 		{`-"x"`, PhaseResponse, true},
+		{"method:GET or replay", PhaseRequest, false},
+		{"method:GET or status:200", PhaseResponse, false},
+		{"-(host:api or path:/x) method:GET", PhaseRequest, false},
+		{"method:GET (path:/x or -body:ada)", PhaseResponse, true},
 	} {
 		m, err := Parse(tt.expr)
 		if err != nil {

@@ -99,6 +99,19 @@ func (m *Model) setFilterText(s string) tea.Cmd {
 	return m.startFilter(f, s)
 }
 
+// acceptFilter is Enter in the filter input. A filter that parses is kept
+// and the input closes. One that does not keeps the input open with its
+// error in view: closing would leave the last good filter applied, a
+// different one from the text typed, with nothing on screen to say so.
+// The error goes once the text is fixed or cleared.
+func (m *Model) acceptFilter() {
+	if m.filterErr != nil {
+		return
+	}
+	m.mode = modeList
+	m.filterInput.Blur()
+}
+
 // newFilterGeneration makes every verdict in flight stale, and stops the
 // workers that are judging for an older filter.
 func (m *Model) newFilterGeneration() {

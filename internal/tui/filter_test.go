@@ -239,3 +239,54 @@ func TestLazySource(t *testing.T) {
 		t.Fatal("pause and clear are offered by a source that cannot do them")
 	}
 }
+
+// TestFilterEnterOnError presses enter on a filter that does not parse: the
+// input stays open with the error in view, rather than closing on the last
+// good filter, and the error goes once the text is fixed.
+func TestFilterEnterOnError(t *testing.T) {
+	m := newModel(t, newRecorder(t, fixtures()...), 100, 24)
+	press(t, m, "/", "method:GET")
+	// Pasted at once: typed key by key, the text is a good filter on the way.
+	send(t, m, tea.PasteMsg{Content: " (status:2xx or status:404"})
+	press(t, m, "enter")
+	const msg = `unbalanced "(" at column 12`
+	if m.mode != modeFilter || !strings.Contains(screen(m), msg) {
+		t.Fatalf("enter on a bad filter: filtering=%v, want the input open showing %q:\n%s", m.mode == modeFilter, msg, screen(m))
+	}
+	if m.filterText != "method:GET" || len(m.list.rows) != 3 {
+		t.Fatalf("the bad filter changed what is applied: %q, %d rows", m.filterText, len(m.list.rows))
+	}
+	press(t, m, ")")
+	if m.filterErr != nil || strings.Contains(screen(m), "✗") {
+		t.Fatalf("the error stayed after the fix:\n%s", screen(m))
+	}
+	press(t, m, "enter")
+	if m.mode == modeFilter || m.filterText != "method:GET (status:2xx or status:404)" {
+		t.Fatalf("enter on the fixed filter: filtering=%v, text %q", m.mode == modeFilter, m.filterText)
+	}
+	if got := len(m.list.rows); got != 2 {
+		t.Fatalf("method:GET (status:2xx or status:404) shows %d rows, want 2", got)
+	}
+}
+
+// TestFilterErrorClearedWithText empties a bad filter: the error goes with
+// the text, and enter then closes the input with no filter.
+func TestFilterErrorClearedWithText(t *testing.T) {
+	m := newModel(t, newRecorder(t, fixtures()...), 100, 24)
+	press(t, m, "/")
+	send(t, m, tea.PasteMsg{Content: "status:404 or"})
+	press(t, m, "enter")
+	if m.mode != modeFilter || !strings.Contains(screen(m), "nothing on its right") {
+		t.Fatalf("enter on a dangling or:\n%s", screen(m))
+	}
+	for range "status:404 or" {
+		press(t, m, "backspace")
+	}
+	if m.filterErr != nil || strings.Contains(screen(m), "✗") {
+		t.Fatalf("the error stayed after the text was cleared:\n%s", screen(m))
+	}
+	press(t, m, "enter")
+	if m.mode == modeFilter || m.filter != nil || len(m.list.rows) != len(fixtures()) {
+		t.Fatalf("enter on an empty filter: filtering=%v, filter %v, %d rows", m.mode == modeFilter, m.filter, len(m.list.rows))
+	}
+}
