@@ -79,7 +79,10 @@ func runAgent(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return err
 	}
-	s := newRoleRun(cmd, record.RoleAgent, limits, out)
+	s, err := newRoleRun(cmd, record.RoleAgent, limits, out)
+	if err != nil {
+		return err
+	}
 	s.shutdown, _ = fs.GetDuration("shutdown-timeout")
 	transport, err := proxy.NewTransport(upstream)
 	if err != nil {

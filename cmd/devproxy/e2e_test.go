@@ -3,8 +3,6 @@ package main
 import (
 	"net"
 	"net/http"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,58 +13,11 @@ import (
 // appear, Enter opens the detail, a status filter narrows the list, and r adds
 // a replay row.
 func TestUIEndToEnd(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary and drives it in tmux")
-	}
-	if _, err := exec.LookPath("tmux"); err != nil {
-		t.Skip("tmux is not installed (.ci/run installs it)")
-	}
-	bin := filepath.Join(t.TempDir(), "devproxy")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	e := newE2E(t)
 	addr := freeAddr(t)
-	sock := "devproxy-e2e-" + strings.ReplaceAll(addr, ":", "-")
-	tmux := func(args ...string) string {
-		out, err := exec.Command("tmux", append([]string{"-L", sock}, args...)...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("tmux %v: %v\n%s", args, err, out)
-		}
-		return string(out)
-	}
-	// -f /dev/null: the developer's tmux.conf must not change the screen.
-	if out, err := exec.Command("tmux", "-L", sock, "-f", "/dev/null", "new-session", "-d", "-s", "e2e", "-x", "120", "-y", "30",
-		"env", "XDG_CONFIG_HOME="+t.TempDir(), "TERM=xterm-256color", "sh", "-c", `"$0" demo --listen "$1"; echo "EXITED $?"; sleep 600`, bin, addr).CombinedOutput(); err != nil {
-		t.Fatalf("tmux new-session: %v\n%s", err, out)
-	}
-	t.Cleanup(func() { _ = exec.Command("tmux", "-L", sock, "kill-server").Run() })
-
-	screen := func() string { return tmux("capture-pane", "-p", "-t", "e2e") }
-	waitFor := func(what string, ok func(string) bool) string {
-		t.Helper()
-		deadline := time.Now().Add(20 * time.Second)
-		for {
-			s := screen()
-			if ok(s) {
-				return s
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("waiting for %s; the screen shows:\n%s", what, s)
-			}
-			time.Sleep(50 * time.Millisecond) // polling tmux: there is nothing to wait on
-		}
-	}
-	contains := func(subs ...string) func(string) bool {
-		return func(s string) bool {
-			for _, sub := range subs {
-				if !strings.Contains(s, sub) {
-					return false
-				}
-			}
-			return true
-		}
-	}
-	keys := func(k ...string) { tmux(append([]string{"send-keys", "-t", "e2e"}, k...)...) }
+	e.start("demo", 120, 30, "demo", "--listen", addr)
+	waitFor := func(what string, ok func(string) bool) string { t.Helper(); return e.waitFor("demo", what, ok) }
+	keys := func(k ...string) { e.keys("demo", k...) }
 
 	waitFor("the UI header", contains("devproxy", addr))
 	client := &http.Client{Timeout: 10 * time.Second}
@@ -85,15 +36,19 @@ func TestUIEndToEnd(t *testing.T) {
 	waitFor("the list again", contains("/json"))
 
 	keys("/", "status:5xx", "Enter")
-	s := waitFor("the filtered list", func(s string) bool {
+	waitFor("the filtered list", func(s string) bool {
 		return strings.Contains(s, "/status/503") && !strings.Contains(s, "/get?first=1") && !strings.Contains(s, "/json")
 	})
-	_ = s
 
 	keys("r")
 	waitFor("a replay row", contains("↻#2"))
 
 	keys("q")
+	// The exchanges were never exported: q asks first.
+	asked := func(s string) bool { return strings.Contains(s, "Quit?") || strings.Contains(s, "EXITED") }
+	if s := waitFor("the quit question, or an exit", asked); strings.Contains(s, "Quit?") {
+		keys("y")
+	}
 	waitFor("a clean exit with the screen restored", func(s string) bool {
 		return strings.Contains(s, "EXITED 0") && !strings.Contains(s, "↻#2")
 	})

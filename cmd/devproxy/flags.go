@@ -145,6 +145,7 @@ func addRecorderFlags(fs *pflag.FlagSet) {
 func addOutputFlags(fs *pflag.FlagSet) {
 	fs.Bool("no-tui", false, "log one line per exchange instead of the terminal UI")
 	fs.String("log-format", "text", "headless log format: text or json")
+	fs.String("log-file", "", "also append the log to this file; while the UI runs the log goes there and to the event log (E), never to the terminal")
 	fs.String("har", "", "write the recorded exchanges to this HAR file on exit")
 	fs.String("har-redact", "default", "HAR redaction: default (auth headers and cookies), strict (also secret-looking fields, JWT signatures) or none")
 }

@@ -2,9 +2,70 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"io"
+	"log"
+	"log/slog"
+	"os"
 	"sync"
+
+	"github.com/devproxy/devproxy/internal/eventlog"
 )
+
+// setupLog builds the role's logger. Headless, it writes one text (or JSON)
+// line per record to stdout and, with --log-file, to the file. Under the
+// terminal UI every record goes into the event log the UI shows (E), to the
+// file if there is one, and to heldLog, which keeps the lines while the UI
+// owns the terminal and prints them after it ends (unless the file has them
+// already): nothing is printed over the UI.
+func (s *roleRun) setupLog(tui bool, file io.Writer) {
+	json := s.out.logFormat == "json"
+	s.log = &heldLog{out: s.stdout}
+	w := io.Writer(s.log)
+	if file != nil {
+		w = io.MultiWriter(file, s.log)
+	}
+	if !tui {
+		opts := &slog.HandlerOptions{Level: slog.LevelInfo}
+		var h slog.Handler = slog.NewTextHandler(w, opts)
+		if json {
+			h = slog.NewJSONHandler(w, opts)
+		}
+		s.logger = slog.New(h)
+		return
+	}
+	if file != nil {
+		s.log.elsewhere = s.out.logFile
+	}
+	s.events = eventlog.New(eventlog.DefaultMax)
+	s.logger = slog.New(eventlog.NewHandler(s.events, eventlog.HandlerOptions{Source: string(s.role), Writer: w, JSON: json}))
+}
+
+// openLogFile opens --log-file for appending, readable by its owner only:
+// the log names clients, URLs and backends.
+func openLogFile(path, flag string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w; give a file in a directory you can write to", flag, path, unwrapPathError(err))
+	}
+	return f, nil
+}
+
+// routeStdLog sends the standard library's log package, which net/http,
+// coder/websocket and others print to stderr with by default (and slog's
+// default logger with it), to logger as warnings, so that no library writes
+// over the UI. The returned func puts the log package back as it was.
+func routeStdLog(logger *slog.Logger) (restore func()) {
+	w, flags, prefix := log.Writer(), log.Flags(), log.Prefix()
+	log.SetOutput(slog.NewLogLogger(logger.Handler(), slog.LevelWarn).Writer())
+	log.SetFlags(0)
+	log.SetPrefix("")
+	return func() {
+		log.SetOutput(w)
+		log.SetFlags(flags)
+		log.SetPrefix(prefix)
+	}
+}
 
 // heldLog is where the session's log lines go: straight to the terminal,
 // except while the terminal UI owns the screen, when they are kept (the
@@ -14,8 +75,13 @@ type heldLog struct {
 	mu      sync.Mutex
 	out     io.Writer
 	holding bool
-	held    bytes.Buffer
-	dropped bool
+	// elsewhere names the --log-file, if any: lines held are in it
+	// already, so they are counted rather than kept, and release says
+	// where they are.
+	elsewhere string
+	held      bytes.Buffer
+	dropped   bool
+	lines     int
 }
 
 const heldLogMax = 64 << 10
@@ -25,6 +91,10 @@ func (l *heldLog) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	if !l.holding {
 		return l.out.Write(p)
+	}
+	if l.elsewhere != "" {
+		l.lines += bytes.Count(p, []byte{'\n'})
+		return len(p), nil
 	}
 	l.held.Write(p)
 	if over := l.held.Len() - heldLogMax; over > 0 {
@@ -47,11 +117,18 @@ func (l *heldLog) hold() {
 	l.mu.Unlock()
 }
 
-// release prints what was kept and writes through again.
+// release prints what was kept (or where it is) and writes through again.
 func (l *heldLog) release() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.holding = false
+	if l.elsewhere != "" {
+		if l.lines > 0 {
+			_, _ = fmt.Fprintf(l.out, "devproxy: %d log lines from while the UI ran are in %s\n", l.lines, l.elsewhere)
+		}
+		l.lines = 0
+		return
+	}
 	if l.dropped {
 		_, _ = io.WriteString(l.out, "devproxy: (older log lines from while the UI ran were dropped)\n")
 	}

@@ -97,13 +97,16 @@ func runRelay(cmd *cobra.Command, args []string) error {
 		return fmt.Errorf("relay state %s: %w", stateDir, err)
 	}
 
-	s := newRoleRun(cmd, record.RoleRelay, limits, out)
+	s, err := newRoleRun(cmd, record.RoleRelay, limits, out)
+	if err != nil {
+		return err
+	}
 	s.shutdown = shutdown
 	relay, err := invert.NewRelay(invert.RelayOptions{Registry: reg, Tap: s.rec, AgentWait: agentWait, FlushInterval: flush, Logger: s.logger})
 	if err != nil {
 		return err
 	}
-	srvOpts.Tap, srvOpts.Role = s.rec, record.RoleRelay
+	srvOpts.Tap, srvOpts.Role, srvOpts.Logger = s.rec, record.RoleRelay, s.logger
 	srv, err := proxy.Listen(srvOpts, relay)
 	if err != nil {
 		return err
@@ -147,7 +150,11 @@ func runRelay(cmd *cobra.Command, args []string) error {
 	if s.useTUI() {
 		s.banner = fmt.Sprintf("devproxy relay: listening on %s (state %s)", srv.URL(), stateDir)
 	} else {
-		s.logger.Info("devproxy relay: listening", "listen", srv.URL(), "state_dir", stateDir, "backends", len(reg.List()))
+		attrs := []any{"listen", srv.URL(), "state_dir", stateDir, "backends", len(reg.List())}
+		if fingerprint != "" {
+			attrs = append(attrs, "tls_sha256", fingerprint)
+		}
+		s.logger.Info("devproxy relay: listening", attrs...)
 		for _, l := range lines {
 			fmt.Fprintln(s.stderr, l)
 		}

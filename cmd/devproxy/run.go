@@ -8,10 +8,12 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/devproxy/devproxy/internal/eventlog"
 	"github.com/devproxy/devproxy/internal/har"
 	"github.com/devproxy/devproxy/internal/proxy"
 	"github.com/devproxy/devproxy/internal/record"
@@ -21,19 +23,29 @@ import (
 
 // roleRun is one running role: its servers, its recorder and its output.
 type roleRun struct {
-	role     record.Role
-	rec      *record.Recorder
-	out      outputOptions
-	stdout   io.Writer
-	stderr   io.Writer
-	logger   *slog.Logger
-	log      *heldLog // where logger writes
+	role   record.Role
+	rec    *record.Recorder
+	out    outputOptions
+	stdout io.Writer
+	stderr io.Writer
+	logger *slog.Logger
+	log    *heldLog // where logger writes on the terminal
+	// events is the event log the UI shows; nil headless.
+	events *eventlog.Log
+	// logFile is --log-file, open for the run; nil without.
+	logFile  *os.File
 	servers  []*proxy.Server
 	shutdown time.Duration
 	// ui describes the run for the terminal UI header.
 	listen, target string
 	replayer       any
 	status         func() string
+	// name is the command that runs the role, which the UI header shows
+	// ("demo" runs the serve role).
+	name string
+	// selfSignedTLS says the listener serves HTTPS with a self-signed
+	// certificate (--tls without --cert).
+	selfSignedTLS bool
 	// banner is the one-line summary the UI header shows; it is printed
 	// before the UI starts, so it is still on screen after the UI ends.
 	banner string
@@ -46,22 +58,35 @@ type roleRun struct {
 	drain, closers []func()
 }
 
-func newRoleRun(cmd *cobra.Command, role record.Role, limits record.Limits, out outputOptions) *roleRun {
+// newRoleRun returns a role's run with its recorder and logger (see
+// setupLog); it opens --log-file, which closeLog closes.
+func newRoleRun(cmd *cobra.Command, role record.Role, limits record.Limits, out outputOptions) (*roleRun, error) {
 	s := &roleRun{
+		name:   cmd.Name(),
 		role:   role,
 		rec:    record.NewRecorder(limits),
 		out:    out,
 		stdout: cmd.OutOrStdout(),
 		stderr: cmd.ErrOrStderr(),
 	}
-	opts := &slog.HandlerOptions{Level: slog.LevelInfo}
-	s.log = &heldLog{out: s.stdout}
-	var h slog.Handler = slog.NewTextHandler(s.log, opts)
-	if out.logFormat == "json" {
-		h = slog.NewJSONHandler(s.log, opts)
+	var file io.Writer
+	if out.logFile != "" {
+		f, err := openLogFile(out.logFile, flagSource(cmd, "log-file"))
+		if err != nil {
+			return nil, err
+		}
+		s.logFile, file = f, f
 	}
-	s.logger = slog.New(h)
-	return s
+	s.setupLog(s.useTUI(), file)
+	return s, nil
+}
+
+// closeLog closes --log-file, if open.
+func (s *roleRun) closeLog() {
+	if s.logFile != nil {
+		_ = s.logFile.Close()
+		s.logFile = nil
+	}
 }
 
 // useTUI reports whether the terminal UI runs: stdout is a terminal and
@@ -83,6 +108,15 @@ var runUI func(ctx context.Context, s *roleRun) error
 func (s *roleRun) run(parent context.Context) error {
 	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	defer s.closeLog()
+	defer routeStdLog(s.logger)()
+	if s.useTUI() {
+		// From before the first server or agent starts, nothing is printed
+		// to the terminal until the UI has ended.
+		s.log.hold()
+		defer s.log.release()
+		s.noteStart()
+	}
 
 	errc := make(chan error, len(s.servers))
 	for _, srv := range s.servers {
@@ -99,8 +133,6 @@ func (s *roleRun) run(parent context.Context) error {
 	var runErr error
 	if s.useTUI() {
 		uiDone := make(chan error, 1)
-		s.log.hold()
-		defer s.log.release()
 		go func() { uiDone <- runUI(ctx, s) }()
 		select {
 		case runErr = <-uiDone:
@@ -166,6 +198,22 @@ func (s *roleRun) run(parent context.Context) error {
 		runErr = err
 	}
 	return runErr
+}
+
+// noteStart puts the banner and the hints (the relay's registration
+// commands, a TLS certificate's fingerprint) into the event log, whole:
+// the UI shows them cut to the width of the screen. They go to the event
+// log only: a new admin token is among them, and belongs in no file.
+func (s *roleRun) noteStart() {
+	if s.events == nil {
+		return
+	}
+	if s.banner != "" {
+		s.events.Add(eventlog.Event{Level: slog.LevelInfo, Source: string(s.role), Message: s.banner})
+	}
+	if len(s.hints) > 0 {
+		s.events.Add(eventlog.Event{Level: slog.LevelInfo, Source: string(s.role), Message: strings.Join(s.hints, "\n")})
+	}
 }
 
 // writeHAR writes --har, if asked; a failed write is reported and leaves no

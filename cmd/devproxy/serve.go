@@ -64,6 +64,7 @@ type serveOptions struct {
 type outputOptions struct {
 	noTUI     bool
 	logFormat string
+	logFile   string
 	har       string
 	redact    redact.Level
 }
@@ -238,6 +239,7 @@ func outputFrom(cmd *cobra.Command) (outputOptions, error) {
 	if o.logFormat != "text" && o.logFormat != "json" {
 		return o, fmt.Errorf("%s %q: must be text or json", flagSource(cmd, "log-format"), o.logFormat)
 	}
+	o.logFile, _ = fs.GetString("log-file")
 	o.har, _ = fs.GetString("har")
 	red, _ := fs.GetString("har-redact")
 	switch redact.Level(red) {

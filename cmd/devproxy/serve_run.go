@@ -11,7 +11,10 @@ import (
 // runServe starts the proxy for o. prepare, when set, adjusts the session
 // before it runs (demo adds its backend and traffic).
 func runServe(cmd *cobra.Command, o *serveOptions, prepare func(*roleRun) error) error {
-	s := newRoleRun(cmd, record.RoleServe, o.limits, o.out)
+	s, err := newRoleRun(cmd, record.RoleServe, o.limits, o.out)
+	if err != nil {
+		return err
+	}
 	s.shutdown = o.shutdownTimeout
 	if prepare != nil {
 		if err := prepare(s); err != nil {
@@ -35,7 +38,7 @@ func runServe(cmd *cobra.Command, o *serveOptions, prepare func(*roleRun) error)
 	if err != nil {
 		return err
 	}
-	o.server.Tap, o.server.Role = s.rec, record.RoleServe
+	o.server.Tap, o.server.Role, o.server.Logger = s.rec, record.RoleServe, s.logger
 	srv, err := proxy.Listen(o.server, h)
 	if err != nil {
 		return err
@@ -43,6 +46,9 @@ func runServe(cmd *cobra.Command, o *serveOptions, prepare func(*roleRun) error)
 	s.servers = append(s.servers, srv)
 	s.listen, s.target = srv.URL(), h.Target()
 	s.replayer = proxy.NewReplayer(h, s.rec)
+	if cert, _ := cmd.Flags().GetString("cert"); o.server.TLS != nil && cert == "" {
+		s.selfSignedTLS = true
+	}
 	attrs := []any{"listen", srv.URL(), "target", h.Target()}
 	if o.tlsFingerprint != "" {
 		attrs = append(attrs, "tls_sha256", o.tlsFingerprint)

@@ -154,8 +154,13 @@ func (a *Agent) setStateLog(s string, log bool, attrs ...any) {
 	a.state = s
 	a.mu.Unlock()
 	if changed && log {
-		a.opts.Logger.Info("agent: "+s, append([]any{"relay", a.opts.Relay.String(), "backend", a.opts.Backend}, attrs...)...)
+		a.opts.Logger.Info("agent: "+s, a.where(attrs...)...)
 	}
+}
+
+// where puts the relay and the backend in front of attrs, for the log.
+func (a *Agent) where(attrs ...any) []any {
+	return append([]any{"relay", a.opts.Relay.String(), "backend", a.opts.Backend}, attrs...)
 }
 
 func (a *Agent) authorize(h http.Header) {
@@ -188,6 +193,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.mu.Unlock()
 	mode := a.opts.Mode
 	bo := newBackoff(100*time.Millisecond, 30*time.Second, 0.2)
+	failures := 0 // attempts in a row that ended without a connection
 	for ctx.Err() == nil && a.drain.Err() == nil {
 		var err error
 		var up time.Duration
@@ -207,14 +213,24 @@ func (a *Agent) Run(ctx context.Context) error {
 		if ctx.Err() != nil || a.drain.Err() != nil {
 			break
 		}
+		reason := cause(err)
+		if up > 0 {
+			failures = 0
+			a.opts.Logger.Warn("agent: disconnected from the relay", a.where("reason", reason, "connected_for", up.Round(time.Second).String())...)
+		}
+		failures++
 		if up > 10*time.Second {
 			bo.Reset()
 		}
 		wait := bo.Next()
+		level := slog.LevelWarn
 		if errors.Is(err, ErrAgentRejected) {
 			wait = max(wait, 5*time.Second)
+			level = slog.LevelError
 		}
-		a.setState(fmt.Sprintf("disconnected: %s; retrying in %s", cause(err), wait.Round(100*time.Millisecond)))
+		wait = wait.Round(100 * time.Millisecond)
+		a.setStateLog(fmt.Sprintf("disconnected: %s; retrying in %s", reason, wait), false)
+		a.opts.Logger.Log(ctx, level, "agent: retrying", "retry_in", wait.String(), "reason", reason, "attempt", failures)
 		select {
 		case <-ctx.Done():
 		case <-a.drain.Done():
@@ -311,7 +327,7 @@ func (a *Agent) runTunnel(ctx context.Context) (time.Duration, error) {
 		return 0, err
 	}
 	conn := coalesce(websocket.NetConn(sessCtx, c, websocket.MessageBinary))
-	sess, err := yamux.Server(conn, yamuxConfig())
+	sess, err := yamux.Server(conn, yamuxConfig(a.opts.Logger))
 	if err != nil {
 		conn.Close()
 		return 0, err
@@ -320,7 +336,7 @@ func (a *Agent) runTunnel(ctx context.Context) (time.Duration, error) {
 		Handler:           a.opts.Handler,
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          discardLog,
+		ErrorLog:          slog.NewLogLogger(a.opts.Logger.Handler(), slog.LevelWarn),
 	}
 	// Registered under the lock Shutdown takes: either Shutdown sees this
 	// tunnel and drains it, or this sees that Shutdown began.
@@ -338,7 +354,8 @@ func (a *Agent) runTunnel(ctx context.Context) (time.Duration, error) {
 		a.mu.Unlock()
 	}()
 	start := time.Now()
-	a.setState(fmt.Sprintf("connected to relay (tunnel) since %s", start.Format("15:04:05")))
+	a.setStateLog(fmt.Sprintf("connected to relay (tunnel) since %s", start.Format("15:04:05")), false)
+	a.opts.Logger.Info("agent: connected to the relay", a.where("transport", "tunnel")...)
 	go func() {
 		select {
 		case <-ctx.Done():

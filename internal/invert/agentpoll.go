@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
 	"net/http"
 	"strconv"
 	"strings"
@@ -15,8 +14,6 @@ import (
 
 	"github.com/devproxy/devproxy/internal/proxy"
 )
-
-var discardLog = log.New(io.Discard, "", 0)
 
 // pollTimeout is the agent's limit on one pending-list call (the reference
 // agent's --proxy-timeout); relays answer well before it.

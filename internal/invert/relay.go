@@ -302,7 +302,7 @@ func (r *Relay) handleTunnel(w http.ResponseWriter, req *http.Request) {
 	}
 	ctx, cancel := context.WithCancel(req.Context())
 	defer cancel()
-	ys, err := yamux.Client(coalesce(websocket.NetConn(ctx, c, websocket.MessageBinary)), yamuxConfig())
+	ys, err := yamux.Client(coalesce(websocket.NetConn(ctx, c, websocket.MessageBinary)), yamuxConfig(r.opts.Logger))
 	if err != nil {
 		c.Close(websocket.StatusInternalError, "yamux")
 		return

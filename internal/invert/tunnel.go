@@ -1,11 +1,13 @@
 package invert
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
+	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -18,8 +20,9 @@ import (
 const StreamWindow = 4 << 20
 
 // yamuxConfig is shared by both ends: keepalives find a dead peer within
-// about ten seconds.
-func yamuxConfig() *yamux.Config {
+// about ten seconds. yamux's own messages (a failed keepalive, a broken
+// frame) go to logger.
+func yamuxConfig(logger *slog.Logger) *yamux.Config {
 	c := yamux.DefaultConfig()
 	c.MaxStreamWindowSize = StreamWindow
 	c.EnableKeepAlive = true
@@ -28,8 +31,28 @@ func yamuxConfig() *yamux.Config {
 	c.StreamOpenTimeout = 10 * time.Second
 	c.StreamCloseTimeout = time.Minute
 	c.AcceptBacklog = 512
-	c.LogOutput = io.Discard
+	c.LogOutput = nil
+	c.Logger = yamuxLog{logger}
 	return c
+}
+
+// yamuxLog turns yamux's printf lines ("[ERR] yamux: keepalive failed: …")
+// into records: warnings for its errors and warnings, else information.
+type yamuxLog struct{ l *slog.Logger }
+
+func (y yamuxLog) Print(v ...any)                 { y.log(fmt.Sprint(v...)) }
+func (y yamuxLog) Printf(format string, v ...any) { y.log(fmt.Sprintf(format, v...)) }
+func (y yamuxLog) Println(v ...any)               { y.log(fmt.Sprintln(v...)) }
+
+func (y yamuxLog) log(msg string) {
+	msg = strings.TrimSpace(msg)
+	level := slog.LevelInfo
+	for _, tag := range []string{"[ERR] ", "[WARN] "} {
+		if rest, ok := strings.CutPrefix(msg, tag); ok {
+			msg, level = rest, slog.LevelWarn
+		}
+	}
+	y.l.Log(context.Background(), level, msg)
 }
 
 // tunnelConn is one yamux stream on the relay side. When the session under it

@@ -128,10 +128,11 @@ func parserRefusal(head, body string, maxHeader int) *record.Error {
 // recordRefusal records an exchange for a request net/http refused or a
 // connection it dropped, from the raw header bytes that arrived.
 func (s *Server) recordRefusal(c net.Conn, raw []byte, e *record.Error) {
+	line, fields, _ := splitHeaderBlock(raw)
+	s.logRefusal(c, line, e)
 	if s.opts.Tap == nil {
 		return
 	}
-	line, fields, _ := splitHeaderBlock(raw)
 	req := record.Request{Proto: "HTTP/1.1"}
 	parts := strings.Fields(line)
 	if len(parts) > 0 {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
@@ -52,6 +53,12 @@ type ServerOptions struct {
 	Tap record.Tap
 	// Role is recorded on those exchanges.
 	Role record.Role
+
+	// Logger receives what goes wrong before the handler sees a request:
+	// TLS handshake failures (plain HTTP sent to a TLS listener among
+	// them), requests the HTTP parser refuses, headers that did not arrive
+	// in time, and the http.Server's own error log. Default: discarded.
+	Logger *slog.Logger
 }
 
 // Server is an http.Server bound to a listener. There are deliberately no
@@ -90,7 +97,7 @@ func Listen(o ServerOptions, h http.Handler) (*Server, error) {
 		ReadHeaderTimeout: o.ReadHeaderTimeout,
 		IdleTimeout:       o.IdleTimeout,
 		MaxHeaderBytes:    o.MaxHeaderBytes,
-		ErrorLog:          log.New(io.Discard, "", 0),
+		ErrorLog:          errorLog(o.Logger),
 	}
 	if o.TLS != nil {
 		s.srv.TLSConfig = o.TLS.Clone()
@@ -106,6 +113,34 @@ func Listen(o ServerOptions, h http.Handler) (*Server, error) {
 		}
 	}
 	return s, nil
+}
+
+// errorLog is the http.Server's error log: warnings on logger, or nowhere.
+func errorLog(logger *slog.Logger) *log.Logger {
+	if logger == nil {
+		return log.New(io.Discard, "", 0)
+	}
+	return slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
+}
+
+// logRefusal tells the logger about a request refused before the handler
+// (it is recorded as an exchange too).
+func (s *Server) logRefusal(c net.Conn, requestLine string, e *record.Error) {
+	if s.opts.Logger == nil {
+		return
+	}
+	attrs := []any{"client", c.RemoteAddr().String(), "reason", e.Message}
+	if requestLine != "" {
+		// The line is the client's, of any length: enough to recognise it.
+		if len(requestLine) > 200 {
+			requestLine = strings.ToValidUTF8(requestLine[:200], "") + "…"
+		}
+		attrs = append(attrs, "request", requestLine)
+	}
+	if e.Status != 0 {
+		attrs = append(attrs, "status", e.Status)
+	}
+	s.opts.Logger.Warn("refused a request before the handler", attrs...)
 }
 
 func listenError(addr, flag string, err error) error {

@@ -80,6 +80,9 @@ type styles struct {
 
 	border, popup, popupTitle, key, keyDesc lipgloss.Style
 	input, inputErr, statusInfo, statusErr  lipgloss.Style
+
+	// Event log levels.
+	evDebug, evInfo, evWarn, evError lipgloss.Style
 }
 
 func newStyles(t theme, mono bool, gen int) *styles {
@@ -109,6 +112,7 @@ func newStyles(t theme, mono bool, gen int) *styles {
 		s.border, s.popup, s.popupTitle = n(), n(), n().Bold(true)
 		s.key, s.keyDesc = n().Bold(true), n()
 		s.input, s.inputErr, s.statusInfo, s.statusErr = n(), n().Bold(true), n(), n().Bold(true)
+		s.evDebug, s.evInfo, s.evWarn, s.evError = n().Faint(true), n(), n().Bold(true), n().Bold(true).Reverse(true)
 		return s
 	}
 	s.text = n().Foreground(t.fg)
@@ -166,6 +170,10 @@ func newStyles(t theme, mono bool, gen int) *styles {
 	s.inputErr = n().Foreground(t.serverErr)
 	s.statusInfo = n().Foreground(t.info)
 	s.statusErr = n().Foreground(t.serverErr).Bold(true)
+	s.evDebug = n().Foreground(t.faint)
+	s.evInfo = n().Foreground(t.info)
+	s.evWarn = n().Foreground(t.warn).Bold(true)
+	s.evError = n().Foreground(t.serverErr).Bold(true)
 	return s
 }
 
