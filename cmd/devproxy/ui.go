@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/devproxy/devproxy/internal/record"
 	"github.com/devproxy/devproxy/internal/tui"
 )
 
@@ -23,7 +24,7 @@ func init() {
 		}
 		return tui.Run(ctx, tui.Config{
 			Source:    tui.RecorderSource(s.rec),
-			Role:      string(s.role),
+			Role:      uiRole(s),
 			Listen:    s.listen,
 			Target:    s.target,
 			Replayer:  rp,
@@ -32,6 +33,20 @@ func init() {
 			ExportDir: ".",
 			Status:    s.status,
 			Hints:     s.hints,
+			// With --har the exchanges are written on exit; view's are in
+			// its file already.
+			SavedOnExit:   s.out.har != "" || s.role == record.RoleView,
+			SelfSignedTLS: s.selfSignedTLS,
+			Events:        s.events,
 		})
 	}
+}
+
+// uiRole is what the UI header calls the run: the command's name for the
+// demo (which runs the serve role), else the role.
+func uiRole(s *roleRun) string {
+	if s.name == "demo" {
+		return s.name
+	}
+	return string(s.role)
 }

@@ -25,7 +25,12 @@ func newViewCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			s := newRoleRun(cmd, record.RoleView, limits, out)
+			limits = fileLimits(limits, xs)
+			s, err := newRoleRun(cmd, record.RoleView, limits, out)
+			if err != nil {
+				return err
+			}
+			defer s.closeLog()
 			s.target = args[0]
 			addImported(s.rec, xs)
 			if s.useTUI() {
@@ -43,6 +48,29 @@ func newViewCmd() *cobra.Command {
 	addRecorderFlags(fs)
 	addOutputFlags(fs)
 	return cmd
+}
+
+// fileLimits are the recording limits for viewing xs: room for every
+// entry and every body the file holds, whatever --max-exchanges and the
+// capture limits say (they bound live capture; a file is already
+// recorded). Only a negative --max-body-capture, no bodies, is kept.
+func fileLimits(l record.Limits, xs []record.Exchange) record.Limits {
+	l.MaxExchanges = max(len(xs), 1)
+	var total, largest int64
+	for i := range xs {
+		n := int64(len(xs[i].Request.Body.Bytes))
+		if r := xs[i].Response; r != nil {
+			total += int64(len(r.Body.Bytes))
+			largest = max(largest, int64(len(r.Body.Bytes)))
+		}
+		total += n
+		largest = max(largest, n)
+	}
+	if l.MaxBodyCapture >= 0 {
+		l.MaxBodyCapture = max(l.MaxBodyCapture, largest)
+	}
+	l.MaxCaptureTotal = max(l.MaxCaptureTotal, total, l.MaxBodyCapture)
+	return l
 }
 
 func readHARFile(path string) ([]record.Exchange, error) {

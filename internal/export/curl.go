@@ -35,10 +35,29 @@ const CurlBodyFile = "body.bin"
 // HEAD is -I. Arguments use POSIX single quotes, or ANSI-C $'…' quoting when
 // they hold control characters, "'" or "!". A URL with []{} gets --globoff.
 // Lines are joined with " \" and a newline; comment lines follow the command.
-func Curl(x record.Exchange) string {
+func Curl(x record.Exchange) string { return CurlWith(x, CurlOptions{}) }
+
+// CurlOptions change the command Curl writes.
+type CurlOptions struct {
+	// Insecure adds -k, which makes curl accept a certificate it cannot
+	// verify, and a comment line saying so and why: Why, if set.
+	Insecure bool
+	Why      string
+}
+
+// CurlWith is Curl with options.
+func CurlWith(x record.Exchange, o CurlOptions) string {
 	rq := &x.Request
 	lines := []string{"curl " + shellQuote(rq.URL)}
 	var comments []string
+	if o.Insecure {
+		lines = append(lines, "  -k")
+		c := "# -k: curl does not verify the server's certificate"
+		if o.Why != "" {
+			c += ": " + o.Why
+		}
+		comments = append(comments, c+".")
+	}
 
 	data := rq.Body.Bytes
 	hasBody := len(data) > 0 || rq.Body.Size > 0

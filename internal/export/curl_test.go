@@ -94,6 +94,18 @@ func TestCurlGlobOff(t *testing.T) {
 	}
 }
 
+func TestCurlInsecure(t *testing.T) {
+	x := curlExchange("GET", "https://127.0.0.1:8443/anything", nil, nil)
+	got := CurlWith(x, CurlOptions{Insecure: true, Why: "it is self-signed"})
+	want := "curl 'https://127.0.0.1:8443/anything' \\\n  -k\n# -k: curl does not verify the server's certificate: it is self-signed."
+	if got != want {
+		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	}
+	if got := CurlWith(x, CurlOptions{}); got != Curl(x) || strings.Contains(got, "-k") {
+		t.Errorf("without options:\n%s", got)
+	}
+}
+
 func TestCurlBinaryBody(t *testing.T) {
 	x := curlExchange("PUT", "http://example.test/blob", record.Fields{{Name: "Content-Type", Value: "application/octet-stream"}}, []byte{0x89, 'P', 'N', 'G', 0, 1, 2})
 	got := Curl(x)

@@ -27,6 +27,11 @@ const (
 	DefaultMaxCaptureTotal = 128 << 20
 )
 
+// MaxMessages is how many messages (Exchange.Messages) an exchange keeps:
+// the first ones, like a body's first bytes, so that what a UI or an export
+// already showed stays put; later ones are counted in MessagesDropped.
+const MaxMessages = 10_000
+
 func (l Limits) withDefaults() Limits {
 	if l.MaxExchanges <= 0 {
 		l.MaxExchanges = DefaultMaxExchanges
@@ -176,6 +181,13 @@ func (r *Recorder) addLocked(x Exchange) (uint64, *Exchange, []*sink) {
 	if e.ex.Response != nil {
 		e.fill(&e.ex.Response.Body, respBody)
 	}
+	e.ex.Messages = nil
+	for _, m := range x.Messages {
+		// Copy what may be kept: the caller keeps its exchange.
+		m.Size = max(m.Size, int64(len(m.Payload)))
+		m.Payload = append([]byte(nil), m.Payload[:min(int64(len(m.Payload)), r.limits.MaxBodyCapture)]...)
+		e.addMessage(m)
+	}
 	r.emit(Event{Kind: EventStarted, ID: x.ID})
 	r.emit(Event{Kind: EventDone, ID: x.ID})
 	if len(r.sinks) == 0 {
@@ -235,15 +247,42 @@ func (r *Recorder) insert(e *entry) {
 func (r *Recorder) evict(i int) {
 	e := r.ring[i]
 	e.kept = false
-	r.captured -= int64(len(e.ex.Request.Body.Bytes))
-	if e.ex.Response != nil {
-		r.captured -= int64(len(e.ex.Response.Body.Bytes))
-	}
+	r.captured -= e.held()
 	copy(r.ring[i:], r.ring[i+1:])
 	r.ring[len(r.ring)-1] = nil
 	r.ring = r.ring[:len(r.ring)-1]
 	r.stats.Evicted++
 	r.emit(Event{Kind: EventEvicted, ID: e.ex.ID})
+}
+
+// Delete drops the given exchanges from the buffer at the user's request.
+// Subscribers get the EventEvicted they get for an eviction, but
+// Stats.Evicted does not count them: nothing was dropped to stay within
+// the limits. Ids not kept are ignored; an exchange still in flight goes
+// on without being recorded, as after Clear.
+func (r *Recorder) Delete(ids ...uint64) {
+	if len(ids) == 0 {
+		return
+	}
+	drop := make(map[uint64]struct{}, len(ids))
+	for _, id := range ids {
+		drop[id] = struct{}{}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	// One pass, so that deleting many is not quadratic.
+	kept := r.ring[:0]
+	for _, e := range r.ring {
+		if _, ok := drop[e.ex.ID]; !ok {
+			kept = append(kept, e)
+			continue
+		}
+		e.kept = false
+		r.captured -= e.held()
+		r.emit(Event{Kind: EventEvicted, ID: e.ex.ID})
+	}
+	clear(r.ring[len(kept):])
+	r.ring = kept
 }
 
 // find returns the kept entry with the given id. Callers hold r.mu.
@@ -263,9 +302,20 @@ type entry struct {
 	finished bool
 	reqHint  int64
 	respHint int64
+	msgBytes int64 // payload bytes of the kept messages
 }
 
 func (e *entry) ID() uint64 { return e.ex.ID }
+
+// held is how many captured bytes (bodies and message payloads) e counts
+// against the total budget.
+func (e *entry) held() int64 {
+	n := int64(len(e.ex.Request.Body.Bytes)) + e.msgBytes
+	if e.ex.Response != nil {
+		n += int64(len(e.ex.Response.Body.Bytes))
+	}
+	return n
+}
 
 func (e *entry) Upstream(url string) {
 	e.r.mu.Lock()
@@ -367,6 +417,40 @@ func (e *entry) Upgraded(up, down int64) {
 	e.r.emit(Event{Kind: EventResponseBody, ID: e.ex.ID})
 }
 
+func (e *entry) Message(m Message) {
+	e.r.mu.Lock()
+	defer e.r.mu.Unlock()
+	if e.finished || !e.kept {
+		return
+	}
+	e.addMessage(m)
+	e.ex.Version++
+	e.r.emit(Event{Kind: EventResponseBody, ID: e.ex.ID})
+}
+
+// addMessage keeps m within the message count, the per-body cap and the
+// total budget, or counts it as dropped. Messages are appended in place:
+// copies handed out are capped at their length (see clone), so they never
+// see the append. Callers hold r.mu.
+func (e *entry) addMessage(m Message) {
+	if len(e.ex.Messages) >= MaxMessages {
+		e.ex.MessagesDropped++
+		return
+	}
+	m.Size = max(m.Size, int64(len(m.Payload)))
+	n := e.reserve(min(int64(len(m.Payload)), e.r.limits.MaxBodyCapture))
+	// Copy when part is left out or the buffer has much room to spare, so
+	// that the memory held stays close to the bytes counted (as shrink).
+	if c := int64(cap(m.Payload)); n < int64(len(m.Payload)) || (c-n > 4096 && c-n > n/4) {
+		m.Payload = append([]byte(nil), m.Payload[:n]...)
+	}
+	m.Payload = m.Payload[:n:n]
+	m.Truncated = m.Truncated || m.Size > n
+	e.msgBytes += n
+	e.r.captured += n
+	e.ex.Messages = append(e.ex.Messages, m)
+}
+
 func (e *entry) Finish(f Finish) {
 	e.r.mu.Lock()
 	done, sinks := e.finishLocked(f)
@@ -420,23 +504,7 @@ func (e *entry) appendBody(b *Body, p []byte) {
 	if room := r.limits.MaxBodyCapture - int64(len(b.Bytes)); n > room {
 		n = room
 	}
-	if !e.kept {
-		n = 0
-	}
-	for n > 0 && r.captured+n > r.limits.MaxCaptureTotal {
-		victim := -1
-		for i, o := range r.ring {
-			if o != e {
-				victim = i
-				break
-			}
-		}
-		if victim < 0 {
-			n = max(0, r.limits.MaxCaptureTotal-r.captured)
-			break
-		}
-		r.evict(victim)
-	}
+	n = e.reserve(n)
 	if n > 0 {
 		if int64(cap(b.Bytes)-len(b.Bytes)) < n {
 			want := max(2*int64(cap(b.Bytes)), int64(len(b.Bytes))+n, 512)
@@ -452,6 +520,32 @@ func (e *entry) appendBody(b *Body, p []byte) {
 		b.Truncated = true
 		r.stats.TruncatedBodies++
 	}
+}
+
+// reserve makes room for n more captured bytes within the total budget,
+// evicting the oldest other exchanges, and returns how many of them e may
+// capture: n, or less when e alone fills the budget, or none when e is no
+// longer kept. The caller adds what it captures to r.captured. Callers
+// hold r.mu.
+func (e *entry) reserve(n int64) int64 {
+	r := e.r
+	if !e.kept || n <= 0 {
+		return 0
+	}
+	for r.captured+n > r.limits.MaxCaptureTotal {
+		victim := -1
+		for i, o := range r.ring {
+			if o != e {
+				victim = i
+				break
+			}
+		}
+		if victim < 0 {
+			return max(0, r.limits.MaxCaptureTotal-r.captured)
+		}
+		r.evict(victim)
+	}
+	return n
 }
 
 // fill captures a whole body read from elsewhere (a HAR file), keeping its

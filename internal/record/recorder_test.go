@@ -128,6 +128,29 @@ func TestClearDetachesInFlight(t *testing.T) {
 	}
 }
 
+func TestDelete(t *testing.T) {
+	r := NewRecorder(Limits{})
+	for range 4 {
+		run(r, 0, 10)
+	}
+	inflight := r.Begin(Begin{Request: Request{Method: "GET"}})
+	sub := r.Subscribe(0)
+	defer sub.Close()
+	r.Delete(2, 4, inflight.ID(), 99)
+	if snap := r.Snapshot(); fmt.Sprint(ids(snap)) != "[1 3]" {
+		t.Fatalf("kept %v, want [1 3]", ids(snap))
+	}
+	want := []Event{{EventEvicted, 2}, {EventEvicted, 4}, {EventEvicted, 5}}
+	if got := sub.Drain(nil); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("events %v, want %v", got, want)
+	}
+	inflight.ResponseBody([]byte("after delete"))
+	inflight.Finish(Finish{})
+	if s := r.Stats(); s.Kept != 2 || s.CapturedBytes != 20 || s.Evicted != 0 || s.InFlight != 0 || s.Total != 5 {
+		t.Errorf("stats after delete %+v", s)
+	}
+}
+
 func TestConcurrentProducers(t *testing.T) {
 	r := NewRecorder(Limits{MaxExchanges: 200, MaxBodyCapture: 1 << 10, MaxCaptureTotal: 64 << 10})
 	sub := r.Subscribe(64)

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/charmbracelet/x/ansi"
 	"github.com/devproxy/devproxy/internal/record"
 )
 
@@ -25,7 +26,9 @@ type rowKey struct {
 	version uint64
 	cols    columns
 	gen     int
-	frame   int // spinner frame and clock, for rows in flight
+	frame   int    // spinner frame and clock, for rows in flight
+	host    string // the host left out of the URL column
+	marked  bool
 }
 
 func newEntry(x *record.Exchange) *entry {
@@ -49,8 +52,8 @@ const (
 )
 
 // layoutColumns fits the columns into width: the URL takes what is left,
-// and the content type, then the size, then the time are dropped rather
-// than squeezing the URL below a readable width.
+// and the content type, then the time, then the size are dropped rather
+// than squeezing the URL below a readable width. 80 columns keep the size.
 func layoutColumns(width int, maxID uint64) columns {
 	c := columns{width: width}
 	c.id = len(strconv.FormatUint(maxID, 10)) + 1
@@ -65,11 +68,11 @@ func layoutColumns(width int, maxID uint64) columns {
 		case c.ctype > 0:
 			c.ctype = 0
 			continue
-		case c.url < 32 && c.size > 0:
-			c.size = 0
-			continue
-		case c.url < 24 && c.time > 0:
+		case c.url < 26 && c.time > 0:
 			c.time = 0
+			continue
+		case c.url < 22 && c.size > 0:
+			c.size = 0
 			continue
 		}
 		break
@@ -80,8 +83,8 @@ func layoutColumns(width int, maxID uint64) columns {
 	return c
 }
 
-// fixed is the width of everything but the URL: a one-cell gutter and a
-// space after each shown column (the URL's included).
+// fixed is the width of everything but the URL: a one-cell gutter (where
+// a mark shows) and a space after each shown column (the URL's included).
 func (c columns) fixed() int {
 	n := 2
 	for _, w := range []int{c.id, c.time, c.method, c.status, c.dur, c.size, c.ctype} {
@@ -90,6 +93,37 @@ func (c columns) fixed() int {
 		}
 	}
 	return n
+}
+
+// hostCounts counts exchanges by host, so that the list knows at once
+// whether every exchange has the same one.
+type hostCounts map[string]int
+
+// add counts n more (or, negative, fewer) exchanges at hp's host.
+func (h hostCounts) add(hp string, n int) {
+	host := hostOf(hp)
+	if h[host] += n; h[host] <= 0 {
+		delete(h, host)
+	}
+}
+
+// only is the host of every exchange counted, or "" when they differ.
+func (h hostCounts) only() string {
+	if len(h) != 1 {
+		return ""
+	}
+	for host := range h {
+		return host
+	}
+	return ""
+}
+
+// hostOf is the host part of a URL column text (host and path).
+func hostOf(hp string) string {
+	if i := strings.IndexAny(hp, "/?#"); i >= 0 {
+		return hp[:i]
+	}
+	return hp
 }
 
 // listView is the exchange list: which rows are shown, the cursor, the
@@ -107,6 +141,15 @@ type listView struct {
 	filtered bool
 	empty    string
 	hints    []string
+	// host, when every exchange has the same one, is left out of the URL
+	// column and named in its header instead.
+	host string
+	// order is the sort order; sorted keeps the rows in it.
+	order  order
+	sorted sortedRows
+	// marked are the exchanges marked with the mark key, by ID. Marks on
+	// exchanges that are gone are dropped by the model (pruneMarks).
+	marked map[uint64]struct{}
 }
 
 // selected returns the entry under the cursor, or nil.
@@ -163,9 +206,40 @@ func (l *listView) scrollInto(height int) {
 	}
 }
 
-// indexOf returns the row index of exchange id, or where it would be.
+// indexOf returns the row index of exchange id, or where it would be: in
+// time order its place by ID, in another order the cursor's row.
 func (l *listView) indexOf(id uint64) (int, bool) {
-	return searchEntries(l.rows, id)
+	if l.order == byTime {
+		return searchEntries(l.rows, id)
+	}
+	for i, e := range l.rows {
+		if e.x.ID == id {
+			return i, true
+		}
+	}
+	return l.cursor, false
+}
+
+// isMarked reports whether exchange id is marked.
+func (l *listView) isMarked(id uint64) bool {
+	_, ok := l.marked[id]
+	return ok
+}
+
+// toggleMark marks the selected exchange, or unmarks it.
+func (l *listView) toggleMark() {
+	e := l.selected()
+	if e == nil {
+		return
+	}
+	if l.isMarked(e.x.ID) {
+		delete(l.marked, e.x.ID)
+		return
+	}
+	if l.marked == nil {
+		l.marked = map[uint64]struct{}{}
+	}
+	l.marked[e.x.ID] = struct{}{}
 }
 
 // searchEntries binary-searches rows (ordered by ID) for id.
@@ -193,27 +267,16 @@ func (l *listView) Render(width, height int) string {
 	cols := layoutColumns(width, maxID)
 	var b strings.Builder
 	b.Grow((width + 16) * height)
-	b.WriteString(st.colHeader.Render(fit(cols.header(), width)))
+	b.WriteString(st.colHeader.Render(fit(cols.header(l.order, l.host), width)))
 	lines := 1
 	if len(l.rows) == 0 {
-		msg := "  " + l.empty
-		if l.filtered {
-			msg = "  No exchange matches the filter."
-		}
-		b.WriteByte('\n')
-		b.WriteString(st.muted.Render(fit(msg, width)))
-		lines++
-		if !l.filtered && len(l.hints) > 0 && lines+1 < height {
-			b.WriteByte('\n')
-			lines++
-			for _, h := range l.hints {
-				if lines >= height {
-					break
-				}
-				b.WriteByte('\n')
-				b.WriteString(st.muted.Render(fit("  "+h, width)))
-				lines++
+		for _, s := range l.emptyLines(width) {
+			if lines >= height {
+				break
 			}
+			b.WriteByte('\n')
+			b.WriteString(st.muted.Render(fit(s, width)))
+			lines++
 		}
 	}
 	for i := l.offset; i < len(l.rows) && lines < height; i++ {
@@ -221,9 +284,9 @@ func (l *listView) Render(width, height int) string {
 		e := l.rows[i]
 		switch {
 		case i == l.cursor && l.dim:
-			b.WriteString(st.selDim.Render(fit(rowText(e, cols, l.ctx), width)))
+			b.WriteString(st.selDim.Render(fit(l.rowText(e, cols), width)))
 		case i == l.cursor:
-			b.WriteString(st.sel.Render(fit(rowText(e, cols, l.ctx), width)))
+			b.WriteString(st.sel.Render(fit(l.rowText(e, cols), width)))
 		default:
 			b.WriteString(l.row(e, cols))
 		}
@@ -236,40 +299,127 @@ func (l *listView) Render(width, height int) string {
 	return b.String()
 }
 
+// emptyLines are what an empty list says: that it waits for traffic (or
+// that nothing matches the filter), then the hints, wrapped rather than cut
+// so that a command or a fingerprint can be copied whole.
+func (l *listView) emptyLines(width int) []string {
+	if l.filtered {
+		return []string{"  No exchange matches the filter."}
+	}
+	out := wrapWords("  "+l.empty, width, 4)
+	if len(l.hints) > 0 {
+		out = append(out, "")
+	}
+	for _, h := range l.hints {
+		// A hint indented as a command keeps its continuation lines
+		// indented under it.
+		indent := 4 + len(h) - len(strings.TrimLeft(h, " "))
+		out = append(out, wrapWords("  "+sanitizeLine(h), width, indent)...)
+	}
+	return out
+}
+
+// wrapWords wraps s at spaces only, so that a token or a URL stays whole
+// when it fits on a line (ansi.Wrap also breaks at hyphens); a word longer
+// than a line is broken. Lines after the first are indented.
+func wrapWords(s string, width, indent int) []string {
+	if ansi.StringWidth(s) <= width {
+		return []string{s}
+	}
+	if indent >= width/2 {
+		indent = 0
+	}
+	pad := strings.Repeat(" ", indent)
+	var out []string
+	line := strings.Repeat(" ", len(s)-len(strings.TrimLeft(s, " ")))
+	empty := true // no word on the line yet
+	for _, w := range strings.Fields(s) {
+		if !empty && ansi.StringWidth(line)+1+ansi.StringWidth(w) > width {
+			out = append(out, line)
+			line, empty = pad, true
+		}
+		if !empty {
+			line += " "
+		}
+		for ansi.StringWidth(line)+ansi.StringWidth(w) > width {
+			head := ansi.Truncate(w, width-ansi.StringWidth(line), "")
+			if head == "" {
+				break // no room for even one rune: let fit cut it
+			}
+			out = append(out, line+head)
+			w = w[len(head):]
+			line = pad
+		}
+		line += w
+		empty = false
+	}
+	return append(out, line)
+}
+
 // row returns e's styled row, from the memo when nothing it shows changed.
 func (l *listView) row(e *entry, cols columns) string {
-	k := rowKey{version: e.x.Version, cols: cols, gen: l.ctx.st.gen}
+	k := rowKey{version: e.x.Version, cols: cols, gen: l.ctx.st.gen, host: l.host, marked: l.isMarked(e.x.ID)}
 	if e.x.State == record.InFlight {
 		k.frame = l.ctx.frame
 	}
 	if e.rowKey == k && e.row != "" {
 		return e.row
 	}
-	e.row = styledRow(e, cols, l.ctx)
+	e.row = styledRow(l.rowCells(e), cols, l.ctx.st)
 	e.rowKey = k
 	return e.row
 }
 
-func (c columns) header() string {
+// header is the column header line. The sorted column carries an arrow
+// (largest first); with host set the URL column says it is left out.
+func (c columns) header(by order, host string) string {
 	var b strings.Builder
 	b.WriteByte(' ')
 	cell := func(s string, w int, right bool) { writeCell(&b, s, w, right) }
+	sorted := func(s string, o order) string {
+		if by == o {
+			return s + "▼"
+		}
+		return s
+	}
+	url := "HOST/PATH"
+	if host != "" {
+		url = "PATH on " + host
+	}
 	cell("#", c.id, false)
 	cell("TIME", c.time, false)
 	cell("METHOD", c.method, false)
-	cell("STATUS", c.status, false)
-	cell("HOST/PATH", c.url, false)
-	cell("DUR", c.dur, true)
-	cell("SIZE", c.size, true)
+	cell(sorted("STATUS", byStatus), c.status, false)
+	cell(url, c.url, false)
+	cell(sorted("DUR", byDuration), c.dur, true)
+	cell(sorted("SIZE", bySize), c.size, true)
 	cell("TYPE", c.ctype, false)
 	return b.String()
 }
 
 // cells are a row's column texts before styling.
 type cells struct {
-	id, time, method, status, replay, url, dur, size, ctype string
-	code                                                    int
-	failed, inflight, slow                                  bool
+	mark, id, time, method, status, replay, url, dur, size, ctype string
+	code                                                          int
+	failed, inflight, slow                                        bool
+}
+
+// markGlyph is drawn in the gutter of a marked row.
+const markGlyph = "●"
+
+// rowCells are e's column texts as this list shows them: marked or not,
+// and without the host when every row has the same one.
+func (l *listView) rowCells(e *entry) cells {
+	c := rowCells(e, l.ctx)
+	if l.isMarked(e.x.ID) {
+		c.mark = markGlyph
+	}
+	if l.host != "" {
+		if c.url = strings.TrimPrefix(c.url, l.host); c.url == "" {
+			c.url = "/"
+		}
+	}
+	return c
 }
 
 func rowCells(e *entry, ctx *uiContext) cells {
@@ -325,10 +475,10 @@ var spinner = []string{"⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "
 
 // rowText is a row without colours, for the selected row (which is drawn
 // in the selection style as a whole).
-func rowText(e *entry, cols columns, ctx *uiContext) string {
-	c := rowCells(e, ctx)
+func (l *listView) rowText(e *entry, cols columns) string {
+	c := l.rowCells(e)
 	var b strings.Builder
-	b.WriteByte(' ')
+	b.WriteString(fit(c.mark, 1))
 	cell := func(s string, w int, right bool) { writeCell(&b, s, w, right) }
 	cell(c.id, cols.id, false)
 	cell(c.time, cols.time, false)
@@ -342,11 +492,9 @@ func rowText(e *entry, cols columns, ctx *uiContext) string {
 }
 
 // styledRow is a row with each column coloured.
-func styledRow(e *entry, cols columns, ctx *uiContext) string {
-	st := ctx.st
-	c := rowCells(e, ctx)
+func styledRow(c cells, cols columns, st *styles) string {
 	var b strings.Builder
-	b.WriteByte(' ')
+	b.WriteString(st.accent.Render(fit(c.mark, 1)))
 	sep := func() { b.WriteByte(' ') }
 	b.WriteString(st.muted.Render(fit(c.id, cols.id)))
 	sep()
