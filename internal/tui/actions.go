@@ -154,7 +154,7 @@ func (m *Model) curl() tea.Cmd {
 	if x == nil {
 		return nil
 	}
-	src := m.src
+	src, opts := m.src, m.curlOptions(x)
 	return func() (msg tea.Msg) {
 		defer func() {
 			if r := recover(); r != nil {
@@ -165,54 +165,114 @@ func (m *Model) curl() tea.Cmd {
 		if err != nil {
 			return curlMsg{id: x.ID, err: err}
 		}
-		return curlMsg{id: x.ID, text: export.Curl(*full)}
+		return curlMsg{id: x.ID, text: export.CurlWith(*full, opts)}
 	}
+}
+
+// curlOptions are the curl options for x: -k for a request to devproxy's
+// own listener when its certificate is self-signed (serve --tls), since
+// that is the only way such a request was made.
+func (m *Model) curlOptions(x *record.Exchange) export.CurlOptions {
+	if m.cfg.SelfSignedTLS && strings.HasPrefix(x.Request.URL, "https://") {
+		return export.CurlOptions{Insecure: true,
+			Why: "devproxy's --tls listener uses a self-signed one"}
+	}
+	return export.CurlOptions{}
 }
 
 // exportDoneMsg reports a HAR export.
 type exportDoneMsg struct {
 	path   string
-	n      int
+	ids    []uint64 // the exchanges written
 	redact redact.Level
 	err    error
 }
 
-// openExport asks where to write the HAR file, offering a name in the
-// export directory.
-func (m *Model) openExport() {
-	name := "devproxy-" + m.ctx.now.Format("20060102-150405") + ".har"
+// exportExistsMsg says an export would overwrite a file; it asks first.
+type exportExistsMsg struct{ job exportJob }
+
+// exportJob is one HAR export: where to, and which exchanges.
+type exportJob struct {
+	path string // as typed; "~/" is expanded when it runs
+	// xs are the exchanges to write; nil means every one the source holds,
+	// read when the export runs.
+	xs        []*record.Exchange
+	overwrite bool // the user agreed to replace an existing file
+}
+
+// openExport asks where to write the HAR file, offering path (a new name
+// in the export directory if empty). It writes the marked exchanges if
+// any, else those the filter lets through, else all of them; all of them
+// when it is to quit afterwards.
+func (m *Model) openExport(path string) {
+	if path == "" {
+		name := "devproxy-" + m.ctx.now.Format("20060102-150405") + ".har"
+		path = filepath.Join(m.cfg.ExportDir, name)
+	}
 	in := newInput("", &m.keys.Edit)
-	in.SetValue(filepath.Join(m.cfg.ExportDir, name))
+	in.SetValue(path)
 	in.Focus()
+	all := m.quitAfterExport
 	var note string
-	if m.filter != nil {
+	switch n := len(m.list.marked); {
+	case all:
+		note = fmt.Sprintf("all %d exchanges, then quit", len(m.entries))
+	case n > 0:
+		note = fmt.Sprintf("%d marked %s", n, oneOrMany(n, "exchange", "exchanges"))
+	case m.filter != nil:
 		note = fmt.Sprintf("%d exchanges that match the filter", len(m.visible))
-	} else {
+	default:
 		note = fmt.Sprintf("all %d exchanges", len(m.entries))
 	}
 	note += " · redaction: " + string(m.cfg.Redact)
 	k := &m.keys.Input
 	m.pushDialog(&promptDialog{ctx: &m.ctx, keys: &m.keys, title: "Export HAR", label: "File:", note: note, input: in,
-		footer:  k.Accept.Help().Key + " export · " + k.Cancel.Help().Key + " cancel",
-		onEnter: m.export})
+		footer: k.Accept.Help().Key + " export · " + k.Cancel.Help().Key + " cancel",
+		onEnter: func(path string) tea.Cmd {
+			path = strings.TrimSpace(path)
+			if path == "" {
+				m.quitAfterExport = false
+				m.setStatus("export canceled: no file name", true)
+				return nil
+			}
+			job := exportJob{path: path}
+			if !all {
+				job.xs = m.exportSelection()
+			}
+			return m.export(job)
+		},
+		onCancel: func() { m.quitAfterExport = false },
+	})
 }
 
-func (m *Model) export(path string) tea.Cmd {
-	path = strings.TrimSpace(path)
-	if path == "" {
-		m.setStatus("export canceled: no file name", true)
-		return nil
-	}
+// exportSelection is what x exports: the marked exchanges, else the ones
+// the filter lets through, else nil for all of them.
+func (m *Model) exportSelection() []*record.Exchange {
 	var xs []*record.Exchange
-	if m.filter != nil {
+	switch {
+	case len(m.list.marked) > 0:
+		for _, e := range m.entries {
+			if m.list.isMarked(e.x.ID) {
+				xs = append(xs, e.x)
+			}
+		}
+	case m.filter != nil:
+		xs = make([]*record.Exchange, 0, len(m.visible))
 		for _, e := range m.visible {
 			xs = append(xs, e.x)
 		}
 	}
-	filtered, src := m.filter != nil, m.src
+	return xs
+}
+
+// export writes job's exchanges to its file, off the event loop. A file
+// that exists is left alone until the user agrees to replace it.
+func (m *Model) export(job exportJob) tea.Cmd {
+	src := m.src
 	opts := har.Options{Redact: m.cfg.Redact, Version: m.cfg.Version}
-	m.setStatus("exporting to "+path+"…", false)
+	m.setStatus("exporting to "+job.path+"…", false)
 	return func() (msg tea.Msg) {
+		path := job.path
 		defer func() {
 			if r := recover(); r != nil {
 				msg = exportDoneMsg{path: path, err: fmt.Errorf("%v", r)}
@@ -223,7 +283,13 @@ func (m *Model) export(path string) tea.Cmd {
 				path = filepath.Join(home, path[2:])
 			}
 		}
-		if !filtered {
+		if !job.overwrite {
+			if _, err := os.Stat(path); err == nil {
+				return exportExistsMsg{job: job}
+			}
+		}
+		xs := job.xs
+		if xs == nil {
 			all := src.Snapshot()
 			xs = make([]*record.Exchange, len(all))
 			for i := range all {
@@ -231,16 +297,169 @@ func (m *Model) export(path string) tea.Cmd {
 			}
 		}
 		list := make([]record.Exchange, len(xs))
+		ids := make([]uint64, len(xs))
 		for i, x := range xs {
 			full, err := withBodies(src, x)
 			if err != nil {
 				return exportDoneMsg{path: path, err: fmt.Errorf("reading %s: %w", x.Label(), err)}
 			}
-			list[i] = *full
+			list[i], ids[i] = *full, x.ID
 		}
 		err := har.WriteFile(path, list, opts)
-		return exportDoneMsg{path: path, n: len(list), redact: opts.Redact, err: err}
+		return exportDoneMsg{path: path, ids: ids, redact: opts.Redact, err: err}
 	}
+}
+
+// confirmOverwrite asks before an export replaces a file; no goes back to
+// the file name.
+func (m *Model) confirmOverwrite(job exportJob) {
+	m.setStatus("", false)
+	m.pushDialog(&confirmDialog{ctx: &m.ctx, keys: &m.keys, title: "Replace " + filepath.Base(job.path) + "?",
+		lines: func() []string {
+			return []string{sanitizeLine(job.path) + " exists.", "Exporting replaces it."}
+		},
+		yes: "replace", no: "choose another name",
+		onYes: func() tea.Cmd {
+			job.overwrite = true
+			return m.export(job)
+		},
+		onNo: func() tea.Cmd {
+			m.openExport(job.path)
+			return nil
+		},
+	})
+}
+
+// exportDone reports an export, remembers what it wrote, and quits if the
+// export was asked for on the way out.
+func (m *Model) exportDone(msg exportDoneMsg) tea.Cmd {
+	quit := m.quitAfterExport
+	m.quitAfterExport = false
+	if msg.err != nil {
+		m.setStatus(fmt.Sprintf("export to %s failed: %v", msg.path, msg.err), true)
+		return nil
+	}
+	for _, id := range msg.ids {
+		m.exported[id] = struct{}{}
+	}
+	for id := range m.exported {
+		if _, ok := m.byID[id]; !ok {
+			delete(m.exported, id)
+		}
+	}
+	m.setStatus(fmt.Sprintf("wrote %d entries to %s (redaction: %s)", len(msg.ids), msg.path, msg.redact), false)
+	if quit {
+		return m.quit()
+	}
+	return nil
+}
+
+// unexported counts the exchanges held that no export wrote.
+func (m *Model) unexported() int {
+	n := 0
+	for _, e := range m.entries {
+		if _, ok := m.exported[e.x.ID]; !ok {
+			n++
+		}
+	}
+	return n
+}
+
+// requestQuit quits, first asking whether to discard the exchanges that
+// were never exported, unless they are saved anyway (Config.SavedOnExit).
+func (m *Model) requestQuit() tea.Cmd {
+	if m.cfg.SavedOnExit || m.unexported() == 0 {
+		return m.quit()
+	}
+	m.pushDialog(&confirmDialog{ctx: &m.ctx, keys: &m.keys,
+		title: "Quit?",
+		lines: func() []string {
+			n := m.unexported()
+			return []string{
+				fmt.Sprintf("Quit and discard %d %s?", n, oneOrMany(n, "exchange", "exchanges")),
+				oneOrMany(n, "It was", "They were") + " never exported.",
+			}
+		},
+		yes: "quit", no: "stay",
+		alt: m.keys.Actions.Export, altDesc: "export first",
+		onYes: m.quit,
+		onAlt: func() tea.Cmd {
+			m.quitAfterExport = true
+			m.openExport("")
+			return nil
+		},
+	})
+	return nil
+}
+
+// oneOrMany is one when n is 1, else many.
+func oneOrMany(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// pruneMarks forgets the marks of exchanges that are gone.
+func (m *Model) pruneMarks() {
+	for id := range m.list.marked {
+		if _, ok := m.byID[id]; !ok {
+			delete(m.list.marked, id)
+		}
+	}
+}
+
+// mark toggles the selected exchange's mark and moves down, so that a
+// run of exchanges is marked key after key.
+func (m *Model) mark() {
+	m.list.rows = m.rows()
+	m.list.toggleMark()
+	m.list.move(1)
+}
+
+// deleteExchanges drops the marked exchanges, or else the selected one,
+// from the source and the list.
+func (m *Model) deleteExchanges() {
+	d, ok := m.src.(Deleter)
+	if !ok {
+		return
+	}
+	var ids []uint64
+	for _, e := range m.entries {
+		if m.list.isMarked(e.x.ID) {
+			ids = append(ids, e.x.ID)
+		}
+	}
+	if len(ids) == 0 {
+		id, ok := m.selectedID()
+		if !ok {
+			return
+		}
+		ids = append(ids, id)
+	}
+	d.Delete(ids...)
+	// The source's events would say so too, a frame later.
+	m.remove(ids)
+	clear(m.list.marked)
+	m.followOrReselect(0, false)
+	if len(ids) == 1 {
+		m.setStatus(fmt.Sprintf("deleted #%d", ids[0]), false)
+	} else {
+		m.setStatus(fmt.Sprintf("deleted %d exchanges", len(ids)), false)
+	}
+}
+
+// cycleSort moves to the next sort order, keeping the selected exchange
+// selected. Follow mode needs time order, so any other turns it off.
+func (m *Model) cycleSort() {
+	id, ok := m.selectedID()
+	l := &m.list
+	l.order = (l.order + 1) % numOrders
+	if l.order != byTime {
+		l.follow = false
+	}
+	m.followOrReselect(id, ok)
+	m.setStatus("sorted by "+l.order.name(), false)
 }
 
 func (m *Model) togglePause() {
@@ -297,12 +516,10 @@ func (m *Model) handleAction(msg tea.Msg) tea.Cmd {
 		}
 		m.pushDialog(newCurlDialog(&m.ctx, &m.keys, msg.text))
 		return tea.SetClipboard(msg.text)
+	case exportExistsMsg:
+		m.confirmOverwrite(msg.job)
 	case exportDoneMsg:
-		if msg.err != nil {
-			m.setStatus(fmt.Sprintf("export to %s failed: %v", msg.path, msg.err), true)
-			return nil
-		}
-		m.setStatus(fmt.Sprintf("wrote %d entries to %s (redaction: %s)", msg.n, msg.path, msg.redact), false)
+		return m.exportDone(msg)
 	}
 	return nil
 }

@@ -1,10 +1,8 @@
 package tui
 
 import (
-	"bytes"
-	"encoding/json"
+	"context"
 	"fmt"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -12,7 +10,9 @@ import (
 
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
+	"github.com/clipperhouse/displaywidth"
 	"github.com/devproxy/devproxy/internal/body"
+	"github.com/devproxy/devproxy/internal/bodyview"
 	"github.com/devproxy/devproxy/internal/record"
 )
 
@@ -23,16 +23,44 @@ const (
 	tabRequest tab = iota
 	tabResponse
 	tabTiming
+	tabMessages
 	numTabs
 )
 
-var tabNames = [numTabs]string{"Request", "Response", "Timing"}
+var tabNames = [numTabs]string{"Request", "Response", "Timing", "Messages"}
 
-// content is a detail tab rendered for one exchange version and width:
-// styled lines to draw and the same lines without styles to search.
+// content is a detail tab laid out for one exchange version, view mode and
+// width: the head (the lines above the body: request line, headers,
+// section titles, notes), styled to draw and plain to search, then the
+// body, whose rows are made as they are shown.
 type content struct {
 	lines []string
 	plain []string
+	label []bool // head lines the UI wrote (titles, notes): search skips them
+	body  *bodyContent
+	prep  *prepared // what it was built from, to lay out again at another width
+}
+
+// bodyContent is the body part of a tab: the body in its view mode and its
+// rows at the tab's width. The layout is used on the event loop only; its
+// index is built off it (indexCmd) and handed in.
+type bodyContent struct {
+	view     bodyview.View
+	modes    []bodyview.Mode
+	layout   *bodyview.Layout
+	ix       *bodyview.Index
+	indexing bool
+	indent   int // cells before each row
+}
+
+// rows returns the body's rows known so far and whether that is all.
+func (c *content) rows() (int, bool) {
+	n := len(c.lines)
+	if c.body == nil {
+		return n, true
+	}
+	k, exact := c.body.layout.Count()
+	return n + k, exact
 }
 
 // contentKey identifies a rendering; the cache and the pending work are keyed
@@ -40,29 +68,97 @@ type content struct {
 type contentKey struct {
 	id, version uint64
 	tab         tab
+	mode        bodyview.Mode
 	width       int
 	gen         int
 }
 
-// Limits on what a body view shows; the rest is summarised in a note.
-const (
-	maxBodyLines = 50000
-	maxHexBytes  = 64 << 10
-)
+// syncIndexMax is the body size up to which a layout is indexed at once,
+// on the event loop (a few milliseconds at most); bigger bodies are
+// indexed by indexCmd.
+const syncIndexMax = 256 << 10
 
-// buildContent renders tab t of x at width. It is pure and may be slow for
-// big bodies: it runs in a tea.Cmd, never in Update or View.
-func buildContent(x *record.Exchange, t tab, width int, st *styles) *content {
-	b := &builder{width: max(width, 10), st: st}
-	switch t {
+// prepared is an exchange read for one tab: its bodies read through the
+// Source and the tab's body decoded. It is made off the event loop
+// (prepare); laying it out at a width is cheap.
+type prepared struct {
+	x    *record.Exchange
+	body decodedBody
+}
+
+// decodedBody is a body with its Content-Encoding undone.
+type decodedBody struct {
+	data []byte // what is shown: decoded, or as captured
+	wire []byte // as captured, when a coding was undone
+	warn string // a decoding problem
+	note string // how it was decoded
+}
+
+// prepare reads x's bodies through src and decodes the body tab t shows.
+// It may be slow (a big compressed body): call it off the event loop.
+func prepare(src Source, x *record.Exchange, t tab) *prepared {
+	p := &prepared{x: x}
+	if t != tabRequest && t != tabResponse {
+		return p
+	}
+	// A body that cannot be read shows as not captured.
+	x, _ = withBodies(src, x)
+	p.x = x
+	if t == tabRequest {
+		p.body = decodeBody(x.Request.Body, x.Request.Header, func() ([]byte, string, error) { return body.Request(x) })
+	} else if x.Response != nil {
+		p.body = decodeBody(x.Response.Body, x.Response.Header, func() ([]byte, string, error) { return body.Response(x) })
+	}
+	return p
+}
+
+// decodeBody undoes b's Content-Encoding, if it has one.
+func decodeBody(b record.Body, h record.Fields, decode func() ([]byte, string, error)) decodedBody {
+	out := decodedBody{data: b.Bytes}
+	enc := strings.TrimSpace(h.Get("Content-Encoding"))
+	if len(b.Bytes) == 0 || enc == "" || strings.EqualFold(enc, "identity") {
+		return out
+	}
+	dec, note, err := safeDecode(decode)
+	switch {
+	case err != nil && len(dec) == 0:
+		out.warn = fmt.Sprintf("⚠ cannot decode %s: %v; showing the bytes as captured.", enc, err)
+	case err != nil:
+		out.warn = fmt.Sprintf("⚠ decoded from %s in part: %v", enc, err)
+		out.data, out.wire = dec, b.Bytes
+	default:
+		out.data, out.wire = dec, b.Bytes
+		if note == "" {
+			note = "decoded from " + enc
+		}
+		out.note = note
+	}
+	return out
+}
+
+// buildContent lays out tab k.tab of p at k.width in mode k.mode. Its
+// cost is the head's (headers, messages), not the body's.
+func buildContent(p *prepared, k contentKey, st *styles) *content {
+	b := &builder{width: max(k.width, 10), st: st, mode: k.mode, dec: p.body}
+	x := p.x
+	switch k.tab {
 	case tabRequest:
 		b.request(x)
 	case tabResponse:
 		b.response(x)
 	case tabTiming:
 		b.timing(x)
+	case tabMessages:
+		b.messages(x)
 	}
-	return &content{lines: b.lines, plain: b.plain}
+	c := &content{lines: b.lines, plain: b.plain, label: b.label, body: b.bodyPart, prep: p}
+	if c.body != nil && len(c.body.view.Data) <= syncIndexMax {
+		if ix, err := c.body.layout.Index(context.Background()); err == nil {
+			c.body.layout.SetIndex(ix)
+			c.body.ix = ix
+		}
+	}
+	return c
 }
 
 // builder accumulates content lines, keeping styled and plain in step.
@@ -71,6 +167,13 @@ type builder struct {
 	ind          int // indent of the current section's lines
 	st           *styles
 	lines, plain []string
+	label        []bool
+	labels       bool // lines added now are labels
+	// mode and dec are the body's view mode and bytes; bodyPart is the
+	// body laid out.
+	mode     bodyview.Mode
+	dec      decodedBody
+	bodyPart *bodyContent
 }
 
 // w is the width left for text after the indent.
@@ -84,6 +187,7 @@ func (b *builder) add(styled, plain string) {
 	}
 	b.lines = append(b.lines, styled)
 	b.plain = append(b.plain, plain)
+	b.label = append(b.label, b.labels)
 }
 
 func (b *builder) blank() { b.add("", "") }
@@ -134,11 +238,23 @@ func (b *builder) styledLine(styled, plain string) {
 // section starts a titled section; its lines are indented.
 func (b *builder) section(title string) {
 	b.ind = 0
-	b.add(b.st.section.Render(truncate(title, b.width)), truncate(title, b.width))
+	b.labels = true
+	for _, l := range wrapPlain(title, b.width, 2) {
+		b.add(b.st.section.Render(l), l)
+	}
+	b.labels = false
 	b.ind = 2
 }
 
-func (b *builder) note(s string) { b.text(s, b.st.note, 2) }
+// note adds the UI's own words: search skips them.
+func (b *builder) note(s string) { b.label2(s, b.st.note) }
+
+// label2 adds prose in style as a label.
+func (b *builder) label2(s string, style lipgloss.Style) {
+	b.labels = true
+	b.text(s, style, 2)
+	b.labels = false
+}
 
 // wrapPlain hard-wraps unstyled s to width cells, indenting continuations.
 func wrapPlain(s string, width, indent int) []string {
@@ -148,27 +264,32 @@ func wrapPlain(s string, width, indent int) []string {
 	if indent >= width/2 {
 		indent = 0
 	}
+	// One pass over the runes: the cost is the string's length, however
+	// many lines it makes.
 	var out []string
-	first := true
-	for s != "" {
-		w := width
-		prefix := ""
-		if !first {
-			w -= indent
-			prefix = strings.Repeat(" ", indent)
+	prefix := strings.Repeat(" ", indent)
+	start, col, w := 0, 0, width
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		rw := 1
+		if r >= 0x80 {
+			rw = max(displaywidth.Rune(r), 0)
 		}
-		if ansi.StringWidth(s) <= w {
-			out = append(out, prefix+s)
-			break
+		if col+rw > w && i > start {
+			if len(out) > 0 {
+				out = append(out, prefix+s[start:i])
+			} else {
+				out = append(out, s[start:i])
+			}
+			start, col, w = i, 0, width-indent
 		}
-		head := ansi.Truncate(s, w, "")
-		if head == "" { // a rune wider than the line
-			_, size := utf8.DecodeRuneInString(s)
-			head = s[:size]
-		}
-		out = append(out, prefix+head)
-		s = s[len(head):]
-		first = false
+		col += rw
+		i += size
+	}
+	if len(out) > 0 {
+		out = append(out, prefix+s[start:])
+	} else {
+		out = append(out, s[start:])
 	}
 	return out
 }
@@ -213,7 +334,7 @@ func (b *builder) request(x *record.Exchange) {
 		b.fields("Trailers", r.Trailer)
 	}
 	b.blank()
-	b.body(r.Body, r.Header, func() ([]byte, string, error) { return body.Request(x) }, x.State == record.InFlight, true)
+	b.body(r.Body, r.Header, x.State == record.InFlight, true)
 }
 
 func (b *builder) response(x *record.Exchange) {
@@ -262,7 +383,7 @@ func (b *builder) response(x *record.Exchange) {
 		return
 	}
 	b.blank()
-	b.body(resp.Body, resp.Header, func() ([]byte, string, error) { return body.Response(x) }, x.State == record.InFlight, false)
+	b.body(resp.Body, resp.Header, x.State == record.InFlight, false)
 }
 
 func orDefault(s, def string) string {
@@ -303,9 +424,10 @@ func (b *builder) fields(title string, fs record.Fields) {
 	}
 }
 
-// body renders a captured body: a summary line, then the bytes as pretty
-// JSON, a form, text or a hex dump.
-func (b *builder) body(body record.Body, h record.Fields, decode func() ([]byte, string, error), inflight, request bool) {
+// body shows a captured body: a title with its type, size and view mode,
+// notes on truncation and decoding, then the body itself, laid out in
+// rows as they are shown (bodyview).
+func (b *builder) body(body record.Body, h record.Fields, inflight, request bool) {
 	st := b.st
 	ct := h.Get("Content-Type")
 	media := strings.ToLower(strings.TrimSpace(strings.SplitN(ct, ";", 2)[0]))
@@ -320,7 +442,17 @@ func (b *builder) body(body record.Body, h record.Fields, decode func() ([]byte,
 	case body.Size > 0:
 		title += " · " + humanSize(body.Size)
 	}
+	var view bodyview.View
+	var modes []bodyview.Mode
+	if len(body.Bytes) > 0 {
+		vb := bodyview.Body{Data: b.dec.data, Wire: b.dec.wire, ContentType: ct}
+		modes = bodyview.Modes(vb)
+		view = bodyview.Build(vb, b.mode)
+		title += " · " + view.Mode.String() + " view"
+	}
 	b.section(title)
+	b.labels = true
+	defer func() { b.labels = false }()
 	if body.Truncated {
 		b.text(fmt.Sprintf("⚠ truncated: only the first %s of %s were captured (raise the body capture limit to keep more).",
 			humanSize(captured), humanSize(body.Size)), st.warnNote, 2)
@@ -343,36 +475,17 @@ func (b *builder) body(body record.Body, h record.Fields, decode func() ([]byte,
 		}
 		return
 	}
-	data := body.Bytes
-	if enc := strings.TrimSpace(h.Get("Content-Encoding")); enc != "" && !strings.EqualFold(enc, "identity") {
-		dec, note, err := safeDecode(decode)
-		switch {
-		case err != nil && len(dec) == 0:
-			b.text(fmt.Sprintf("⚠ cannot decode %s: %v; showing the bytes as captured.", enc, err), st.warnNote, 2)
-		case err != nil:
-			b.text(fmt.Sprintf("⚠ decoded from %s in part: %v", enc, err), st.warnNote, 2)
-			data = dec
-		default:
-			data = dec
-			if note == "" {
-				note = "decoded from " + enc
-			}
-			b.note(note)
-		}
+	if b.dec.warn != "" {
+		b.text(b.dec.warn, st.warnNote, 2)
+	}
+	if b.dec.note != "" && view.Mode != bodyview.Wire {
+		b.note(b.dec.note)
+	}
+	for _, n := range view.Notes {
+		b.note(n)
 	}
 	b.blank()
-	switch {
-	case isBinary(data, media):
-		b.hex(data)
-	case isJSON(media, data):
-		if !b.json(data) {
-			b.plainText(data)
-		}
-	case media == "application/x-www-form-urlencoded":
-		b.form(data)
-	default:
-		b.plainText(data)
-	}
+	b.bodyPart = &bodyContent{view: view, modes: modes, layout: view.Layout(b.w()), indent: b.ind}
 }
 
 // safeDecode runs a body decoder. A decoder bug on hostile bytes must not
@@ -386,207 +499,113 @@ func safeDecode(decode func() ([]byte, string, error)) (out []byte, note string,
 	return decode()
 }
 
-func isJSON(media string, data []byte) bool {
-	if strings.Contains(media, "json") {
-		return true
+// messages lists the messages of an upgraded connection (WebSocket): a
+// line with the direction, time, kind and size of each, then its payload.
+func (b *builder) messages(x *record.Exchange) {
+	st := b.st
+	title := fmt.Sprintf("Messages (%d)", len(x.Messages))
+	if x.MessagesDropped > 0 {
+		title += fmt.Sprintf(" · %d more not kept", x.MessagesDropped)
 	}
-	t := bytes.TrimSpace(data)
-	return len(t) > 0 && (t[0] == '{' || t[0] == '[') && json.Valid(t)
+	b.section(title)
+	if len(x.Messages) == 0 {
+		switch {
+		case x.Upgraded:
+			b.label2("No messages yet.", st.muted)
+		default:
+			b.label2("No messages: this exchange did not switch to WebSocket.", st.muted)
+		}
+		return
+	}
+	b.blank()
+	for i := range x.Messages {
+		b.message(x, &x.Messages[i])
+	}
+	if x.State == record.InFlight {
+		b.label2("… the connection is open; messages appear as they cross it.", st.inflight)
+	}
 }
 
-// isBinary says whether data should be shown as a hex dump.
-func isBinary(data []byte, media string) bool {
-	switch {
-	case strings.HasPrefix(media, "image/") && !strings.Contains(media, "svg"),
-		strings.HasPrefix(media, "audio/"), strings.HasPrefix(media, "video/"), strings.HasPrefix(media, "font/"),
-		media == "application/octet-stream", media == "application/zip", media == "application/gzip",
-		media == "application/pdf", media == "application/wasm", strings.Contains(media, "protobuf"),
-		strings.HasPrefix(media, "application/grpc"):
-		return true
+// messagePreviewRows caps the rows of one message's payload in the list.
+const messagePreviewRows = 8
+
+func (b *builder) message(x *record.Exchange, msg *record.Message) {
+	st := b.st
+	arrow, style := "→", st.methodStyle("POST")
+	if msg.Dir == record.ToClient {
+		arrow, style = "←", st.accent
 	}
-	sample := data[:min(len(data), 8192)]
-	if bytes.IndexByte(sample, 0) >= 0 {
-		return true
+	when := msg.Time.Format("15:04:05.000")
+	if !x.Start.IsZero() && !msg.Time.IsZero() {
+		when += " +" + ms(msg.Time.Sub(x.Start))
 	}
-	if utf8.Valid(sample) {
-		return false
+	kind := opcodeName(msg.Opcode)
+	head := fmt.Sprintf("%s %s  %-6s %s", arrow, when, kind, humanSize(msg.Size))
+	if msg.Compressed {
+		head += " · compressed"
 	}
-	// The sample, or a capture, may end inside a multi-byte rune.
-	for i := 0; i < utf8.UTFMax-1 && len(sample) > 0; i++ {
-		sample = sample[:len(sample)-1]
-		if utf8.Valid(sample) {
-			return false
+	if msg.Truncated {
+		head += fmt.Sprintf(" · %s captured", humanSize(int64(len(msg.Payload))))
+	}
+	if msg.Opcode == 8 {
+		if msg.CloseCode != 0 {
+			head += fmt.Sprintf(" · code %d", msg.CloseCode)
+		}
+		if msg.CloseReason != "" {
+			head += " · " + strconv.Quote(msg.CloseReason)
 		}
 	}
-	return true
-}
-
-func (b *builder) json(data []byte) bool {
-	var buf bytes.Buffer
-	if err := json.Indent(&buf, bytes.TrimSpace(data), "", "  "); err != nil {
-		return false
+	b.labels = true
+	pre, suf := affixes(style.Bold(true))
+	for i, l := range wrapPlain(sanitizeLine(head), b.w(), 2) {
+		if i == 0 {
+			b.add(pre+arrow+suf+l[len(arrow):], l)
+		} else {
+			b.add(l, l)
+		}
 	}
-	st := b.st
-	pal := jsonPalette{}
-	pal.key[0], pal.key[1] = affixes(st.jsonKey)
-	pal.str[0], pal.str[1] = affixes(st.jsonStr)
-	pal.num[0], pal.num[1] = affixes(st.jsonNum)
-	pal.lit[0], pal.lit[1] = affixes(st.jsonLit)
-	pal.punct[0], pal.punct[1] = affixes(st.jsonPunct)
-	n := 0
-	for line := range strings.SplitSeq(buf.String(), "\n") {
-		if n >= maxBodyLines {
-			b.note(fmt.Sprintf("… more lines not shown (the view stops at %d lines).", maxBodyLines))
+	b.labels = false
+	if len(msg.Payload) == 0 || msg.Opcode == 8 {
+		return
+	}
+	var lines []string
+	if msg.Opcode == 2 || !utf8.Valid(msg.Payload) {
+		v := bodyview.Build(bodyview.Body{Data: msg.Payload}, bodyview.Hex)
+		for _, r := range v.Layout(b.w()-2).Rows(0, messagePreviewRows) {
+			lines = append(lines, r.Text())
+		}
+	} else {
+		for _, l := range strings.Split(string(msg.Payload), "\n") {
+			lines = append(lines, wrapPlain(sanitizeLine(strings.TrimSuffix(l, "\r")), b.w()-2, 0)...)
+			if len(lines) > messagePreviewRows {
+				break
+			}
+		}
+	}
+	for i, l := range lines {
+		if i == messagePreviewRows {
+			b.label2(fmt.Sprintf("  … (%s in all)", humanSize(msg.Size)), st.muted)
 			break
 		}
-		line = sanitizeLine(line)
-		b.styledLine(colorJSONLine(line, &pal), line)
-		n++
-	}
-	return true
-}
-
-type jsonPalette struct {
-	key, str, num, lit, punct [2]string
-}
-
-// colorJSONLine colours one line of indented JSON. Strings never span lines
-// in JSON, so a line can be lexed on its own.
-func colorJSONLine(line string, p *jsonPalette) string {
-	var b strings.Builder
-	b.Grow(len(line) + 32)
-	i := 0
-	for i < len(line) {
-		c := line[i]
-		switch {
-		case c == ' ':
-			b.WriteByte(c)
-			i++
-		case c == '"':
-			j := i + 1
-			for j < len(line) {
-				if line[j] == '\\' {
-					j += 2
-					continue
-				}
-				if line[j] == '"' {
-					j++
-					break
-				}
-				j++
-			}
-			j = min(j, len(line))
-			k := j
-			for k < len(line) && line[k] == ' ' {
-				k++
-			}
-			pal := p.str
-			if k < len(line) && line[k] == ':' {
-				pal = p.key
-			}
-			b.WriteString(pal[0] + line[i:j] + pal[1])
-			i = j
-		case c == '-' || (c >= '0' && c <= '9'):
-			j := i + 1
-			for j < len(line) && strings.IndexByte("0123456789.eE+-", line[j]) >= 0 {
-				j++
-			}
-			b.WriteString(p.num[0] + line[i:j] + p.num[1])
-			i = j
-		case c >= 'a' && c <= 'z':
-			j := i + 1
-			for j < len(line) && line[j] >= 'a' && line[j] <= 'z' {
-				j++
-			}
-			b.WriteString(p.lit[0] + line[i:j] + p.lit[1])
-			i = j
-		default:
-			b.WriteString(p.punct[0] + line[i:i+1] + p.punct[1])
-			i++
-		}
-	}
-	return b.String()
-}
-
-func (b *builder) form(data []byte) {
-	kpre, ksuf := affixes(b.st.hdrName)
-	for pair := range strings.SplitSeq(string(data), "&") {
-		if pair == "" {
-			continue
-		}
-		k, v, _ := strings.Cut(pair, "=")
-		if uk, err := url.QueryUnescape(k); err == nil {
-			k = uk
-		}
-		if uv, err := url.QueryUnescape(v); err == nil {
-			v = uv
-		}
-		k, v = sanitizeLine(k), sanitizeLine(v)
-		plain := k + " = " + v
-		for i, l := range wrapPlain(plain, b.w(), 4) {
-			if i == 0 && len(l) >= len(k) {
-				b.add(kpre+k+ksuf+l[len(k):], l)
-			} else {
-				b.add(l, l)
-			}
-		}
+		b.add("  "+l, "  "+l)
 	}
 }
 
-func (b *builder) plainText(data []byte) {
-	n := 0
-	s := string(data)
-	for line := range strings.SplitSeq(s, "\n") {
-		if n >= maxBodyLines {
-			b.note(fmt.Sprintf("… more lines not shown (the view stops at %d lines).", maxBodyLines))
-			return
-		}
-		line = strings.TrimSuffix(line, "\r")
-		line = strings.ToValidUTF8(line, "�")
-		for _, l := range wrapPlain(sanitizeLine(line), b.w(), 0) {
-			b.add(l, l)
-			n++
-		}
+// opcodeName names a WebSocket opcode.
+func opcodeName(op byte) string {
+	switch op {
+	case 1:
+		return "text"
+	case 2:
+		return "binary"
+	case 8:
+		return "close"
+	case 9:
+		return "ping"
+	case 10:
+		return "pong"
 	}
-}
-
-// hex renders a hex dump: 16 bytes a line when the width allows, else 8.
-func (b *builder) hex(data []byte) {
-	per := 16
-	if b.w() < 78 {
-		per = 8
-	}
-	shown := data
-	if len(shown) > maxHexBytes {
-		shown = shown[:maxHexBytes]
-	}
-	opre, osuf := affixes(b.st.hexOffset)
-	apre, asuf := affixes(b.st.hexASCII)
-	for off := 0; off < len(shown); off += per {
-		row := shown[off:min(off+per, len(shown))]
-		var hx, asc strings.Builder
-		for i := 0; i < per; i++ {
-			if i == 8 {
-				hx.WriteByte(' ')
-			}
-			if i < len(row) {
-				hx.WriteString(fmt.Sprintf("%02x ", row[i]))
-				c := row[i]
-				if c < 0x20 || c >= 0x7f {
-					c = '.'
-				}
-				asc.WriteByte(c)
-			} else {
-				hx.WriteString("   ")
-			}
-		}
-		offs := fmt.Sprintf("%08x", off)
-		plain := offs + "  " + hx.String() + " |" + asc.String() + "|"
-		b.add(opre+offs+osuf+"  "+hx.String()+" "+apre+"|"+asc.String()+"|"+asuf, plain)
-	}
-	if len(shown) < len(data) {
-		b.note(fmt.Sprintf("… showing the first %s of %s as hex.", humanSize(int64(len(shown))), humanSize(int64(len(data)))))
-	}
+	return "op " + strconv.Itoa(int(op))
 }
 
 // phaseNames are the Timing tab's rows, in HAR order.

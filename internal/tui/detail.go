@@ -1,11 +1,13 @@
 package tui
 
 import (
+	"sort"
 	"strconv"
 	"strings"
 
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
+	"github.com/devproxy/devproxy/internal/bodyview"
 	"github.com/devproxy/devproxy/internal/record"
 )
 
@@ -22,26 +24,35 @@ type detailView struct {
 	offset  int
 	// stick keeps the view at the bottom while the content grows (a
 	// streaming body), like tail -f; it is set by going to the bottom.
-	stick   bool
+	stick bool
+	// pendingEnd is a jump to the end (G) waiting for the body's index.
+	pendingEnd bool
+	// mode is how the body is shown (m cycles); Auto for a new exchange.
+	mode    bodyview.Mode
 	content *content
 	key     contentKey // what content was rendered for
 
-	query   string
-	matches []hit
-	cur     int      // index of the current match
-	matched *content // content the matches were found in
-	fresh   bool     // the next matches are for a new query: jump to one
+	query       string
+	matches     []hit
+	moreMatches bool     // the search stopped at searchLimit
+	cur         int      // index of the current match
+	matched     *content // content the matches were found in
+	fresh       bool     // the next matches are for a new query: jump to one
 }
 
-// hit is a search hit: a line and a cell range in it.
-type hit struct{ line, start, end int }
+// hit is a search hit on a row: in the head, a cell range of the line;
+// in the body, the body bytes [src, srcEnd).
+type hit struct {
+	line, start, end int
+	src, srcEnd      int // -1 for a hit in the head
+}
 
 // tabBarSpans returns each tab label's cell range on the tab bar, relative
 // to the pane's left edge.
-func tabBarSpans() [numTabs][2]int {
+func tabBarSpans(n tab) [numTabs][2]int {
 	var out [numTabs][2]int
 	x := 1
-	for i, name := range tabNames {
+	for i, name := range tabNames[:n] {
 		w := len(name) + 2
 		out[i] = [2]int{x, x + w}
 		x += w + 1
@@ -49,11 +60,20 @@ func tabBarSpans() [numTabs][2]int {
 	return out
 }
 
+// tabs is how many tabs the exchange has: Messages only for one that
+// switched protocols or carries messages.
+func (d *detailView) tabs() tab {
+	if d.x != nil && (d.x.Upgraded || len(d.x.Messages) > 0) {
+		return numTabs
+	}
+	return tabMessages
+}
+
 // reset starts the view over for other content (another exchange or
 // tab): back at the top, nothing rendered yet, the query kept but its
 // matches to be found again.
 func (d *detailView) reset() {
-	d.offset, d.stick = 0, false
+	d.offset, d.stick, d.pendingEnd = 0, false, false
 	d.content = nil
 	d.resetMatches()
 }
@@ -66,6 +86,7 @@ func (d *detailView) resetMatches() {
 
 // scrollBy moves the view by delta lines within height.
 func (d *detailView) scrollBy(delta, height int) {
+	d.pendingEnd = false
 	d.offset += delta
 	d.clamp(height)
 	d.stick = d.atBottom(height)
@@ -74,16 +95,30 @@ func (d *detailView) scrollBy(delta, height int) {
 	}
 }
 
-func (d *detailView) lineCount() int {
+// lineCount is the rows of the content known so far, and whether that is
+// all of them (a big body's are counted by its index).
+func (d *detailView) lineCount() (int, bool) {
 	if d.content == nil {
-		return 0
+		return 0, true
 	}
-	return len(d.content.lines)
+	return d.content.rows()
 }
 
-func (d *detailView) maxOffset(height int) int { return max(0, d.lineCount()-height) }
+// maxOffset is the farthest the view may scroll now: to the end when the
+// rows are all known, else a screen past those known (the layout walks on
+// as the view goes).
+func (d *detailView) maxOffset(height int) int {
+	n, exact := d.lineCount()
+	if !exact {
+		return n
+	}
+	return max(0, n-height)
+}
 
-func (d *detailView) atBottom(height int) bool { return d.offset >= d.maxOffset(height) }
+func (d *detailView) atBottom(height int) bool {
+	_, exact := d.lineCount()
+	return exact && d.offset >= d.maxOffset(height)
+}
 
 func (d *detailView) clamp(height int) {
 	if d.stick {
@@ -91,6 +126,17 @@ func (d *detailView) clamp(height int) {
 	}
 	d.offset = min(d.offset, d.maxOffset(height))
 	d.offset = max(d.offset, 0)
+}
+
+// toEnd goes to the bottom and stays there as the content grows; for a
+// body whose rows are still being counted, once they are.
+func (d *detailView) toEnd(height int) {
+	if _, exact := d.lineCount(); !exact {
+		d.pendingEnd = true
+		return
+	}
+	d.pendingEnd = false
+	d.offset, d.stick = d.maxOffset(height), true
 }
 
 // showMatch scrolls so the current match is in view, a few lines from the
@@ -119,12 +165,26 @@ func (d *detailView) Render(width, height int) string {
 		b.WriteString(st.muted.Render(fit("  Rendering…", width)))
 		body--
 	} else {
-		lines := d.content.lines
-		for i := d.offset; i < len(lines) && body > 0; i++ {
+		c := d.content
+		lines := c.lines
+		i := d.offset
+		for ; i < len(lines) && body > 0; i++ {
 			b.WriteByte('\n')
 			b.WriteByte(' ')
 			b.WriteString(fit(d.highlight(i, lines[i]), width-1))
 			body--
+		}
+		if c.body != nil && body > 0 {
+			rows := c.body.layout.Rows(i-len(lines), body)
+			spans := d.bodySpans(i, i+len(rows))
+			pal := d.ctx.st.bodyPalette()
+			pad := strings.Repeat(" ", 1+c.body.indent)
+			for _, r := range rows {
+				b.WriteByte('\n')
+				b.WriteString(pad)
+				b.WriteString(fit(bodyview.Render(r, pal, spans), width-len(pad)))
+				body--
+			}
 		}
 	}
 	for ; body > 0; body-- {
@@ -134,7 +194,29 @@ func (d *detailView) Render(width, height int) string {
 	return b.String()
 }
 
-// highlight marks the search matches on line i.
+// bodySpans are the body matches on rows [from, to), as body offsets.
+func (d *detailView) bodySpans(from, to int) []bodyview.Span {
+	if len(d.matches) == 0 || d.matched != d.content {
+		return nil
+	}
+	j := sort.Search(len(d.matches), func(k int) bool { return d.matches[k].line >= from })
+	var out []bodyview.Span
+	for ; j < len(d.matches) && d.matches[j].line < to; j++ {
+		if h := d.matches[j]; h.src >= 0 {
+			out = append(out, bodyview.Span{From: h.src, To: h.srcEnd, Current: j == d.cur})
+		}
+	}
+	// A match that runs onto the next rows starts on an earlier one.
+	for k := j - 1; k >= 0 && k >= j-64 && len(out) == 0; k-- {
+		if h := d.matches[k]; h.src >= 0 && h.line < from {
+			out = append(out, bodyview.Span{From: h.src, To: h.srcEnd, Current: k == d.cur})
+			break
+		}
+	}
+	return out
+}
+
+// highlight marks the search matches on head line i.
 func (d *detailView) highlight(i int, line string) string {
 	if len(d.matches) == 0 || d.matched != d.content {
 		return line
@@ -151,7 +233,7 @@ func (d *detailView) highlight(i int, line string) string {
 		}
 	}
 	var ranges []lipgloss.Range
-	for j := lo; j < len(d.matches) && d.matches[j].line == i; j++ {
+	for j := lo; j < len(d.matches) && d.matches[j].line == i && d.matches[j].src < 0; j++ {
 		st := d.ctx.st.match
 		if j == d.cur {
 			st = d.ctx.st.curMatch
@@ -168,7 +250,7 @@ func (d *detailView) tabBar(width int) string {
 	st := d.ctx.st
 	var b strings.Builder
 	b.WriteByte(' ')
-	for i, name := range tabNames {
+	for i, name := range tabNames[:d.tabs()] {
 		label := " " + name + " "
 		if tab(i) == d.tab {
 			b.WriteString(st.tabActive.Render(label))
@@ -210,52 +292,41 @@ func (d *detailView) title(w int) string {
 	return head + st.text.Render(truncate(hostPath(x), room)) + " " + tail
 }
 
-// position describes the scroll position and search state for the footer.
+// position describes the scroll position, the view mode and the search
+// state for the footer.
 func (d *detailView) position(height int) string {
-	n := d.lineCount()
+	n, exact := d.lineCount()
 	var s string
 	if n > 0 {
 		last := min(n, d.offset+height)
-		s = "lines " + strconv.Itoa(d.offset+1) + "–" + strconv.Itoa(last) + " of " + strconv.Itoa(n)
+		total := strconv.Itoa(n)
+		if !exact {
+			total += "+ (counting…)"
+		}
+		s = "lines " + strconv.Itoa(d.offset+1) + "–" + strconv.Itoa(last) + " of " + total
+	}
+	if c := d.content; c != nil && c.body != nil && len(c.body.modes) > 1 {
+		s = "m: " + c.body.view.Mode.String() + " · " + s
+	}
+	if d.pendingEnd {
+		s = "going to the end… · " + s
 	}
 	if d.query != "" {
-		if len(d.matches) == 0 {
+		switch {
+		case len(d.matches) == 0 && d.matched == d.content:
 			s = "no match · " + s
-		} else {
-			s = "match " + strconv.Itoa(d.cur+1) + "/" + strconv.Itoa(len(d.matches)) + " · " + s
+		case len(d.matches) == 0:
+			s = "searching… · " + s
+		default:
+			more := ""
+			if d.moreMatches {
+				more = "+"
+			}
+			s = "match " + strconv.Itoa(d.cur+1) + "/" + strconv.Itoa(len(d.matches)) + more + " · " + s
 		}
 	}
 	return s
 }
 
-// findMatches finds query, case-insensitively, in each plain line. Ranges
-// are in cells, as StyleRanges wants them.
-func findMatches(lines []string, query string) []hit {
-	q := strings.ToLower(query)
-	if q == "" {
-		return nil
-	}
-	var out []hit
-	for i, line := range lines {
-		if len(line) < len(q) {
-			continue
-		}
-		low := strings.ToLower(line)
-		if len(low) != len(line) { // lower-casing changed byte lengths: index the original
-			low = line
-		}
-		from := 0
-		for {
-			j := strings.Index(low[from:], q)
-			if j < 0 {
-				break
-			}
-			j += from
-			start := ansi.StringWidth(line[:j])
-			end := start + ansi.StringWidth(line[j:j+len(q)])
-			out = append(out, hit{line: i, start: start, end: end})
-			from = j + len(q)
-		}
-	}
-	return out
-}
+// cellWidth is the cells s takes.
+func cellWidth(s string) int { return ansi.StringWidth(s) }

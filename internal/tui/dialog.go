@@ -147,7 +147,8 @@ func newCurlDialog(ctx *uiContext, keys *KeyMap, text string) *textDialog {
 		footer: "Copied to the clipboard (OSC 52); select the text above if your terminal does not support it · " + helpText(keys.Dialog.Close)}
 }
 
-// confirmDialog asks a yes/no question; yes runs onYes.
+// confirmDialog asks a yes/no question, with maybe a third answer: yes
+// runs onYes, no runs onNo (if set), alt runs onAlt.
 type confirmDialog struct {
 	ctx   *uiContext
 	keys  *KeyMap
@@ -155,7 +156,15 @@ type confirmDialog struct {
 	// lines are the question, asked again at each frame so that counts
 	// stay current.
 	lines func() []string
-	onYes func() tea.Cmd
+	// yes and no describe the answers in the footer (the bindings' own
+	// descriptions if empty).
+	yes, no string
+	onYes   func() tea.Cmd
+	onNo    func() tea.Cmd
+	// alt, when onAlt is set, is a third answer, described by altDesc.
+	alt     key.Binding
+	altDesc string
+	onAlt   func() tea.Cmd
 }
 
 func (d *confirmDialog) Update(msg tea.Msg) (tea.Cmd, bool) {
@@ -165,14 +174,33 @@ func (d *confirmDialog) Update(msg tea.Msg) (tea.Cmd, bool) {
 	case matches(k, d.keys.Dialog.Yes):
 		return d.onYes(), true
 	case matches(k, d.keys.Dialog.No):
+		if d.onNo != nil {
+			return d.onNo(), true
+		}
 		return nil, true
+	case d.onAlt != nil && matches(k, d.alt):
+		return d.onAlt(), true
 	}
 	return nil, false
 }
 
 func (d *confirmDialog) Render(width, _ int) string {
-	footer := helpText(d.keys.Dialog.Yes) + " · " + helpText(d.keys.Dialog.No)
-	return frame(d.ctx.st, d.title, d.lines(), footer, boxWidth(56, width))
+	answer := func(b key.Binding, desc string) string {
+		if desc == "" {
+			return helpText(b)
+		}
+		return b.Help().Key + " " + desc
+	}
+	footer := answer(d.keys.Dialog.Yes, d.yes) + " · " + answer(d.keys.Dialog.No, d.no)
+	if d.onAlt != nil {
+		footer += " · " + answer(d.alt, d.altDesc)
+	}
+	inner := boxWidth(56, width)
+	var body []string
+	for _, l := range d.lines() {
+		body = append(body, wrapProse(l, inner, 0)...)
+	}
+	return frame(d.ctx.st, d.title, body, footer, inner)
 }
 
 // promptDialog asks for one line of text; enter hands it to onEnter.
@@ -185,6 +213,8 @@ type promptDialog struct {
 	footer  string
 	input   lineInput
 	onEnter func(string) tea.Cmd
+	// onCancel, if set, runs when the prompt is canceled.
+	onCancel func()
 }
 
 func (d *promptDialog) Update(msg tea.Msg) (tea.Cmd, bool) {
@@ -195,6 +225,9 @@ func (d *promptDialog) Update(msg tea.Msg) (tea.Cmd, bool) {
 			return d.onEnter(d.input.Value()), true
 		case matches(k, d.keys.Input.Cancel):
 			d.input.Blur()
+			if d.onCancel != nil {
+				d.onCancel()
+			}
 			return nil, true
 		}
 	}

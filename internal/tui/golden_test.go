@@ -34,8 +34,11 @@ func TestGolden(t *testing.T) {
 		{"timing", []string{"g", "enter", "3"}},
 		{"error", []string{"g", "j", "j", "enter", "2"}},
 		{"help", []string{"?"}},
+		// #1 and #2 marked, slowest first.
+		{"marked_sorted", []string{"g", "space", "space", "s"}},
+		{"quit", []string{"q"}},
 	}
-	for _, sz := range [][2]int{{80, 24}, {200, 50}} {
+	for _, sz := range [][2]int{{80, 24}, {120, 35}, {200, 50}} {
 		for _, v := range views {
 			t.Run(fmt.Sprintf("%s_%dx%d", v.name, sz[0], sz[1]), func(t *testing.T) {
 				m := newModel(t, newRecorder(t, fixtures()...), sz[0], sz[1], func(c *Config) { c.Replayer = &fakeReplayer{} })

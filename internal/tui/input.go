@@ -1,8 +1,6 @@
 package tui
 
 import (
-	"strings"
-
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 )
@@ -12,6 +10,9 @@ import (
 func (m *Model) handleKey(msg tea.KeyPressMsg) tea.Cmd {
 	if matches(msg, m.keys.ForceQuit) {
 		return m.quit()
+	}
+	if matches(msg, m.keys.Redraw) {
+		return tea.ClearScreen
 	}
 	if m.topDialog() != nil {
 		return m.updateDialog(msg)
@@ -23,6 +24,8 @@ func (m *Model) handleKey(msg tea.KeyPressMsg) tea.Cmd {
 		return m.searchKey(msg)
 	case modeDetail:
 		return m.detailKey(msg)
+	case modeEvents:
+		return m.eventsKey(msg)
 	}
 	return m.listKey(msg)
 }
@@ -44,14 +47,26 @@ func (m *Model) listKey(msg tea.KeyPressMsg) tea.Cmd {
 	case matches(msg, nav.Top):
 		l.cursor, l.follow = 0, false
 	case matches(msg, nav.Bottom):
-		l.cursor, l.follow = len(l.rows)-1, true
+		l.cursor, l.follow = len(l.rows)-1, m.live() && l.order == byTime
 		l.clampCursor()
 	case matches(msg, k.Follow):
+		if l.order != byTime {
+			// Following means the newest at the bottom: time order.
+			l.order, l.follow = byTime, false
+			m.setStatus("sorted by time again, to follow", false)
+			l.rows = m.rows()
+		}
 		l.follow = !l.follow
 		if l.follow {
 			l.cursor = len(l.rows) - 1
 			l.clampCursor()
 		}
+	case matches(msg, k.Mark):
+		m.mark()
+	case matches(msg, k.Delete):
+		m.deleteExchanges()
+	case matches(msg, k.Sort):
+		m.cycleSort()
 	case matches(msg, k.Open):
 		m.openDetail(l.selected())
 	case matches(msg, k.Filter):
@@ -63,7 +78,7 @@ func (m *Model) listKey(msg tea.KeyPressMsg) tea.Cmd {
 			m.clearFilter()
 		}
 	case matches(msg, m.keys.Quit):
-		return m.quit()
+		return m.requestQuit()
 	default:
 		return m.actionKey(msg)
 	}
@@ -81,13 +96,15 @@ func (m *Model) actionKey(msg tea.KeyPressMsg) tea.Cmd {
 	case matches(msg, k.Curl):
 		return m.curl()
 	case matches(msg, k.Export):
-		m.openExport()
+		m.openExport("")
 	case matches(msg, k.Pause):
 		m.togglePause()
 	case matches(msg, k.Clear):
 		m.confirmClear()
 	case matches(msg, m.keys.Help):
 		m.openHelp()
+	case matches(msg, m.keys.Events):
+		m.openEvents()
 	default:
 		m.unavailable(msg)
 	}
@@ -97,16 +114,20 @@ func (m *Model) actionKey(msg tea.KeyPressMsg) tea.Cmd {
 // unavailable explains a key whose binding is switched off, rather than
 // ignoring it silently.
 func (m *Model) unavailable(msg tea.KeyPressMsg) {
-	if m.cfg.Replayer != nil {
-		return
-	}
+	noTarget := m.cfg.Replayer == nil
 	for _, b := range []struct {
 		b   key.Binding
+		off bool
 		why string
 	}{
-		{m.keys.Actions.Replay, "replay is not available here: there is no live target (" + m.cfg.Role + ")"},
-		{m.keys.Actions.Edit, "edit and replay is not available here: there is no live target (" + m.cfg.Role + ")"},
+		{m.keys.Actions.Replay, noTarget, "replay is not available here: there is no live target (" + m.cfg.Role + ")"},
+		{m.keys.Actions.Edit, noTarget, "edit and replay is not available here: there is no live target (" + m.cfg.Role + ")"},
+		{m.keys.Actions.Pause, !m.live(), "nothing to pause: this is a file, not a live capture"},
+		{m.keys.List.Follow, !m.live(), "nothing to follow: this is a file, not a live capture"},
 	} {
+		if !b.off {
+			continue
+		}
 		// A disabled binding matches nothing: ask about its keys.
 		b.b.SetEnabled(true)
 		if matches(msg, b.b) {
@@ -124,15 +145,25 @@ func (m *Model) detailKey(msg tea.KeyPressMsg) tea.Cmd {
 	case matches(msg, k.Back):
 		m.closeDetail()
 	case matches(msg, k.NextTab):
-		m.setTab((d.tab + 1) % numTabs)
+		m.setTab((d.tab + 1) % d.tabs())
 	case matches(msg, k.PrevTab):
-		m.setTab((d.tab + numTabs - 1) % numTabs)
+		m.setTab((d.tab + d.tabs() - 1) % d.tabs())
 	case matches(msg, k.TabRequest):
 		m.setTab(tabRequest)
 	case matches(msg, k.TabResponse):
 		m.setTab(tabResponse)
 	case matches(msg, k.TabTiming):
 		m.setTab(tabTiming)
+	case matches(msg, k.TabMessages):
+		if d.tabs() > tabMessages {
+			m.setTab(tabMessages)
+		}
+	case matches(msg, k.Mode):
+		m.cycleMode()
+	case matches(msg, k.SaveBody):
+		return m.saveBody()
+	case matches(msg, k.Pager):
+		return m.openPager()
 	case matches(msg, nav.Up):
 		d.scrollBy(-1, h)
 	case matches(msg, nav.Down):
@@ -142,9 +173,9 @@ func (m *Model) detailKey(msg tea.KeyPressMsg) tea.Cmd {
 	case matches(msg, nav.PageDown):
 		d.scrollBy(max(h-1, 1), h)
 	case matches(msg, nav.Top):
-		d.offset, d.stick = 0, false
+		d.offset, d.stick, d.pendingEnd = 0, false, false
 	case matches(msg, nav.Bottom):
-		d.offset, d.stick = d.maxOffset(h), true
+		d.toEnd(h)
 	case matches(msg, k.PrevExchange), matches(msg, k.NextExchange):
 		delta := 1
 		if matches(msg, k.PrevExchange) {
@@ -189,12 +220,7 @@ func (m *Model) detailKey(msg tea.KeyPressMsg) tea.Cmd {
 func (m *Model) filterKey(msg tea.KeyPressMsg) tea.Cmd {
 	switch {
 	case matches(msg, m.keys.Input.Accept):
-		m.mode = modeList
-		m.filterInput.Blur()
-		if m.filterErr != nil {
-			m.setStatus("kept the last good filter; "+strings.TrimPrefix(m.filterErr.Error(), "filter: "), true)
-			m.filterErr = nil
-		}
+		m.acceptFilter()
 		return nil
 	case matches(msg, m.keys.Input.Cancel):
 		m.mode = modeList
@@ -259,6 +285,10 @@ func (m *Model) handleWheel(msg tea.MouseWheelMsg) tea.Cmd {
 	default:
 		return nil
 	}
+	if m.mode == modeEvents {
+		m.events.scroll(delta, m.width, m.listRows())
+		return nil
+	}
 	a := m.area()
 	if m.detailOpen() && msg.X >= a.detailX {
 		m.detail.scrollBy(delta, m.detailRows())
@@ -280,13 +310,13 @@ func (m *Model) handleClick(msg tea.MouseClickMsg) tea.Cmd {
 	if m.topDialog() != nil {
 		return m.updateDialog(msg)
 	}
-	if msg.Button != tea.MouseLeft || m.mode == modeFilter || m.mode == modeSearch {
+	if msg.Button != tea.MouseLeft || m.mode == modeFilter || m.mode == modeSearch || m.mode == modeEvents {
 		return nil
 	}
 	a := m.area()
 	if m.detailOpen() && msg.X >= a.detailX {
 		if msg.Y == 1 {
-			for i, sp := range tabBarSpans() {
+			for i, sp := range tabBarSpans(m.detail.tabs()) {
 				if x := msg.X - a.detailX; x >= sp[0] && x < sp[1] {
 					m.setTab(tab(i))
 				}

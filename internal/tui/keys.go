@@ -196,6 +196,9 @@ func (k KeyMap) sections() []keySection {
 			{k.List.Open, "open the detail view"},
 			{k.List.Filter, "filter the list as you type"},
 			{k.List.ClearFilter, "clear the filter"},
+			{k.List.Mark, "mark / unmark, then move down"},
+			{k.List.Delete, "delete the marked exchanges, or the selected one"},
+			{k.List.Sort, "sort by time, duration, size, status"},
 		}},
 		{"Detail", []keyRow{
 			{k.Detail.NextTab, "next tab"},
@@ -203,6 +206,10 @@ func (k KeyMap) sections() []keySection {
 			{k.Detail.TabRequest, "Request tab"},
 			{k.Detail.TabResponse, "Response tab"},
 			{k.Detail.TabTiming, "Timing tab"},
+			{k.Detail.TabMessages, "Messages tab (WebSocket)"},
+			{k.Detail.Mode, "show the body another way: auto, text, hex, JSON, XML/HTML, form, image, wire bytes"},
+			{k.Detail.SaveBody, "save the shown body to a file"},
+			{k.Detail.Pager, "open the shown body in $PAGER"},
 			{k.Detail.PrevExchange, "previous exchange"},
 			{k.Detail.NextExchange, "next exchange"},
 			{k.Detail.Search, "search the body"},
@@ -214,26 +221,30 @@ func (k KeyMap) sections() []keySection {
 			{k.Actions.Replay, "replay the exchange"},
 			{k.Actions.Edit, "edit in $EDITOR, then replay"},
 			{k.Actions.Curl, "copy as curl (clipboard and pop-up)"},
-			{k.Actions.Export, "export HAR (the filtered set, if any)"},
+			{k.Actions.Export, "export HAR (the marked, else the filtered set)"},
 			{k.Actions.Pause, "pause / resume capture"},
 			{k.Actions.Clear, "clear all exchanges (asks first)"},
 		}},
 		{"General", []keyRow{
 			{k.Help, "this help"},
-			{k.Quit, "quit (in the detail view: back)"},
-			{k.ForceQuit, "quit from anywhere"},
+			{k.Events, "event log: connections, agents, TLS failures, refusals, warnings"},
+			{k.Quit, "quit (asks about exchanges never exported; in the detail view: back)"},
+			{k.ForceQuit, "quit from anywhere, at once"},
+			{k.Redraw, "repaint the screen"},
 		}},
 	}
 }
 
-// ShortHelp is the footer help of the list.
+// ShortHelp is the footer help of the list, most useful first: it is cut
+// where the terminal ends (the ? help stays).
 func (k KeyMap) ShortHelp() []key.Binding {
-	return []key.Binding{k.List.Open, k.List.Filter, k.Quit, k.Actions.Replay, k.Actions.Edit, k.Actions.Curl, k.Actions.Export, k.Actions.Pause, k.List.Follow, k.Actions.Clear}
+	return []key.Binding{k.List.Open, k.List.Filter, k.Quit, k.Actions.Replay, k.Actions.Curl, k.Actions.Export,
+		k.List.Mark, k.List.Sort, k.List.Delete, k.Actions.Edit, k.Actions.Pause, k.List.Follow, k.Actions.Clear}
 }
 
 // detailHelp is the footer help of the detail view.
 func (k KeyMap) detailHelp() []key.Binding {
-	return []key.Binding{k.Detail.Back, k.Detail.NextTab, k.Detail.Search, k.Detail.NextMatch, k.Detail.PrevExchange, k.Detail.NextExchange, k.Actions.Replay, k.Actions.Edit, k.Actions.Curl}
+	return []key.Binding{k.Detail.Back, k.Detail.NextTab, k.Detail.Search, k.Detail.NextMatch, k.Detail.Mode, k.Detail.SaveBody, k.Detail.Pager, k.Detail.PrevExchange, k.Detail.NextExchange, k.Actions.Replay, k.Actions.Edit, k.Actions.Curl}
 }
 
 // FullHelp groups every binding by where it applies.

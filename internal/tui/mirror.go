@@ -16,6 +16,7 @@ func (m *Model) rebuild(xs []record.Exchange) tea.Cmd {
 	old := m.byID
 	m.entries = make([]*entry, 0, len(xs))
 	m.byID = make(map[uint64]*entry, len(xs))
+	clear(m.hosts)
 	for i := range xs {
 		x := &xs[i]
 		e := old[x.ID]
@@ -24,6 +25,7 @@ func (m *Model) rebuild(xs []record.Exchange) tea.Cmd {
 		}
 		m.entries = append(m.entries, e)
 		m.byID[x.ID] = e
+		m.hosts.add(e.hp, 1)
 	}
 	return m.refilter()
 }
@@ -40,11 +42,13 @@ func (m *Model) apply(b batchMsg) tea.Cmd {
 	switch {
 	case b.resync != nil:
 		m.lags++
+		m.logLag(len(b.resync))
 		cmd = m.rebuild(b.resync)
 	default:
 		if b.cleared {
 			m.entries, m.visible = nil, nil
 			clear(m.byID)
+			clear(m.hosts)
 			m.forgetVerdicts()
 		}
 		m.remove(b.removed)
@@ -65,6 +69,7 @@ func (m *Model) remove(ids []uint64) {
 	for _, id := range ids {
 		if e, ok := m.byID[id]; ok {
 			delete(m.byID, id)
+			m.hosts.add(e.hp, -1)
 			m.forgetVerdict(id)
 			e.gone = true
 			n++
@@ -109,7 +114,9 @@ func (m *Model) upsert(x *record.Exchange) {
 		// Replace the pointer, never the pointee: background work may be
 		// reading the old copy.
 		if x.Request.URL != e.x.Request.URL || x.Request.Host != e.x.Request.Host {
+			m.hosts.add(e.hp, -1)
 			e.hp = hostPath(x)
+			m.hosts.add(e.hp, 1)
 		}
 		e.x = x
 		m.judge(e)
@@ -117,6 +124,7 @@ func (m *Model) upsert(x *record.Exchange) {
 	}
 	e := newEntry(x)
 	m.byID[x.ID] = e
+	m.hosts.add(e.hp, 1)
 	m.entries = insertEntry(m.entries, e)
 	m.judge(e)
 }
@@ -153,6 +161,7 @@ func insertEntry(es []*entry, e *entry) []*entry {
 func (m *Model) resetEntries() {
 	m.entries, m.visible = nil, nil
 	clear(m.byID)
+	clear(m.hosts)
 	m.forgetVerdicts()
 	m.list.cursor, m.list.offset = 0, 0
 }

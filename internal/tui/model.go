@@ -2,6 +2,7 @@ package tui
 
 import (
 	"context"
+	"log/slog"
 	"sync/atomic"
 	"time"
 
@@ -32,6 +33,7 @@ const (
 	modeFilter             // typing the list filter
 	modeDetail             // the detail view is open
 	modeSearch             // typing a body search in the open detail view
+	modeEvents             // the event log pane is open (events.go)
 )
 
 // Layout constants.
@@ -57,9 +59,11 @@ type Model struct {
 	width, height int
 	help          help.Model
 
-	// entries are every kept exchange, ordered by ID; byID indexes them.
+	// entries are every kept exchange, ordered by ID; byID indexes them;
+	// hosts counts them by host.
 	entries []*entry
 	byID    map[uint64]*entry
+	hosts   hostCounts
 	// visible are the entries that pass the filter (nil filter: entries).
 	visible []*entry
 	list    listView
@@ -87,8 +91,8 @@ type Model struct {
 	detail     detailView
 	cache      map[contentKey]*content
 	cacheOrder []contentKey
-	rendering  bool
-	renderKey  contentKey
+	renders    map[contentKey]bool // renders under way
+	indexStop  context.CancelFunc  // stops the index build of the shown body
 
 	searchInput lineInput
 	searchBusy  bool
@@ -106,6 +110,16 @@ type Model struct {
 		key [3]int
 		s   string
 	}
+
+	// exported are the exchanges written to a HAR file by x; quitting
+	// asks about the others. quitAfterExport quits once an export
+	// started from that question succeeds.
+	exported        map[uint64]struct{}
+	quitAfterExport bool
+
+	// events is the event log pane; eventsBack the mode E was pressed in.
+	events     eventsView
+	eventsBack mode
 
 	stats     record.Stats
 	extStatus string
@@ -137,7 +151,10 @@ func New(cfg Config) *Model {
 		runCtx:    context.Background(),
 		dark:      true,
 		byID:      map[uint64]*entry{},
+		hosts:     hostCounts{},
+		exported:  map[uint64]struct{}{},
 		cache:     map[contentKey]*content{},
+		renders:   map[contentKey]bool{},
 		filterGen: new(atomic.Int64),
 		pending:   map[uint64]struct{}{},
 		bodies:    body.Decoder{},
@@ -152,19 +169,31 @@ func New(cfg Config) *Model {
 	if _, ok := cfg.Source.(Clearer); !ok {
 		m.keys.Actions.Clear.SetEnabled(false)
 	}
+	if _, ok := cfg.Source.(Deleter); !ok {
+		m.keys.List.Delete.SetEnabled(false)
+	}
+	if !m.live() {
+		// A file does not grow: nothing to pause or follow.
+		m.keys.Actions.Pause.SetEnabled(false)
+		m.keys.List.Follow.SetEnabled(false)
+	}
 	m.list.ctx = &m.ctx
-	m.list.follow = true
+	m.list.follow = m.live()
 	m.list.empty = "Waiting for traffic…"
 	m.list.hints = cfg.Hints
 	switch cfg.Role {
 	case "view":
 		m.list.empty = "The HAR file holds no exchanges."
-	case "serve", "relay", "agent":
+	case "serve", "demo", "relay", "agent":
 		if cfg.Listen != "" {
 			m.list.empty = "Waiting for traffic on " + cfg.Listen + "…"
 		}
 	}
 	m.detail.ctx = &m.ctx
+	m.events.ctx = &m.ctx
+	if cfg.Events != nil {
+		m.events.max = cfg.Events.Max()
+	}
 	m.filterInput = newInput("/ ", &m.keys.Edit)
 	m.searchInput = newInput("search: ", &m.keys.Edit)
 	m.help = help.New()
@@ -173,10 +202,16 @@ func New(cfg Config) *Model {
 	m.rebuild(m.src.Snapshot()) // no filter yet: nothing to judge
 	m.stats = readStats(m.src)
 	m.rate.add(m.ctx.now, m.stats.Total+m.stats.Skipped)
-	m.list.cursor = len(m.list.rows) - 1
+	if m.list.follow {
+		m.list.cursor = len(m.list.rows) - 1
+	}
 	m.list.clampCursor()
 	return m
 }
+
+// live reports whether exchanges arrive as the UI runs; a HAR file
+// (devproxy view) holds what it holds.
+func (m *Model) live() bool { return m.cfg.Role != "view" }
 
 // restyle rebuilds the styles after a change of background or colour
 // profile; the generation number invalidates every memoized rendering.
@@ -217,12 +252,14 @@ type tickMsg struct {
 	now    time.Time
 	stats  record.Stats
 	status string
+	events eventsMsg
 }
 
 func (m *Model) tick() tea.Cmd {
 	src, now, status := m.src, m.now, m.cfg.Status
+	evlog, seq := m.cfg.Events, m.events.seq
 	return tea.Tick(tickEvery, func(time.Time) tea.Msg {
-		msg := tickMsg{now: now(), stats: readStats(src)}
+		msg := tickMsg{now: now(), stats: readStats(src), events: pollEvents(evlog, seq)}
 		if status != nil {
 			msg.status = status()
 		}
@@ -265,6 +302,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.ctx.frame++
 		m.stats = msg.stats
 		m.extStatus = msg.status
+		m.events.add(msg.events)
 		m.rate.add(msg.now, msg.stats.Total+msg.stats.Skipped)
 		if m.status != "" && msg.now.Sub(m.statusAt) > statusTTL {
 			m.status = ""
@@ -276,6 +314,10 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		cmds = append(cmds, m.filterVerdicts(msg))
 	case contentMsg:
 		m.contentDone(msg)
+	case indexMsg:
+		m.indexDone(msg)
+	case bodyMsg:
+		cmds = append(cmds, m.bodyAction(msg))
 	case searchDoneMsg:
 		m.searchDone(msg)
 	default:
@@ -285,9 +327,16 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	return m, tea.Batch(cmds...)
 }
 
-// setStatus shows a message in the status line for a few seconds.
+// setStatus shows a message in the status line for a few seconds, and
+// keeps it in the event log, where one too long for the line is read in
+// full.
 func (m *Model) setStatus(s string, isErr bool) {
 	m.status, m.statusErr, m.statusAt = s, isErr, m.ctx.now
+	level := slog.LevelInfo
+	if isErr {
+		level = slog.LevelError
+	}
+	m.logEvent(level, s)
 }
 
 // area is the screen split for the current size and mode.
@@ -299,7 +348,7 @@ type area struct {
 }
 
 func (m *Model) area() area {
-	a := area{bodyH: max(m.height-3, 1)}
+	a := area{bodyH: max(m.height-2-m.statusHeight(m.width), 1)}
 	switch {
 	case !m.detailOpen():
 		a.listW = m.width
@@ -324,6 +373,8 @@ func (m *Model) detailRows() int { return max(m.area().bodyH-1, 1) }
 // exchange the detail view shows, and the rendering and search work it
 // needs.
 func (m *Model) sync() tea.Cmd {
+	m.pruneMarks()
+	m.list.host = m.hosts.only()
 	m.followOrReselect(0, false)
 	m.list.filtered = m.filter != nil
 	m.list.dim = m.detailOpen()
@@ -337,116 +388,16 @@ func (m *Model) sync() tea.Cmd {
 	} else {
 		d.evicted = true
 	}
-	var cmds []tea.Cmd
-	// One cell of left margin.
-	want := contentKey{id: d.x.ID, version: d.x.Version, tab: d.tab, width: m.area().detailW - 1, gen: m.ctx.st.gen}
-	if c, ok := m.cache[want]; ok {
-		if d.content != c {
-			d.content, d.key = c, want
-		}
-	} else if !m.rendering {
-		m.rendering, m.renderKey = true, want
-		cmds = append(cmds, renderCmd(m.src, d.x, want, m.ctx.st))
-	}
-	d.clamp(m.detailRows())
-	if d.query != "" && d.content != nil && d.matched != d.content && !m.searchBusy {
-		m.searchBusy = true
-		cmds = append(cmds, searchCmd(d.content, d.query))
-	}
-	return tea.Batch(cmds...)
+	return m.syncDetail()
 }
 
-// rows are the entries the list shows.
+// rows are the entries the list shows, in its order.
 func (m *Model) rows() []*entry {
+	base := m.entries
 	if m.filter != nil {
-		return m.visible
+		base = m.visible
 	}
-	return m.entries
-}
-
-// contentMsg is a rendered detail tab.
-type contentMsg struct {
-	key contentKey
-	c   *content
-}
-
-// renderCmd renders a tab of x, with its bodies read through src.
-func renderCmd(src Source, x *record.Exchange, k contentKey, st *styles) tea.Cmd {
-	return func() tea.Msg {
-		if k.tab != tabTiming {
-			// A body that cannot be read shows as not captured.
-			x, _ = withBodies(src, x)
-		}
-		return contentMsg{key: k, c: buildContent(x, k.tab, k.width, st)}
-	}
-}
-
-func (m *Model) contentDone(msg contentMsg) {
-	m.rendering = false
-	if _, ok := m.cache[msg.key]; !ok {
-		m.cache[msg.key] = msg.c
-		m.cacheOrder = append(m.cacheOrder, msg.key)
-		for len(m.cacheOrder) > contentCache {
-			delete(m.cache, m.cacheOrder[0])
-			m.cacheOrder = m.cacheOrder[1:]
-		}
-	}
-	d := &m.detail
-	if d.x != nil && msg.key.id == d.x.ID && msg.key.tab == d.tab {
-		// Show it even if a newer version is on its way: a growing body
-		// updates in place instead of flashing "Rendering…".
-		d.content, d.key = msg.c, msg.key
-	}
-}
-
-// searchDoneMsg carries the matches of query in content c.
-type searchDoneMsg struct {
-	c       *content
-	query   string
-	matches []hit
-}
-
-func searchCmd(c *content, query string) tea.Cmd {
-	return func() tea.Msg {
-		return searchDoneMsg{c: c, query: query, matches: findMatches(c.plain, query)}
-	}
-}
-
-func (m *Model) searchDone(msg searchDoneMsg) {
-	m.searchBusy = false
-	d := &m.detail
-	if msg.query != d.query {
-		return // the query changed meanwhile; sync searches again
-	}
-	// Matches for older content are kept until the new ones come: sync
-	// searches again because matched is not the current content.
-	d.matches, d.matched = msg.matches, msg.c
-	if d.cur >= len(d.matches) {
-		d.cur = max(len(d.matches)-1, 0)
-	}
-	if d.fresh {
-		// A new query starts at the first match at or below the top of
-		// the view.
-		d.fresh = false
-		d.cur = 0
-		for i, mt := range d.matches {
-			if mt.line >= d.offset {
-				d.cur = i
-				break
-			}
-		}
-		d.showMatch(m.detailRows())
-	}
-}
-
-// setQuery sets the body search query; matches come from a search command.
-func (m *Model) setQuery(q string) {
-	d := &m.detail
-	if q == d.query {
-		return
-	}
-	d.query = q
-	d.resetMatches()
+	return m.list.sorted.of(base, m.list.order, m.ctx.now)
 }
 
 // openDetail shows e in the detail view.

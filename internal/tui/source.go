@@ -57,14 +57,17 @@ type (
 	Pauser interface{ SetPaused(paused bool) }
 	// Clearer drops every exchange (the C key).
 	Clearer interface{ Clear() }
+	// Deleter drops the given exchanges (the d key). The source tells its
+	// subscribers with a record.EventEvicted for each, as for an eviction.
+	Deleter interface{ Delete(ids ...uint64) }
 )
 
 // RecorderSource adapts a live recorder to Source. It is the only place the
 // UI names *record.Recorder: everything else reads through the Source.
 func RecorderSource(rec *record.Recorder) Source { return recorderSource{rec} }
 
-// recorderSource is the recorder seen as a Source, a StatsReader, a Pauser
-// and a Clearer. The recorder's copies already hold their body bytes.
+// recorderSource is the recorder seen as a Source, a StatsReader, a
+// Pauser, a Clearer and a Deleter. The recorder's copies already hold their body bytes.
 type recorderSource struct{ rec *record.Recorder }
 
 func (s recorderSource) Snapshot() []record.Exchange           { return s.rec.Snapshot() }
@@ -73,6 +76,7 @@ func (s recorderSource) Subscribe(queue int) Subscription      { return s.rec.Su
 func (s recorderSource) Stats() record.Stats                   { return s.rec.Stats() }
 func (s recorderSource) SetPaused(p bool)                      { s.rec.SetPaused(p) }
 func (s recorderSource) Clear()                                { s.rec.Clear() }
+func (s recorderSource) Delete(ids ...uint64)                  { s.rec.Delete(ids...) }
 func (s recorderSource) Body(x *record.Exchange, part BodyPart) (record.Body, error) {
 	return bodyOf(x, part), nil
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	tea "charm.land/bubbletea/v2"
+	"github.com/devproxy/devproxy/internal/eventlog"
 	"github.com/devproxy/devproxy/internal/record"
 	"github.com/devproxy/devproxy/internal/redact"
 )
@@ -26,7 +27,7 @@ type Config struct {
 	// recorder. Pause and clear are offered if it implements Pauser and
 	// Clearer; the header's counters come from a StatsReader.
 	Source   Source
-	Role     string       // "serve", "agent", "relay", "view"
+	Role     string       // "serve", "demo", "agent", "relay", "view"
 	Listen   string       // e.g. "http://127.0.0.1:8080" (empty for view/agent)
 	Target   string       // e.g. "http://localhost:3000", or the HAR file for view
 	Replayer Replayer     // nil: replay/edit disabled (view)
@@ -41,6 +42,17 @@ type Config struct {
 	// Hints are lines shown under the empty list until traffic arrives
 	// (the demo's example commands, the relay's first-start instructions).
 	Hints []string
+	// SavedOnExit says the exchanges are saved whatever the UI does (--har
+	// writes them on exit; view read them from a file), so q quits at once
+	// instead of asking about exchanges never exported.
+	SavedOnExit bool
+	// SelfSignedTLS says Listen serves HTTPS with devproxy's self-signed
+	// certificate (serve --tls): copy as curl adds -k, with a comment.
+	SelfSignedTLS bool
+	// Events is the event log the E pane shows, polled each tick off the
+	// event loop; the UI adds its own events to it (status messages, lag).
+	// Nil: the pane says nothing has happened.
+	Events *eventlog.Log
 	// Now is the clock for in-flight durations, the request rate, status
 	// message expiry and export file names. Nil means time.Now; tests set a
 	// fixed clock so that rendered output is deterministic.

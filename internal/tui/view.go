@@ -58,19 +58,25 @@ func (m *Model) render() string {
 	case m.detailOpen():
 		b.WriteString(m.detail.Render(a.detailW, a.bodyH))
 		b.WriteByte('\n')
+	case m.mode == modeEvents:
+		b.WriteString(m.events.Render(m.width, a.bodyH))
+		b.WriteByte('\n')
 	default:
 		b.WriteString(m.list.Render(a.listW, a.bodyH))
 		b.WriteByte('\n')
 	}
-	b.WriteString(m.statusLine(m.width))
-	b.WriteByte('\n')
+	for _, l := range m.statusLines(m.width) {
+		b.WriteString(l)
+		b.WriteByte('\n')
+	}
 	b.WriteString(m.helpLine(m.width))
 	return m.drawDialogs(b.String())
 }
 
 // headerBar is the top line: role and addresses, counters, badges. On a
 // narrow terminal it sheds detail in steps (schemes, long labels, the
-// title, the rate, the addresses) before it truncates anything.
+// title, the rate, the addresses, the labels of the counts) before it
+// truncates anything; the role always stays, first.
 func (m *Model) headerBar(width int) string {
 	k := headerKey{width: width, gen: m.ctx.st.gen, stats: m.stats, rate: formatRate(m.rate.rate()), lags: m.lags,
 		ext: m.extStatus, follow: m.list.follow, filter: m.filter != nil}
@@ -91,23 +97,16 @@ type headerKey struct {
 	follow, filter bool
 }
 
+// headerLevels is how many levels of detail the header bar has.
+const headerLevels = 7
+
 func (m *Model) renderHeaderBar(width int) string {
 	st := m.ctx.st
-	var right []string
-	if m.filter != nil {
-		right = append(right, st.badgeWarn.Reverse(!st.mono).Render(" FILTER "))
-	}
-	if m.list.follow {
-		right = append(right, st.badgeFollow.Render(" FOLLOW "))
-	}
-	if m.stats.Paused {
-		right = append(right, st.badgePaused.Render(" CAPTURE PAUSED "))
-	}
-	r := strings.Join(right, st.bar.Render(" "))
-	rw := ansi.StringWidth(r)
-	var l string
-	for level := 0; level <= 5; level++ {
-		l = m.headerLeft(level)
+	var l, r string
+	var rw int
+	for level := 0; level < headerLevels; level++ {
+		l, r = m.headerLeft(level), m.headerBadges(level)
+		rw = ansi.StringWidth(r)
 		if ansi.StringWidth(l)+rw+1 <= width {
 			break
 		}
@@ -118,6 +117,27 @@ func (m *Model) renderHeaderBar(width int) string {
 	}
 	gap := width - ansi.StringWidth(l) - rw
 	return fit(l+st.bar.Render(strings.Repeat(" ", max(gap, 0)))+r, width)
+}
+
+// headerBadges are the badges on the right of the header bar: the
+// filter, follow mode and paused capture (shorter at the last level).
+func (m *Model) headerBadges(level int) string {
+	st := m.ctx.st
+	var right []string
+	if m.filter != nil {
+		right = append(right, st.badgeWarn.Reverse(!st.mono).Render(" FILTER "))
+	}
+	if m.list.follow {
+		right = append(right, st.badgeFollow.Render(" FOLLOW "))
+	}
+	if m.stats.Paused {
+		paused := " CAPTURE PAUSED "
+		if level >= headerLevels-1 {
+			paused = " PAUSED "
+		}
+		right = append(right, st.badgePaused.Render(paused))
+	}
+	return strings.Join(right, st.bar.Render(" "))
 }
 
 // headerLeft is the left part of the header bar at a level of detail: 0 is
@@ -140,10 +160,16 @@ func (m *Model) headerLeft(level int) string {
 	}
 	w(st.barMuted, "│ ")
 	compact := level >= 2
-	w(st.bar, strconv.FormatUint(s.Total, 10)+" total")
-	if compact {
-		w(st.bar, " · "+strconv.Itoa(s.InFlight)+" live")
+	if level >= 6 {
+		w(st.bar, strconv.FormatUint(s.Total, 10))
 	} else {
+		w(st.bar, strconv.FormatUint(s.Total, 10)+" total")
+	}
+	switch {
+	case !m.live():
+	case compact:
+		w(st.bar, " · "+strconv.Itoa(s.InFlight)+" live")
+	default:
 		w(st.bar, " · "+strconv.Itoa(s.InFlight)+" in flight")
 	}
 	errs := st.bar
@@ -158,7 +184,7 @@ func (m *Model) headerLeft(level int) string {
 	default:
 		w(errs, " · "+strconv.FormatUint(s.Errors, 10)+" errors")
 	}
-	if m.cfg.Role != "view" && level < 4 {
+	if m.live() && level < 4 {
 		rate := formatRate(m.rate.rate())
 		if compact {
 			rate = strings.Replace(rate, " req/s", "/s", 1)
@@ -204,8 +230,50 @@ func formatRate(r float64) string {
 	return strconv.FormatFloat(r, 'f', 1, 64) + " req/s"
 }
 
-// statusLine is the line above the help: the filter or search input, a
-// message, or the filter in force; on the right, the position.
+// maxStatusLines is how many lines a long message may take.
+const maxStatusLines = 3
+
+// statusHeight is how many lines statusLines draws.
+func (m *Model) statusHeight(width int) int {
+	if lines := m.messageLines(width); len(lines) > 1 {
+		return len(lines)
+	}
+	return 1
+}
+
+// messageLines are the status message, wrapped, when one is shown; a
+// message longer than maxStatusLines lines is cut.
+func (m *Model) messageLines(width int) []string {
+	if m.status == "" || m.mode == modeFilter || m.mode == modeSearch {
+		return nil
+	}
+	lines := wrapProse(" "+sanitizeLine(m.status), width, 1)
+	if len(lines) > maxStatusLines {
+		lines = lines[:maxStatusLines]
+		lines[maxStatusLines-1] = truncate(lines[maxStatusLines-1]+" …", width)
+	}
+	return lines
+}
+
+// statusLines are the lines above the help (one, unless a message needs
+// more): the filter or search input, a message, or the filter in force;
+// on the right, the position, the sort order and the marks.
+func (m *Model) statusLines(width int) []string {
+	if lines := m.messageLines(width); len(lines) > 1 {
+		style := m.ctx.st.statusInfo
+		if m.statusErr {
+			style = m.ctx.st.statusErr
+		}
+		for i, l := range lines {
+			lines[i] = style.Render(fit(l, width))
+		}
+		return lines
+	}
+	return []string{m.statusLine(width)}
+}
+
+// statusLine is the one status line: the input, message or filter, and
+// the position on the right.
 func (m *Model) statusLine(width int) string {
 	st := m.ctx.st
 	var left, right string
@@ -227,15 +295,17 @@ func (m *Model) statusLine(width int) string {
 		if m.statusErr {
 			style = st.statusErr
 		}
-		left = style.Render(" " + m.status)
+		left = style.Render(" " + sanitizeLine(m.status))
 	case m.filter != nil:
 		left = st.muted.Render(" filter: ") + st.accent.Render(m.filterText) + st.muted.Render("  (/ edit · esc clear)")
 	}
 	if right == "" && m.mode != modeFilter {
 		if m.detailOpen() {
 			right = m.detail.position(m.detailRows())
+		} else if m.mode == modeEvents {
+			right = m.events.position(m.listRows())
 		} else {
-			right = m.matchCount()
+			right = m.listPosition()
 		}
 	}
 	if right != "" {
@@ -246,6 +316,23 @@ func (m *Model) statusLine(width int) string {
 		right, rw = "", 0
 	}
 	return fit(left, width-rw) + right
+}
+
+// listPosition is the right of the status line under the list: how many
+// exchanges are marked, the sort order unless it is by time, and the
+// cursor's row.
+func (m *Model) listPosition() string {
+	var parts []string
+	if n := len(m.list.marked); n > 0 {
+		parts = append(parts, strconv.Itoa(n)+" marked")
+	}
+	if m.list.order != byTime {
+		parts = append(parts, m.list.order.describe())
+	}
+	if s := m.matchCount(); s != "" {
+		parts = append(parts, s)
+	}
+	return strings.Join(parts, " · ")
 }
 
 // matchCount is "12/40" (cursor of rows), with "of N" when filtered.
@@ -293,12 +380,59 @@ func (m *Model) renderHelpLine(width int) string {
 		return fit(st.muted.Render(" "+in+" · then "+m.keys.Detail.NextMatch.Help().Key+"/"+m.keys.Detail.PrevMatch.Help().Key+" for next/previous match"), width)
 	case m.mode == modeDetail:
 		keys = m.keys.detailHelp()
+	case m.mode == modeEvents:
+		keys = m.keys.eventsHelp()
 	default:
 		keys = m.keys.ShortHelp()
 	}
-	pinned := m.help.ShortHelpView([]key.Binding{m.keys.Help})
-	m.help.SetWidth(max(width-1-ansi.StringWidth(pinned)-3, 10))
-	return fit(" "+m.help.ShortHelpView(keys)+m.help.Styles.ShortSeparator.Render(m.help.ShortSeparator)+pinned, width)
+	return fit(" "+m.shortHelp(keys, width-1), width)
+}
+
+// shortHelp lays keys out as "key desc · key desc", as many as fit in
+// width, then "…" when some did not, and "? help" last, always.
+func (m *Model) shortHelp(keys []key.Binding, width int) string {
+	hs := m.help.Styles
+	sep := hs.ShortSeparator.Render(m.help.ShortSeparator)
+	sepW := ansi.StringWidth(sep)
+	item := func(b key.Binding) string {
+		h := b.Help()
+		return hs.ShortKey.Render(h.Key) + " " + hs.ShortDesc.Render(h.Desc)
+	}
+	pinned := item(m.keys.Help)
+	room := width - sepW - ansi.StringWidth(pinned)
+	const more = " …"
+	moreW := ansi.StringWidth(more)
+	var items []string
+	total := 0
+	for _, k := range keys {
+		if k.Enabled() {
+			items = append(items, item(k))
+			total += sepW + ansi.StringWidth(items[len(items)-1])
+		}
+	}
+	n := len(items)
+	if total-sepW > room {
+		// Keep what fits with the ellipsis after it.
+		n = 0
+		for used := 0; n < len(items); n++ {
+			w := ansi.StringWidth(items[n])
+			if n > 0 {
+				w += sepW
+			}
+			if used+w+moreW > room {
+				break
+			}
+			used += w
+		}
+	}
+	if n == 0 {
+		return pinned
+	}
+	s := strings.Join(items[:n], sep)
+	if n < len(items) {
+		s += hs.Ellipsis.Render(more)
+	}
+	return s + sep + pinned
 }
 
 const filterHint = `text method:GET status:5xx host: path:/api/* header:x=y body: dur:>200ms size:>1mb type:json error replay -neg "quoted"`
