@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/ansi"
 	"github.com/devproxy/devproxy/internal/record"
 	"github.com/devproxy/devproxy/internal/tui"
 )
@@ -54,6 +55,9 @@ func withBody(data []byte, ct string) *record.Recorder {
 	x.Response.Header = record.Fields{{Name: "Content-Type", Value: ct}}
 	x.Response.Body = record.Body{Bytes: data, Size: int64(len(data)), Complete: true}
 	rec.Add(x)
+	if got, ok := rec.Get(1); !ok || len(got.Response.Body.Bytes) != len(data) {
+		panic("the recorder did not keep the whole body")
+	}
 	return rec
 }
 
@@ -97,7 +101,7 @@ func key(s string) tea.KeyPressMsg {
 // shows reports whether the screen shows the body: a row that begins with
 // the body's own first bytes (or, for a hex dump, its first offset).
 func shows(m *tui.Model, marker string) func() bool {
-	return func() bool { return strings.Contains(m.View().Content, marker) }
+	return func() bool { return strings.Contains(ansi.Strip(m.View().Content), marker) }
 }
 
 var bodyKinds = []struct {

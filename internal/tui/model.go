@@ -12,6 +12,7 @@ import (
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/colorprofile"
 	"github.com/devproxy/devproxy/internal/body"
+	"github.com/devproxy/devproxy/internal/bodyview"
 	"github.com/devproxy/devproxy/internal/match"
 	"github.com/devproxy/devproxy/internal/record"
 	"github.com/devproxy/devproxy/internal/redact"
@@ -413,6 +414,7 @@ func (m *Model) showInDetail(e *entry) {
 	d := &m.detail
 	if d.x == nil || d.x.ID != e.x.ID {
 		d.reset()
+		d.mode = bodyview.Auto // a mode was chosen for the other body
 	}
 	d.x = e.x
 	d.evicted = false
