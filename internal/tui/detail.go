@@ -121,7 +121,9 @@ func (d *detailView) atBottom(height int) bool {
 }
 
 func (d *detailView) clamp(height int) {
-	if d.stick {
+	// Sticking to the bottom waits for the rows to be counted: the end
+	// of a body still being counted is not known yet.
+	if _, exact := d.lineCount(); d.stick && exact {
 		d.offset = d.maxOffset(height)
 	}
 	d.offset = min(d.offset, d.maxOffset(height))
