@@ -19,9 +19,17 @@ const (
 // line of spaces.
 const maxIndent = 32
 
+// indents are the indentation strings, made once.
+var indents = func() [maxIndent + 1]string {
+	var out [maxIndent + 1]string
+	for i := range out {
+		out[i] = strings.Repeat("  ", i)
+	}
+	return out
+}()
+
 func indent(depth int32) Seg {
-	d := min(max(int(depth), 0), maxIndent)
-	return made(strings.Repeat("  ", d), Plain)
+	return made(indents[min(max(int(depth), 0), maxIndent)], Plain)
 }
 
 func isJSONSpace(b byte) bool { return b == ' ' || b == '\t' || b == '\n' || b == '\r' }
@@ -40,7 +48,7 @@ func isDelim(b byte) bool {
 
 func (g jsonGen) next(st state) (piece, state, bool) {
 	d := g.data
-	var segs []Seg
+	segs := make([]Seg, 0, 6) // indent, key, colon, space, value, comma
 	depth := st.depth
 	off := st.off
 	budget := pieceMax
