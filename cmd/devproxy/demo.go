@@ -41,13 +41,13 @@ so you can see devproxy work without a service of your own.`,
 					<-ctx.Done()
 					backend.close()
 				})
-				base := "http://" + o.server.Listen
-				if o.server.TLS != nil {
-					base = "https://" + o.server.Listen
-				}
-				s.hints = demoExamples(base, o.server.TLS != nil)
-				if traffic {
-					s.background = append(s.background, func(ctx context.Context) { demoTraffic(ctx, base, o.server.TLS != nil) })
+				// The hints and the traffic use the address the listener
+				// got (the real port of --listen 127.0.0.1:0).
+				s.listening = func(base string) {
+					s.hints = demoExamples(base, o.server.TLS != nil)
+					if traffic {
+						s.background = append(s.background, func(ctx context.Context) { demoTraffic(ctx, base, o.server.TLS != nil) })
+					}
 				}
 				return nil
 			})

@@ -62,3 +62,14 @@ func freeAddr(t *testing.T) string {
 	defer ln.Close()
 	return ln.Addr().String()
 }
+
+// TestDemoHintsShowTheRealPort runs demo on --listen 127.0.0.1:0: the
+// example commands name the port the listener got, not 0.
+func TestDemoHintsShowTheRealPort(t *testing.T) {
+	e := newE2E(t)
+	e.start("demo0", 100, 30, "demo", "--listen", "127.0.0.1:0")
+	screen := e.waitFor("demo0", "the example commands", contains("curl http://127.0.0.1:", "/anything"))
+	if strings.Contains(screen, "127.0.0.1:0/") {
+		t.Fatalf("a hint names port 0:\n%s", screen)
+	}
+}

@@ -101,6 +101,9 @@ func runRelay(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return err
 	}
+	if cert, _ := fs.GetString("cert"); srvOpts.TLS != nil && cert == "" {
+		s.selfSignedTLS = true // copy as curl adds -k
+	}
 	s.shutdown = shutdown
 	relay, err := invert.NewRelay(invert.RelayOptions{Registry: reg, Tap: s.rec, AgentWait: agentWait, FlushInterval: flush, Logger: s.logger})
 	if err != nil {

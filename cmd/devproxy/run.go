@@ -54,6 +54,9 @@ type roleRun struct {
 	hints []string
 	// background work stopped on exit (demo traffic, agent loops).
 	background []func(ctx context.Context)
+	// listening, when set, runs once the listener's address is known
+	// (demo's hints and traffic need the real port of --listen :0).
+	listening func(url string)
 	// drain runs before the servers shut down; closers after.
 	drain, closers []func()
 }

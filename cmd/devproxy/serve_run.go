@@ -45,6 +45,9 @@ func runServe(cmd *cobra.Command, o *serveOptions, prepare func(*roleRun) error)
 	}
 	s.servers = append(s.servers, srv)
 	s.listen, s.target = srv.URL(), h.Target()
+	if s.listening != nil {
+		s.listening(s.listen)
+	}
 	s.replayer = proxy.NewReplayer(h, s.rec)
 	if cert, _ := cmd.Flags().GetString("cert"); o.server.TLS != nil && cert == "" {
 		s.selfSignedTLS = true
