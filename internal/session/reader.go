@@ -1,0 +1,268 @@
+package session
+
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/devproxy/devproxy/internal/record"
+)
+
+// Part names one of an exchange's two bodies.
+type Part uint8
+
+// Parts, numbered as in the bodies table.
+const (
+	RequestBody Part = iota
+	ResponseBody
+)
+
+// Count is how many exchanges the file holds.
+func (s *Store) Count() (int, error) {
+	db, err := s.reader()
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	err = db.QueryRow("SELECT count(*) FROM exchanges").Scan(&n)
+	return n, s.readError(err)
+}
+
+// MaxID is the highest exchange ID ever written to the file, evicted or
+// not (0 for a new file): a recorder that continues the session starts
+// after it.
+func (s *Store) MaxID() (uint64, error) {
+	db, err := s.reader()
+	if err != nil {
+		return 0, err
+	}
+	var id int64
+	err = db.QueryRow(`SELECT max(coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'last_id'), 0),
+		coalesce((SELECT max(id) FROM exchanges), 0))`).Scan(&id)
+	return uint64(id), s.readError(err)
+}
+
+// IDs returns up to limit exchange IDs greater than after, in order (limit
+// <= 0: all of them). Page through a large file with the last ID of each
+// page as the next after.
+func (s *Store) IDs(after uint64, limit int) ([]uint64, error) {
+	db, err := s.reader()
+	if err != nil {
+		return nil, err
+	}
+	rows, err := db.Query("SELECT id FROM exchanges WHERE id > ? ORDER BY id LIMIT ?", int64(after), sqlLimit(limit))
+	if err != nil {
+		return nil, s.readError(err)
+	}
+	defer rows.Close()
+	var ids []uint64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, s.readError(err)
+		}
+		ids = append(ids, uint64(id))
+	}
+	return ids, s.readError(rows.Err())
+}
+
+// Range returns up to limit exchanges with IDs greater than after, in ID
+// order (limit <= 0: all), as Get returns them: without body bytes or
+// messages. It is how a list of a large session is read page by page.
+func (s *Store) Range(after uint64, limit int) ([]record.Exchange, error) {
+	db, err := s.reader()
+	if err != nil {
+		return nil, err
+	}
+	rows, err := db.Query(selectExchangeSQL+" WHERE id > ? ORDER BY id LIMIT ?", int64(after), sqlLimit(limit))
+	if err != nil {
+		return nil, s.readError(err)
+	}
+	defer rows.Close()
+	var xs []record.Exchange
+	for rows.Next() {
+		x, err := scanExchange(rows)
+		if err != nil {
+			return nil, s.readError(err)
+		}
+		xs = append(xs, x)
+	}
+	return xs, s.readError(rows.Err())
+}
+
+// sqlLimit is limit for SQL's LIMIT, where -1 means none.
+func sqlLimit(limit int) int {
+	if limit <= 0 {
+		return -1
+	}
+	return limit
+}
+
+// Get returns exchange id without its body bytes and messages: each
+// body's Size, Truncated and Complete are set, Bytes is nil (read it with
+// Body), and MessagesDropped is set (read the messages with Messages). An
+// exchange stored without its bodies carries the NotPersisted mark. It
+// returns ErrNotFound when the file does not hold id.
+func (s *Store) Get(id uint64) (record.Exchange, error) {
+	db, err := s.reader()
+	if err != nil {
+		return record.Exchange{}, err
+	}
+	x, err := scanExchange(db.QueryRow(selectExchangeSQL+" WHERE id = ?", int64(id)))
+	if errors.Is(err, sql.ErrNoRows) {
+		return record.Exchange{}, fmt.Errorf("exchange #%d: %w", id, ErrNotFound)
+	}
+	return x, s.readError(err)
+}
+
+// Body returns one body of exchange id with its bytes as captured (its
+// Content-Encoding intact, unless the exchange's BodiesDecoded). An
+// exchange without a response has an empty response body.
+func (s *Store) Body(id uint64, part Part) (record.Body, error) {
+	db, err := s.reader()
+	if err != nil {
+		return record.Body{}, err
+	}
+	tx, err := db.Begin() // one snapshot: the sizes and the bytes agree
+	if err != nil {
+		return record.Body{}, s.readError(err)
+	}
+	defer tx.Rollback()
+	b, err := readBody(tx, id, part)
+	return b, s.readError(err)
+}
+
+// readBody reads a body's sizes and bytes within tx.
+func readBody(tx *sql.Tx, id uint64, part Part) (record.Body, error) {
+	prefix := "req"
+	if part == ResponseBody {
+		prefix = "resp"
+	}
+	var (
+		b        record.Body
+		size     sql.NullInt64
+		stored   sql.NullInt64
+		trunc    sql.NullBool
+		complete sql.NullBool
+	)
+	err := tx.QueryRow(fmt.Sprintf("SELECT %[1]s_size, %[1]s_stored, %[1]s_truncated, %[1]s_complete FROM exchanges WHERE id = ?", prefix),
+		int64(id)).Scan(&size, &stored, &trunc, &complete)
+	if errors.Is(err, sql.ErrNoRows) {
+		return b, fmt.Errorf("exchange #%d: %w", id, ErrNotFound)
+	}
+	if err != nil || !size.Valid {
+		return b, err
+	}
+	b.Size, b.Truncated, b.Complete = size.Int64, trunc.Bool, complete.Bool
+	if stored.Int64 <= 0 {
+		return b, nil
+	}
+	rows, err := tx.Query("SELECT data FROM bodies WHERE exchange_id = ? AND part = ? ORDER BY seq", int64(id), int(part))
+	if err != nil {
+		return b, err
+	}
+	defer rows.Close()
+	// The stored size sizes the buffer, within reason: the file may be
+	// damaged.
+	b.Bytes = make([]byte, 0, min(stored.Int64, 16<<20))
+	for rows.Next() {
+		var chunk []byte
+		if err := rows.Scan(&chunk); err != nil {
+			return b, err
+		}
+		b.Bytes = append(b.Bytes, chunk...)
+	}
+	if err := rows.Err(); err != nil {
+		return b, err
+	}
+	if int64(len(b.Bytes)) != stored.Int64 {
+		return b, fmt.Errorf("exchange #%d: the file is damaged: %d body bytes stored, %d found", id, stored.Int64, len(b.Bytes))
+	}
+	return b, nil
+}
+
+// Messages returns exchange id's messages, oldest first, with their
+// payloads (nil for those stored without: see NotPersisted).
+func (s *Store) Messages(id uint64) ([]record.Message, error) {
+	db, err := s.reader()
+	if err != nil {
+		return nil, err
+	}
+	ms, err := readMessages(db, id)
+	return ms, s.readError(err)
+}
+
+// querier is *sql.DB or *sql.Tx.
+type querier interface {
+	Query(query string, args ...any) (*sql.Rows, error)
+}
+
+func readMessages(q querier, id uint64) ([]record.Message, error) {
+	rows, err := q.Query(`SELECT time_ns, dir, opcode, size, truncated, compressed, close_code, close_reason, payload
+		FROM messages WHERE exchange_id = ? ORDER BY seq`, int64(id))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ms []record.Message
+	for rows.Next() {
+		var (
+			m      record.Message
+			ns     int64
+			dir    int
+			opcode int
+		)
+		if err := rows.Scan(&ns, &dir, &opcode, &m.Size, &m.Truncated, &m.Compressed, &m.CloseCode, &m.CloseReason, &m.Payload); err != nil {
+			return nil, err
+		}
+		m.Time, m.Dir, m.Opcode = fromUnixNano(ns), record.Direction(dir), byte(opcode)
+		if len(m.Payload) == 0 {
+			m.Payload = nil
+		}
+		ms = append(ms, m)
+	}
+	return ms, rows.Err()
+}
+
+// Load returns exchange id whole, as the recorder held it: bodies with
+// their bytes and messages with their payloads, from one snapshot of the
+// file. It is for exports and replay; a list reads Range, a detail view
+// Get and Body.
+func (s *Store) Load(id uint64) (record.Exchange, error) {
+	db, err := s.reader()
+	if err != nil {
+		return record.Exchange{}, err
+	}
+	tx, err := db.Begin()
+	if err != nil {
+		return record.Exchange{}, s.readError(err)
+	}
+	defer tx.Rollback()
+	x, err := scanExchange(tx.QueryRow(selectExchangeSQL+" WHERE id = ?", int64(id)))
+	if errors.Is(err, sql.ErrNoRows) {
+		return record.Exchange{}, fmt.Errorf("exchange #%d: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return record.Exchange{}, s.readError(err)
+	}
+	if x.Request.Body, err = readBody(tx, id, RequestBody); err != nil {
+		return record.Exchange{}, s.readError(err)
+	}
+	if x.Response != nil {
+		if x.Response.Body, err = readBody(tx, id, ResponseBody); err != nil {
+			return record.Exchange{}, s.readError(err)
+		}
+	}
+	if x.Messages, err = readMessages(tx, id); err != nil {
+		return record.Exchange{}, s.readError(err)
+	}
+	return x, nil
+}
+
+// readError names the file in a read error and explains the driver's.
+func (s *Store) readError(err error) error {
+	if err == nil || errors.Is(err, ErrNotFound) {
+		return err
+	}
+	return fmt.Errorf("read session %s: %w", s.path, explain(err))
+}

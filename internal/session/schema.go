@@ -1,0 +1,309 @@
+package session
+
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"modernc.org/sqlite"
+)
+
+// applicationID marks an SQLite file as a devproxy session ("dvpx"), in
+// PRAGMA application_id.
+const applicationID = 0x64767078
+
+// FormatVersion is the session format this devproxy writes, kept in PRAGMA
+// user_version. Each change to the schema adds a step to migrations and
+// raises it by one; docs/session-format.md says what each version holds.
+const FormatVersion = 1
+
+// current is the version migrations lead to: FormatVersion (a test checks),
+// unless a test adds a step.
+func current() int { return len(migrations) }
+
+// migrations[v] upgrades a file from format version v to v+1; version 0
+// is an empty file. Every step runs in the transaction that sets the new
+// version, so a file is either upgraded or left as it was.
+var migrations = []func(*sql.Tx) error{
+	createV1,
+}
+
+// schemaV1 is format version 1. Times are Unix nanoseconds (0: none),
+// durations nanoseconds (-1: did not happen), header lists and marks JSON
+// (see fields.go), booleans 0 or 1.
+const schemaV1 = `
+CREATE TABLE meta (
+	key   TEXT PRIMARY KEY,
+	value TEXT NOT NULL
+);
+CREATE TABLE exchanges (
+	id               INTEGER PRIMARY KEY,
+	version          INTEGER NOT NULL,
+	role             TEXT NOT NULL,
+	state            INTEGER NOT NULL,
+	start_ns         INTEGER NOT NULL,
+	end_ns           INTEGER NOT NULL,
+	client_addr      TEXT NOT NULL,
+	server_addr      TEXT NOT NULL,
+	replay_of        INTEGER NOT NULL,
+	method           TEXT NOT NULL,
+	url              TEXT NOT NULL,
+	upstream_url     TEXT NOT NULL,
+	proto            TEXT NOT NULL,
+	host             TEXT NOT NULL,
+	req_header       TEXT NOT NULL,
+	req_trailer      TEXT NOT NULL,
+	req_size         INTEGER NOT NULL,
+	req_stored       INTEGER NOT NULL,
+	req_truncated    INTEGER NOT NULL,
+	req_complete     INTEGER NOT NULL,
+	status           INTEGER,
+	reason           TEXT,
+	resp_proto       TEXT,
+	resp_header      TEXT,
+	resp_trailer     TEXT,
+	resp_size        INTEGER,
+	resp_stored      INTEGER,
+	resp_truncated   INTEGER,
+	resp_complete    INTEGER,
+	t_blocked        INTEGER NOT NULL,
+	t_dns            INTEGER NOT NULL,
+	t_connect        INTEGER NOT NULL,
+	t_tls            INTEGER NOT NULL,
+	t_send           INTEGER NOT NULL,
+	t_wait           INTEGER NOT NULL,
+	t_receive        INTEGER NOT NULL,
+	err_kind         TEXT,
+	err_message      TEXT,
+	err_status       INTEGER,
+	upgraded         INTEGER NOT NULL,
+	upgrade_up       INTEGER NOT NULL,
+	upgrade_down     INTEGER NOT NULL,
+	marks            TEXT NOT NULL,
+	bodies_decoded   INTEGER NOT NULL,
+	messages         INTEGER NOT NULL,
+	messages_dropped INTEGER NOT NULL,
+	not_persisted    TEXT NOT NULL,
+	disk_bytes       INTEGER NOT NULL
+);
+CREATE TABLE bodies (
+	exchange_id INTEGER NOT NULL,
+	part        INTEGER NOT NULL,
+	seq         INTEGER NOT NULL,
+	data        BLOB NOT NULL,
+	PRIMARY KEY (exchange_id, part, seq)
+);
+CREATE TABLE messages (
+	exchange_id  INTEGER NOT NULL,
+	seq          INTEGER NOT NULL,
+	time_ns      INTEGER NOT NULL,
+	dir          INTEGER NOT NULL,
+	opcode       INTEGER NOT NULL,
+	size         INTEGER NOT NULL,
+	truncated    INTEGER NOT NULL,
+	compressed   INTEGER NOT NULL,
+	close_code   INTEGER NOT NULL,
+	close_reason TEXT NOT NULL,
+	payload      BLOB,
+	PRIMARY KEY (exchange_id, seq)
+);
+CREATE VIRTUAL TABLE search USING fts5(
+	url, headers, request, response, messages,
+	content='', contentless_delete=1, tokenize='trigram'
+);
+`
+
+// tablesV1 are the tables (and their kinds) a version 1 file must have.
+var tablesV1 = map[string]string{
+	"meta": "table", "exchanges": "table", "bodies": "table", "messages": "table", "search": "table",
+}
+
+func createV1(tx *sql.Tx) error {
+	_, err := tx.Exec(schemaV1)
+	return err
+}
+
+// FormatError says a file cannot be opened as a session of this devproxy's
+// format, and what to do.
+type FormatError struct {
+	// Found is the file's format version (PRAGMA user_version), or -1 when
+	// the file is not a session at all.
+	Found int
+	// Supported is FormatVersion.
+	Supported int
+	// Reason says what is wrong.
+	Reason string
+}
+
+func (e *FormatError) Error() string {
+	switch {
+	case e.Found < 0:
+		return "not a devproxy session file: " + e.Reason
+	case e.Found > e.Supported:
+		return fmt.Sprintf("session format version %d is newer than this devproxy's (%d): use a newer devproxy, or another file", e.Found, e.Supported)
+	default:
+		return fmt.Sprintf("session format version %d: %s", e.Found, e.Reason)
+	}
+}
+
+// migrate creates the schema in a new file, upgrades an older one, and
+// refuses one that is newer or not a session, all in one IMMEDIATE
+// transaction so that two processes cannot upgrade the same file at once.
+func migrate(db *sql.DB) error {
+	if err := vacuumIncrementally(db); err != nil {
+		return err
+	}
+	tx, err := db.Begin()
+	if err != nil {
+		return explain(err)
+	}
+	defer tx.Rollback()
+	app, version, tables, err := readHeader(tx)
+	if err != nil {
+		return err
+	}
+	if err := checkHeader(app, version, tables, true); err != nil {
+		return err
+	}
+	if version == current() {
+		return nil
+	}
+	if version == 0 {
+		if _, err := tx.Exec(fmt.Sprintf("PRAGMA application_id = %d", applicationID)); err != nil {
+			return explain(err)
+		}
+	}
+	for v := version; v < current(); v++ {
+		if err := migrations[v](tx); err != nil {
+			return fmt.Errorf("upgrade session format %d to %d: %w", v, v+1, explain(err))
+		}
+	}
+	if _, err := tx.Exec(fmt.Sprintf("PRAGMA user_version = %d", current())); err != nil {
+		return explain(err)
+	}
+	return explain(tx.Commit())
+}
+
+// vacuumIncrementally turns on incremental vacuum in a new, empty file,
+// so that eviction can give pages back to the file system. Opening in WAL
+// mode has already created the file, so the setting takes a VACUUM (of
+// nothing). The caller holds the lock: no other writer is creating it.
+func vacuumIncrementally(db *sql.DB) error {
+	var mode, tables int
+	if err := db.QueryRow("PRAGMA auto_vacuum").Scan(&mode); err != nil {
+		return explain(err)
+	}
+	if err := db.QueryRow("SELECT count(*) FROM sqlite_schema").Scan(&tables); err != nil {
+		return explain(err)
+	}
+	if mode == 2 || tables > 0 {
+		return nil
+	}
+	for _, q := range []string{"PRAGMA auto_vacuum = INCREMENTAL", "VACUUM"} {
+		if _, err := db.Exec(q); err != nil {
+			return explain(err)
+		}
+	}
+	return nil
+}
+
+// checkReadable checks a file opened read-only: it must be a session of
+// this format version (an older one is upgraded by opening it for
+// writing).
+func checkReadable(db *sql.DB) error {
+	tx, err := db.Begin()
+	if err != nil {
+		return explain(err)
+	}
+	defer tx.Rollback()
+	app, version, tables, err := readHeader(tx)
+	if err != nil {
+		return err
+	}
+	if version == 0 && app == 0 && len(tables) == 0 {
+		return &FormatError{Found: -1, Reason: "the file is empty"}
+	}
+	if err := checkHeader(app, version, tables, false); err != nil {
+		return err
+	}
+	if version < current() {
+		return &FormatError{Found: version, Supported: current(),
+			Reason: fmt.Sprintf("older than this devproxy's (%d); open it once for writing to upgrade it", current())}
+	}
+	return nil
+}
+
+// readHeader reads the file's application id, format version and the
+// kinds of its schema objects by name.
+func readHeader(tx *sql.Tx) (app, version int, tables map[string]string, err error) {
+	if err := tx.QueryRow("PRAGMA application_id").Scan(&app); err != nil {
+		return 0, 0, nil, explain(err)
+	}
+	if err := tx.QueryRow("PRAGMA user_version").Scan(&version); err != nil {
+		return 0, 0, nil, explain(err)
+	}
+	rows, err := tx.Query("SELECT name, type FROM sqlite_schema WHERE type IN ('table', 'view')")
+	if err != nil {
+		return 0, 0, nil, explain(err)
+	}
+	defer rows.Close()
+	tables = map[string]string{}
+	for rows.Next() {
+		var name, kind string
+		if err := rows.Scan(&name, &kind); err != nil {
+			return 0, 0, nil, explain(err)
+		}
+		tables[name] = kind
+	}
+	return app, version, tables, explain(rows.Err())
+}
+
+// checkHeader refuses a file that is not a session, or is of a newer
+// format. empty says an empty file is fine (it becomes a session).
+func checkHeader(app, version int, tables map[string]string, empty bool) error {
+	switch {
+	case app == 0 && version == 0 && len(tables) == 0 && empty:
+		return nil
+	case app != applicationID:
+		return &FormatError{Found: -1, Reason: fmt.Sprintf("an SQLite database of another application (application_id %#x)", app)}
+	case version > current():
+		return &FormatError{Found: version, Supported: current()}
+	case version <= 0:
+		return &FormatError{Found: -1, Reason: fmt.Sprintf("format version %d is not one devproxy wrote", version)}
+	default:
+		for name, kind := range tablesV1 {
+			if tables[name] != kind {
+				return &FormatError{Found: version, Supported: current(), Reason: fmt.Sprintf("the file is damaged: %s %q is missing", kind, name)}
+			}
+		}
+	}
+	return nil
+}
+
+// explain turns the driver's errors about the file itself into sentences:
+// not a database, damaged, read-only, full. Others pass through.
+func explain(err error) error {
+	var se *sqlite.Error
+	if err == nil || !errors.As(err, &se) {
+		return err
+	}
+	why := ""
+	switch se.Code() & 0xff {
+	case 26: // SQLITE_NOTADB
+		return &FormatError{Found: -1, Reason: "the file is not an SQLite database"}
+	case 11: // SQLITE_CORRUPT
+		why = "the session file is damaged"
+	case 13: // SQLITE_FULL
+		why = "the disk is full"
+	case 8: // SQLITE_READONLY
+		why = "the session file cannot be written"
+	case 10: // SQLITE_IOERR
+		why = "the session file could not be read or written"
+	case 5, 6: // SQLITE_BUSY, SQLITE_LOCKED
+		why = "the session file is busy"
+	}
+	if why == "" {
+		return err
+	}
+	return fmt.Errorf("%s: %w", why, err)
+}
