@@ -40,6 +40,7 @@ its relays), auto (tunnel, falling back to poll).`,
 	fs.Duration("shutdown-timeout", 5*time.Second, "on exit, take no new requests and wait this long for in-flight exchanges")
 	addUpstreamFlags(fs)
 	addRecorderFlags(fs)
+	addSessionFlags(fs)
 	addOutputFlags(fs)
 	return cmd
 }
@@ -83,6 +84,7 @@ func runAgent(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return err
 	}
+	defer s.close()
 	s.shutdown, _ = fs.GetDuration("shutdown-timeout")
 	transport, err := proxy.NewTransport(upstream)
 	if err != nil {

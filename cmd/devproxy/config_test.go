@@ -16,6 +16,7 @@ import (
 func prepare(t *testing.T, args ...string) (*cobra.Command, error) {
 	t.Helper()
 	t.Setenv("XDG_CONFIG_HOME", t.TempDir()) // never read the developer's own config
+	t.Setenv("XDG_STATE_HOME", t.TempDir())  // temporary sessions go there
 	root := newRootCmd()
 	cmd, rest, err := root.Find(args)
 	if err != nil {

@@ -58,6 +58,7 @@ so you can see devproxy work without a service of your own.`,
 	addAllowedHostFlag(fs)
 	addUpstreamFlags(fs)
 	addRecorderFlags(fs)
+	addSessionFlags(fs)
 	addOutputFlags(fs)
 	fs.Bool("traffic", false, "send a gentle mix of requests through the proxy")
 	return cmd

@@ -24,16 +24,22 @@ func main() {
 	err := root.Execute()
 	pprof.StopCPUProfile()
 	if err != nil {
-		var ex exitError
-		if errors.As(err, &ex) {
-			if ex.msg != "" {
-				fmt.Fprintln(os.Stderr, "devproxy:", ex.msg)
-			}
-			os.Exit(ex.code)
+		if msg := err.Error(); msg != "" {
+			fmt.Fprintln(os.Stderr, "devproxy:", msg)
 		}
-		fmt.Fprintln(os.Stderr, "devproxy:", err)
-		os.Exit(2)
+		os.Exit(exitCode(err))
 	}
+}
+
+// exitCode is the exit status for an error a command returned: an
+// exitError's code, else 2 (the command could not do its job: bad flags, a
+// port in use, a session another process writes).
+func exitCode(err error) int {
+	var ex exitError
+	if errors.As(err, &ex) {
+		return ex.code
+	}
+	return 2
 }
 
 // exitError ends the process with a specific code (replay: 1 when statuses

@@ -43,16 +43,14 @@ The answer holds the backend's agent token, shown once.`,
 	fs.String("admin-token", "", "admin API token (else generated on first start and printed once)")
 	fs.Duration("flush-interval", 0, "batch response flushes this often; 0 flushes every write")
 	addRecorderFlags(fs)
+	addSessionFlags(fs)
 	addOutputFlags(fs)
 	return cmd
 }
 
 func defaultStateDir() string {
-	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
-		return filepath.Join(d, "devproxy", "relay")
-	}
-	if home, err := os.UserHomeDir(); err == nil {
-		return filepath.Join(home, ".local", "state", "devproxy", "relay")
+	if home := stateHome(); home != "" {
+		return filepath.Join(home, "relay")
 	}
 	return ""
 }
@@ -101,6 +99,7 @@ func runRelay(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return err
 	}
+	defer s.close()
 	if cert, _ := fs.GetString("cert"); srvOpts.TLS != nil && cert == "" {
 		s.selfSignedTLS = true // copy as curl adds -k
 	}

@@ -10,7 +10,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/devproxy/devproxy/internal/body"
 	"github.com/devproxy/devproxy/internal/har"
 	"github.com/devproxy/devproxy/internal/match"
 	"github.com/devproxy/devproxy/internal/proxy"
@@ -20,10 +19,11 @@ import (
 
 func newReplayCmd() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "replay FILE.har --target URL",
-		Short: "Send the requests of a HAR file again and compare the statuses",
-		Long: `replay sends every request recorded in a HAR file (or those matching --filter)
-to --target and prints a table: recorded status → new status.
+		Use:   "replay FILE --target URL",
+		Short: "Send the requests of a session or a HAR file again and compare the statuses",
+		Long: `replay sends every request recorded in a session or a HAR file (or those
+matching --filter) to --target and prints a table: recorded status → new
+status.
 
 A HAR exported with redaction (devproxy's default) holds "[redacted]" where
 credentials were: Authorization, Cookie and the like. replay warns, with a
@@ -39,6 +39,7 @@ part, or the target could not be reached or did not answer (devproxy's own
 502 or 504 is never taken for the target's answer), or --skip-redacted left
 nothing to send.`,
 		Example: `  devproxy replay session.har --target http://localhost:3000
+  devproxy replay session.db --target http://localhost:3000 --filter 'path:/api'
   devproxy replay session.har --target http://localhost:3000 --header 'Authorization: Bearer t0ken' --header 'Cookie: sid=abc123'
   devproxy replay session.har --target http://localhost:3000 --skip-redacted
   devproxy replay session.har --target http://localhost:3000 --filter 'method:POST -status:5xx' --concurrency 4`,
@@ -48,11 +49,11 @@ nothing to send.`,
 			if err != nil {
 				return err
 			}
-			xs, err := readHARFile(args[0])
+			xs, total, err := replayEntries(args[0], o.filter)
 			if err != nil {
 				return err
 			}
-			return runReplay(cmd, xs, o)
+			return runReplay(cmd, xs, total, o)
 		},
 	}
 	fs := cmd.Flags()
@@ -177,16 +178,36 @@ type replayRow struct {
 	problem  string // what went wrong after the target answered
 }
 
-func runReplay(cmd *cobra.Command, xs []record.Exchange, o replayOptions) error {
-	var rows []*replayRow
-	env := match.Env{Now: time.Now(), Bodies: body.Decoder{}}
-	for i := range xs {
-		if o.filter.Match(&xs[i], env) {
-			rows = append(rows, &replayRow{orig: xs[i]})
+// replayEntries reads the entries of a HAR file or a session that filter
+// selects, and how many the file holds. Of a session only what replay
+// uses is kept: the requests with their bodies, the responses without.
+func replayEntries(path string, filter *match.Matcher) (xs []record.Exchange, total int, err error) {
+	f, err := openRecording(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer f.Close()
+	total, err = f.each(filter, true, func(_ uint64, x *record.Exchange) error {
+		c := *x
+		if f.store != nil && c.Response != nil {
+			r := *c.Response
+			r.Body.Bytes = nil
+			c.Response, c.Messages = &r, nil
 		}
+		xs = append(xs, c)
+		return nil
+	})
+	return xs, total, err
+}
+
+// runReplay replays xs, the entries selected from a file of total.
+func runReplay(cmd *cobra.Command, xs []record.Exchange, total int, o replayOptions) error {
+	var rows []*replayRow
+	for i := range xs {
+		rows = append(rows, &replayRow{orig: xs[i]})
 	}
 	if len(rows) == 0 {
-		return fmt.Errorf("no entries to replay (the file has %d; does --filter match any?)", len(xs))
+		return fmt.Errorf("no entries to replay (the file has %d; does --filter match any?)", total)
 	}
 	var redacted []*replayRow
 	for _, row := range rows {

@@ -42,6 +42,7 @@ func recorded(id uint64, method, path string, status int, body string) record.Ex
 func runCmd(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	t.Setenv("XDG_STATE_HOME", t.TempDir()) // temporary sessions go there
 	root := newRootCmd()
 	var out bytes.Buffer
 	root.SetOut(&out)

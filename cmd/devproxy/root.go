@@ -33,6 +33,7 @@ errors. Replay or edit-and-replay any request, copy it as curl, export HAR.
 		newAgentCmd(),
 		newViewCmd(),
 		newReplayCmd(),
+		newExportCmd(),
 		newVersionCmd(),
 		newManCmd(),
 	)

@@ -33,13 +33,18 @@ type roleRun struct {
 	// events is the event log the UI shows; nil headless.
 	events *eventlog.Log
 	// logFile is --log-file, open for the run; nil without.
-	logFile  *os.File
+	logFile *os.File
+	// session is the session file the recorder writes to; nil for view.
+	session  *runSession
 	servers  []*proxy.Server
 	shutdown time.Duration
 	// ui describes the run for the terminal UI header.
 	listen, target string
 	replayer       any
-	status         func() string
+	// source, when set, is the tui.Source the UI shows instead of the
+	// recorder (view of a session file).
+	source any
+	status func() string
 	// name is the command that runs the role, which the UI header shows
 	// ("demo" runs the serve role).
 	name string
@@ -81,7 +86,23 @@ func newRoleRun(cmd *cobra.Command, role record.Role, limits record.Limits, out 
 		s.logFile, file = f, f
 	}
 	s.setupLog(s.useTUI(), file)
+	if out.session != nil {
+		if err := s.openSession(out.session); err != nil {
+			s.closeLog()
+			return nil, err
+		}
+	}
 	return s, nil
+}
+
+// close releases what newRoleRun opened, for a role that ends before or
+// without run: the session (a temporary one is deleted) and --log-file.
+// run does the same on its way out; a second call does nothing.
+func (s *roleRun) close() {
+	if err := s.closeSession(); err != nil {
+		fmt.Fprintln(s.stderr, "devproxy:", err)
+	}
+	s.closeLog()
 }
 
 // closeLog closes --log-file, if open.
@@ -169,6 +190,7 @@ func (s *roleRun) run(parent context.Context) error {
 	go func() {
 		if _, ok := <-sig; ok {
 			fmt.Fprintln(s.stderr, "devproxy: second signal, exiting now")
+			s.abandonSession()
 			os.Exit(130)
 		}
 	}()
@@ -197,6 +219,10 @@ func (s *roleRun) run(parent context.Context) error {
 		fn()
 	}
 	wg.Wait()
+	// The servers are down: every exchange has been offered to the session.
+	if err := s.closeSession(); err != nil && runErr == nil {
+		runErr = err
+	}
 	if err := s.writeHAR(); err != nil && runErr == nil {
 		runErr = err
 	}

@@ -38,6 +38,7 @@ func newServeCmd() *cobra.Command {
 	addAllowedHostFlag(fs)
 	addUpstreamFlags(fs)
 	addRecorderFlags(fs)
+	addSessionFlags(fs)
 	addOutputFlags(fs)
 	return cmd
 }
@@ -67,6 +68,8 @@ type outputOptions struct {
 	logFile   string
 	har       string
 	redact    redact.Level
+	// session is the session flags of a recording role; nil for view.
+	session *sessionOptions
 }
 
 func serveOptionsFrom(cmd *cobra.Command, needTarget bool) (serveOptions, error) {
@@ -221,13 +224,18 @@ func limitsFrom(cmd *cobra.Command) (record.Limits, error) {
 	return l, nil
 }
 
-// recordingFrom reads the recorder limits and output flags every role has.
+// recordingFrom reads the recorder limits and output flags every role has,
+// and the session flags of those that record.
 func recordingFrom(cmd *cobra.Command) (record.Limits, outputOptions, error) {
 	limits, err := limitsFrom(cmd)
 	if err != nil {
 		return limits, outputOptions{}, err
 	}
 	out, err := outputFrom(cmd)
+	if err != nil || cmd.Flags().Lookup("session") == nil {
+		return limits, out, err
+	}
+	out.session, err = sessionFrom(cmd)
 	return limits, out, err
 }
 

@@ -15,6 +15,7 @@ func runServe(cmd *cobra.Command, o *serveOptions, prepare func(*roleRun) error)
 	if err != nil {
 		return err
 	}
+	defer s.close()
 	s.shutdown = o.shutdownTimeout
 	if prepare != nil {
 		if err := prepare(s); err != nil {

@@ -6,20 +6,25 @@ import (
 
 	"github.com/devproxy/devproxy/internal/har"
 	"github.com/devproxy/devproxy/internal/record"
+	"github.com/devproxy/devproxy/internal/session"
 	"github.com/spf13/cobra"
 )
 
 func newViewCmd() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "view FILE.har",
-		Short: "Open a HAR file (devproxy's, a browser's or mitmproxy's) in the UI, read-only",
-		Example: `  devproxy view session.har
+		Use:   "view FILE",
+		Short: "Open a session or a HAR file (devproxy's, a browser's or mitmproxy's) in the UI, read-only",
+		Example: `  devproxy view session.db
+  devproxy view session.har
   devproxy view session.har --no-tui        # list the entries, one line each`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			limits, out, err := recordingFrom(cmd)
 			if err != nil {
 				return err
+			}
+			if isSessionFile(args[0]) {
+				return viewSession(cmd, args[0], limits, out)
 			}
 			xs, err := readHARFile(args[0])
 			if err != nil {
@@ -48,6 +53,44 @@ func newViewCmd() *cobra.Command {
 	addRecorderFlags(fs)
 	addOutputFlags(fs)
 	return cmd
+}
+
+// viewSession shows a session file, opened read-only (another process may
+// be writing it): the list is read once, bodies when they are shown. With
+// --no-tui it logs one line per exchange, and writes --har if asked.
+func viewSession(cmd *cobra.Command, path string, limits record.Limits, out outputOptions) error {
+	store, err := session.Open(path, session.Options{ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	src, err := newSessionSource(store)
+	if err != nil {
+		return err
+	}
+	s, err := newRoleRun(cmd, record.RoleView, limits, out)
+	if err != nil {
+		return err
+	}
+	defer s.closeLog()
+	s.target, s.source = path, src
+	if s.useTUI() {
+		return runUI(cmdContext(cmd), s)
+	}
+	xlog := record.NewExchangeLog(s.rec, s.logger)
+	defer xlog.Close()
+	for i := range src.xs {
+		xlog.Log(&src.xs[i])
+	}
+	if out.har == "" {
+		return nil
+	}
+	n, _, err := exportHAR(&recordingFile{path: path, store: store}, out.har, s.stdout, nil, out.redact)
+	if err != nil {
+		return fmt.Errorf("--har %s: %w", out.har, err)
+	}
+	fmt.Fprintf(s.stderr, "devproxy: wrote %d exchanges to %s (redaction: %s)\n", n, out.har, out.redact)
+	return nil
 }
 
 // fileLimits are the recording limits for viewing xs: room for every

@@ -12,7 +12,6 @@ package har
 import (
 	"bufio"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -59,15 +58,11 @@ type Options struct {
 // exchange without a response has status 0 and "_error". A WebSocket's
 // messages go in "_webSocketMessages" as Chrome DevTools writes them (see
 // websocket.go). devproxy's own data goes in "_devproxy…" fields that Read
-// reads back.
+// reads back. Stream writes the same document one entry at a time.
 func Write(w io.Writer, xs []record.Exchange, o Options) error {
-	level, err := redact.ParseLevel(string(o.Redact))
+	s, err := NewStream(w, o)
 	if err != nil {
-		return fmt.Errorf("write HAR: %w", err)
-	}
-	version := o.Version
-	if version == "" {
-		version = "devel"
+		return err
 	}
 	order := make([]int, len(xs))
 	for i := range order {
@@ -80,32 +75,17 @@ func Write(w io.Writer, xs []record.Exchange, o Options) error {
 		}
 		return xa.ID < xb.ID
 	})
-	doc := harDoc{Log: harLog{
-		Version: "1.2",
-		Creator: harCreator{Name: "devproxy", Version: version},
-		Entries: make([]harEntry, 0, len(xs)),
-		Comment: "devproxy export; redaction: " + level.Describe(),
-	}}
 	// Secrets are learned from every exchange before any is written, so
 	// that one seen in a later entry is hidden in an earlier one too.
-	r := redact.New(level, body.Decoder{})
 	for _, i := range order {
-		r.Learn(&xs[i])
-		learnMessages(r, &xs[i])
+		s.Learn(&xs[i])
 	}
-	r.Seal()
 	for _, i := range order {
-		e := newHAREntry(&xs[i], r)
-		redactEntry(r, &e)
-		doc.Log.Entries = append(doc.Log.Entries, e)
+		if err := s.Add(&xs[i]); err != nil {
+			return err
+		}
 	}
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(doc); err != nil {
-		return fmt.Errorf("write HAR: %w", err)
-	}
-	return nil
+	return s.Close()
 }
 
 // WriteFile writes xs to path atomically (temp file + rename): the file is
@@ -113,7 +93,30 @@ func Write(w io.Writer, xs []record.Exchange, o Options) error {
 // directory and is synced before the rename; on any failure it is removed
 // and the error names path. A new file gets mode 0600 (a HAR holds captured
 // traffic); an existing file keeps its mode.
-func WriteFile(path string, xs []record.Exchange, o Options) (err error) {
+func WriteFile(path string, xs []record.Exchange, o Options) error {
+	return writeFile(path, func(w io.Writer) error { return Write(w, xs, o) })
+}
+
+// StreamFile writes a HAR document to path atomically, as WriteFile does,
+// one entry at a time: fill learns and adds the entries through the Stream
+// it is given (see Stream), and the file appears, complete, only when fill
+// and the Stream's end succeed. It is how an export larger than memory is
+// written.
+func StreamFile(path string, o Options, fill func(*Stream) error) error {
+	return writeFile(path, func(w io.Writer) error {
+		s, err := NewStream(w, o)
+		if err != nil {
+			return err
+		}
+		if err := fill(s); err != nil {
+			return err
+		}
+		return s.Close()
+	})
+}
+
+// writeFile writes path atomically with write (see WriteFile).
+func writeFile(path string, write func(io.Writer) error) (err error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
@@ -136,8 +139,8 @@ func WriteFile(path string, xs []record.Exchange, o Options) (err error) {
 		}
 	}
 	bw := bufio.NewWriterSize(f, 256<<10)
-	if err = Write(bw, xs, o); err != nil {
-		if inner := errors.Unwrap(err); inner != nil {
+	if err = write(bw); err != nil {
+		if inner := errors.Unwrap(err); inner != nil && strings.HasPrefix(err.Error(), "write HAR: ") {
 			err = inner // the deferred wrap names the path instead
 		}
 		return err

@@ -99,6 +99,16 @@ func (r *Recorder) Stats() Stats {
 	return s
 }
 
+// StartAfter makes the exchanges recorded from now on take IDs after last,
+// so that a run writing into an existing session file goes on with its
+// numbering instead of repeating it. IDs never go back: a last below the
+// newest ID already given out changes nothing.
+func (r *Recorder) StartAfter(last uint64) {
+	r.mu.Lock()
+	r.nextID = max(r.nextID, last)
+	r.mu.Unlock()
+}
+
 // SetPaused pauses or resumes capture. While paused, new exchanges pass
 // through the proxy unrecorded; exchanges already begun keep recording.
 func (r *Recorder) SetPaused(p bool) {

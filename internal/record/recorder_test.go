@@ -290,3 +290,18 @@ func first(evs []Event) any {
 	}
 	return evs[0]
 }
+
+func TestStartAfter(t *testing.T) {
+	r := NewRecorder(Limits{})
+	r.StartAfter(41)
+	if id := run(r, 0, 0); id != 42 {
+		t.Fatalf("first id %d after StartAfter(41), want 42", id)
+	}
+	if id := r.Add(Exchange{Request: Request{Method: "GET", URL: "http://x/"}}); id != 43 {
+		t.Fatalf("Add gave id %d, want 43", id)
+	}
+	r.StartAfter(7) // never backwards
+	if id := run(r, 0, 0); id != 44 {
+		t.Fatalf("id %d after StartAfter(7), want 44", id)
+	}
+}

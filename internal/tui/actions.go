@@ -367,27 +367,39 @@ func (m *Model) unexported() int {
 
 // requestQuit quits, first asking whether to discard the exchanges that
 // were never exported, unless they are saved anyway (Config.SavedOnExit).
+// With a temporary session it also offers to keep that file.
 func (m *Model) requestQuit() tea.Cmd {
 	if m.cfg.SavedOnExit || m.unexported() == 0 {
 		return m.quit()
+	}
+	more := []answer{{key: m.keys.Actions.Export, desc: "export first", do: func() tea.Cmd {
+		m.quitAfterExport = true
+		m.openExport("")
+		return nil
+	}}}
+	temp := m.cfg.TempSession != "" && m.cfg.KeepSession != nil
+	if temp {
+		more = append(more, answer{key: m.keys.Dialog.Keep, do: func() tea.Cmd {
+			m.cfg.KeepSession()
+			return m.quit()
+		}})
 	}
 	m.pushDialog(&confirmDialog{ctx: &m.ctx, keys: &m.keys,
 		title: "Quit?",
 		lines: func() []string {
 			n := m.unexported()
-			return []string{
+			lines := []string{
 				fmt.Sprintf("Quit and discard %d %s?", n, oneOrMany(n, "exchange", "exchanges")),
 				oneOrMany(n, "It was", "They were") + " never exported.",
 			}
+			if temp {
+				lines = append(lines, "", "The temporary session "+m.cfg.TempSession+" is deleted on exit unless you keep it.")
+			}
+			return lines
 		},
 		yes: "quit", no: "stay",
-		alt: m.keys.Actions.Export, altDesc: "export first",
+		more:  more,
 		onYes: m.quit,
-		onAlt: func() tea.Cmd {
-			m.quitAfterExport = true
-			m.openExport("")
-			return nil
-		},
 	})
 	return nil
 }

@@ -147,8 +147,8 @@ func newCurlDialog(ctx *uiContext, keys *KeyMap, text string) *textDialog {
 		footer: "Copied to the clipboard (OSC 52); select the text above if your terminal does not support it · " + helpText(keys.Dialog.Close)}
 }
 
-// confirmDialog asks a yes/no question, with maybe a third answer: yes
-// runs onYes, no runs onNo (if set), alt runs onAlt.
+// confirmDialog asks a yes/no question, maybe with more answers: yes runs
+// onYes, no runs onNo (if set), each of more runs its own.
 type confirmDialog struct {
 	ctx   *uiContext
 	keys  *KeyMap
@@ -161,10 +161,17 @@ type confirmDialog struct {
 	yes, no string
 	onYes   func() tea.Cmd
 	onNo    func() tea.Cmd
-	// alt, when onAlt is set, is a third answer, described by altDesc.
-	alt     key.Binding
-	altDesc string
-	onAlt   func() tea.Cmd
+	// more are answers besides yes and no, listed in the footer after
+	// them, in order.
+	more []answer
+}
+
+// answer is one more answer to a confirmDialog: its key, how the footer
+// describes it, and what it does.
+type answer struct {
+	key  key.Binding
+	desc string
+	do   func() tea.Cmd
 }
 
 func (d *confirmDialog) Update(msg tea.Msg) (tea.Cmd, bool) {
@@ -178,22 +185,26 @@ func (d *confirmDialog) Update(msg tea.Msg) (tea.Cmd, bool) {
 			return d.onNo(), true
 		}
 		return nil, true
-	case d.onAlt != nil && matches(k, d.alt):
-		return d.onAlt(), true
+	default:
+		for _, a := range d.more {
+			if matches(k, a.key) {
+				return a.do(), true
+			}
+		}
 	}
 	return nil, false
 }
 
 func (d *confirmDialog) Render(width, _ int) string {
-	answer := func(b key.Binding, desc string) string {
+	describe := func(b key.Binding, desc string) string {
 		if desc == "" {
 			return helpText(b)
 		}
 		return b.Help().Key + " " + desc
 	}
-	footer := answer(d.keys.Dialog.Yes, d.yes) + " · " + answer(d.keys.Dialog.No, d.no)
-	if d.onAlt != nil {
-		footer += " · " + answer(d.alt, d.altDesc)
+	footer := describe(d.keys.Dialog.Yes, d.yes) + " · " + describe(d.keys.Dialog.No, d.no)
+	for _, a := range d.more {
+		footer += " · " + describe(a.key, a.desc)
 	}
 	inner := boxWidth(56, width)
 	var body []string

@@ -88,6 +88,8 @@ type EditKeys struct {
 // Yes and No answer a question.
 type DialogKeys struct {
 	Close, Yes, No key.Binding
+	// Keep keeps the temporary session file when quitting.
+	Keep key.Binding
 }
 
 // DefaultKeyMap returns the standard bindings.
@@ -160,6 +162,7 @@ func DefaultKeyMap() KeyMap {
 			Close: b([]string{"esc", "q", "enter"}, "esc", "close"),
 			Yes:   b([]string{"y", "Y"}, "y", "clear"),
 			No:    b([]string{"n", "N", "esc", "q"}, "n/esc", "keep"),
+			Keep:  b([]string{"k", "K"}, "k", "keep the session"),
 		},
 		Help:      b([]string{"?"}, "?", "help"),
 		Quit:      b([]string{"q"}, "q", "quit"),

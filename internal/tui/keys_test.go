@@ -35,7 +35,7 @@ func TestKeysDoNotCollide(t *testing.T) {
 		"list":        join(bindingsOf(k.Nav), bindingsOf(k.List), bindingsOf(k.Actions), []key.Binding{k.Help, k.Quit, k.Events}),
 		"detail":      join(bindingsOf(k.Nav), bindingsOf(k.Detail), bindingsOf(k.Actions), []key.Binding{k.Help, k.Events}),
 		"inputs":      join(bindingsOf(k.Input), bindingsOf(k.Edit)),
-		"question":    {k.Dialog.Yes, k.Dialog.No, k.Actions.Export},
+		"question":    {k.Dialog.Yes, k.Dialog.No, k.Actions.Export, k.Dialog.Keep},
 		"text pop-up": {k.Dialog.Close},
 		"help":        join(bindingsOf(k.Nav), []key.Binding{k.Dialog.Close, k.Help}),
 	}

@@ -105,6 +105,36 @@ func TestQuitAsksAboutUnexported(t *testing.T) {
 	}
 }
 
+func TestQuitOffersToKeepTempSession(t *testing.T) {
+	kept := 0
+	temp := func(c *Config) {
+		c.TempSession = "/state/devproxy/sessions/serve-20260304-100005-42.db"
+		c.KeepSession = func() { kept++ }
+	}
+	m := newModel(t, newRecorder(t, fixtures()...), 80, 24, temp)
+	if pressQuits(t, m, "q") {
+		t.Fatal("q quit with 5 exchanges never exported")
+	}
+	if s := screen(m); !strings.Contains(s, "100005-42.db is deleted on exit") || !strings.Contains(s, "k keep the") {
+		t.Fatalf("the question does not offer to keep the temporary session:\n%s", s)
+	}
+	if !pressQuits(t, m, "k") || kept != 1 {
+		t.Fatalf("k: kept %d times, want once, and a quit", kept)
+	}
+
+	// y quits without keeping it.
+	m = newModel(t, newRecorder(t, fixtures()...), 80, 24, temp)
+	if !pressQuits(t, m, "q", "y") || kept != 1 {
+		t.Fatalf("y: kept %d times, want still once", kept)
+	}
+
+	// Without a temporary session, k is not an answer.
+	m = newModel(t, newRecorder(t, fixtures()...), 80, 24)
+	if pressQuits(t, m, "q", "k") || strings.Contains(screen(m), "keep the session") {
+		t.Fatalf("k without a temporary session:\n%s", screen(m))
+	}
+}
+
 func TestQuitAfterFailedExportStays(t *testing.T) {
 	m := newModel(t, newRecorder(t, fixtures()...), 80, 24, func(c *Config) { c.ExportDir = filepath.Join(t.TempDir(), "missing") })
 	if pressQuits(t, m, "q", "x", "enter") {

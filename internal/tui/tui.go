@@ -46,6 +46,15 @@ type Config struct {
 	// writes them on exit; view read them from a file), so q quits at once
 	// instead of asking about exchanges never exported.
 	SavedOnExit bool
+	// TempSession is the temporary session file the run records to, which
+	// is deleted on exit unless kept; empty when there is none (a named
+	// session is kept anyway: set SavedOnExit). When it and KeepSession are
+	// set, the quit question offers to keep the file (k).
+	TempSession string
+	// KeepSession is called, on the UI's event loop, when the user chooses
+	// to keep the temporary session; the UI then quits. It must not block:
+	// it tells the command, which keeps the file after the UI has ended.
+	KeepSession func()
 	// SelfSignedTLS says Listen serves HTTPS with devproxy's self-signed
 	// certificate (serve --tls): copy as curl adds -k, with a comment.
 	SelfSignedTLS bool
