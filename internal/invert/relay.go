@@ -59,6 +59,11 @@ type Relay struct {
 
 	closing   chan struct{}
 	closeOnce sync.Once
+	// closed is closed by Close: a tunnel that an agent opens while the
+	// relay closes (registered after Close went through the pools) is
+	// closed too, rather than left up.
+	closed     chan struct{}
+	closedOnce sync.Once
 }
 
 // NewRelay returns a relay.
@@ -84,7 +89,7 @@ func NewRelay(o RelayOptions) (*Relay, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	r := &Relay{opts: o, pools: map[string]*agentPool{}, closing: make(chan struct{})}
+	r := &Relay{opts: o, pools: map[string]*agentPool{}, closing: make(chan struct{}), closed: make(chan struct{})}
 	engine, err := proxy.New(proxy.Options{
 		TargetName:    "the relay's backends",
 		Router:        proxy.RouterFunc(r.route),
@@ -133,6 +138,7 @@ func (r *Relay) Drain() { r.closeOnce.Do(func() { close(r.closing) }) }
 // lost".
 func (r *Relay) Close() {
 	r.Drain()
+	r.closedOnce.Do(func() { close(r.closed) })
 	r.mu.Lock()
 	pools := make([]*agentPool, 0, len(r.pools))
 	for _, p := range r.pools {
@@ -324,7 +330,11 @@ func (r *Relay) handleTunnel(w http.ResponseWriter, req *http.Request) {
 	}
 	p.addTunnel(a)
 	r.opts.Logger.Info("agent connected", "backend", id, "transport", "tunnel", "remote", req.RemoteAddr)
-	<-ys.CloseChan()
+	select {
+	case <-ys.CloseChan():
+	case <-r.closed:
+		ys.Close()
+	}
 	p.removeTunnel(a)
 	r.opts.Logger.Info("agent disconnected", "backend", id, "transport", "tunnel", "remote", req.RemoteAddr)
 }
