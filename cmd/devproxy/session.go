@@ -175,6 +175,9 @@ func (s *roleRun) openSession(o *sessionOptions) error {
 	if abs, err := filepath.Abs(path); err == nil {
 		path = abs // what the messages name, as the store does
 	}
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return fmt.Errorf("%s %s: is a directory; name a file in it, e.g. %s", o.src, path, filepath.Join(path, "session.db"))
+	}
 	rs := &runSession{path: path, temp: temp}
 	rs.keep.Store(o.keep)
 	store, err := session.Open(path, session.Options{

@@ -554,3 +554,13 @@ func TestSessionStatus(t *testing.T) {
 		t.Errorf("after a write error: header %q", got)
 	}
 }
+
+// TestSessionIsADirectory names the problem when --session is a directory
+// (SQLite would say only "unable to open database file").
+func TestSessionIsADirectory(t *testing.T) {
+	dir := t.TempDir()
+	_, err := runCmd(t, "serve", "--target", "http://127.0.0.1:1", "--listen", "127.0.0.1:0", "--no-tui", "--session", dir)
+	if err == nil || !strings.Contains(err.Error(), "--session "+dir+": is a directory; name a file in it") {
+		t.Fatalf("err %v", err)
+	}
+}
