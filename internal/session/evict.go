@@ -70,7 +70,8 @@ func (w *writer) enforceBudget() error {
 
 // evictOldest deletes, in one transaction, the oldest exchanges whose
 // estimated size covers excess (at least one, at most evictRound), with
-// their bodies, messages and index rows.
+// their bodies, messages and index rows (or places in the index's
+// backlog).
 func (w *writer) evictOldest(excess int64) (n int, first, last uint64, bytes int64, err error) {
 	tx, err := w.conn.BeginTx(background, nil)
 	if err != nil {
@@ -100,6 +101,7 @@ func (w *writer) evictOldest(excess int64) (n int, first, last uint64, bytes int
 	}
 	for _, q := range []string{
 		"DELETE FROM search WHERE rowid <= ?",
+		"DELETE FROM unindexed WHERE id <= ?",
 		"DELETE FROM bodies WHERE exchange_id <= ?",
 		"DELETE FROM messages WHERE exchange_id <= ?",
 		"DELETE FROM exchanges WHERE id <= ?",

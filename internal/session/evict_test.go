@@ -72,3 +72,39 @@ func TestEvictionKeepsTheFileWithinItsBudget(t *testing.T) {
 		t.Errorf("MaxID = %d after eviction, want 100", next)
 	}
 }
+
+func TestIndexingKeepsTheFileWithinItsBudget(t *testing.T) {
+	const maxSize = MinMaxSize
+	evicted := make(chan Eviction, 100)
+	s, g := openGated(t, newPath(t), Options{MaxSize: maxSize, OnEvict: func(e Eviction) { evicted <- e }})
+	rng := rand.New(rand.NewChaCha8([32]byte{2}))
+	g.shut()
+	// Binary bodies fill the file (they are not indexed); the text ones
+	// take the index past the budget.
+	for id := uint64(1); id <= 40; id++ {
+		s.Offer(exchange(id, pattern(16<<10)))
+	}
+	for id := uint64(41); id <= 50; id++ {
+		text := make([]byte, 8<<10) // words of random letters: many trigrams
+		for i := range text {
+			text[i] = "abcdefghijklmnopqrstuvwxyz "[rng.IntN(27)]
+		}
+		s.Offer(exchange(id, text))
+	}
+	if err := s.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	used, err := s.w.usedBytes() // the writer waits at the gate
+	if err != nil {
+		t.Fatal(err)
+	}
+	if used > maxSize || len(evicted) > 0 {
+		t.Fatalf("over the budget before indexing (%d bytes of %d): the test needs smaller exchanges", used, maxSize)
+	}
+	// No batch follows: the index passes keep the budget themselves.
+	g.release()
+	e := within(t, evicted, "an eviction after indexing")
+	if e.First != 1 || e.Size > maxSize {
+		t.Errorf("eviction %+v", e)
+	}
+}

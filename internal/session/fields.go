@@ -7,7 +7,7 @@ package session
 // so that no byte is lost: encoding/json would replace it with U+FFFD.
 
 import (
-	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"unicode/utf8"
@@ -15,21 +15,11 @@ import (
 	"github.com/devproxy/devproxy/internal/record"
 )
 
-// jsonText is a string that keeps every byte through JSON.
+// jsonText is a string that keeps every byte through JSON (written by
+// appendText).
 type jsonText string
 
-// MarshalJSON writes valid UTF-8 as a JSON string, anything else as
-// {"base64":"..."}.
-func (t jsonText) MarshalJSON() ([]byte, error) {
-	if utf8.ValidString(string(t)) {
-		return marshal(string(t))
-	}
-	return marshal(struct {
-		Base64 []byte `json:"base64"`
-	}{[]byte(t)})
-}
-
-// UnmarshalJSON reads either form MarshalJSON writes.
+// UnmarshalJSON reads either form appendText writes.
 func (t *jsonText) UnmarshalJSON(b []byte) error {
 	if len(b) > 0 && b[0] == '{' {
 		var v struct {
@@ -49,26 +39,24 @@ func (t *jsonText) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// marshal is json.Marshal without HTML escaping, so that "<" stays
-// readable in the file.
-func marshal(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
-}
-
-// encodeFields is fs as stored: "[]" for none.
-func encodeFields(fs record.Fields) (string, error) {
-	pairs := make([][2]jsonText, len(fs))
+// encodeFields is fs as stored: "[]" for none. It writes what
+// json.Marshal of jsonText pairs would (without HTML escaping), by hand:
+// the writer encodes every exchange's header lists, and reflection made
+// that a tenth of its work.
+func encodeFields(fs record.Fields) string {
+	b := make([]byte, 0, fieldsLen(fs)+2)
+	b = append(b, '[')
 	for i, f := range fs {
-		pairs[i] = [2]jsonText{jsonText(f.Name), jsonText(f.Value)}
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '[')
+		b = appendText(b, f.Name)
+		b = append(b, ',')
+		b = appendText(b, f.Value)
+		b = append(b, ']')
 	}
-	b, err := marshal(pairs)
-	return string(b), err
+	return string(append(b, ']'))
 }
 
 // decodeFields reads what encodeFields wrote; "[]" is nil.
@@ -87,14 +75,23 @@ func decodeFields(s string) (record.Fields, error) {
 	return fs, nil
 }
 
-// encodeMarks is ms as stored: "[]" for none.
-func encodeMarks(ms []record.Mark) (string, error) {
-	triples := make([][3]jsonText, len(ms))
+// encodeMarks is ms as stored: "[]" for none (see encodeFields).
+func encodeMarks(ms []record.Mark) string {
+	b := make([]byte, 0, 64*len(ms)+2)
+	b = append(b, '[')
 	for i, m := range ms {
-		triples[i] = [3]jsonText{jsonText(m.Stage), jsonText(m.Name), jsonText(m.Value)}
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '[')
+		b = appendText(b, m.Stage)
+		b = append(b, ',')
+		b = appendText(b, m.Name)
+		b = append(b, ',')
+		b = appendText(b, m.Value)
+		b = append(b, ']')
 	}
-	b, err := marshal(triples)
-	return string(b), err
+	return string(append(b, ']'))
 }
 
 // decodeMarks reads what encodeMarks wrote; "[]" is nil.
@@ -111,4 +108,62 @@ func decodeMarks(s string) ([]record.Mark, error) {
 		ms[i] = record.Mark{Stage: string(t[0]), Name: string(t[1]), Value: string(t[2])}
 	}
 	return ms, nil
+}
+
+// appendText appends s to b as a JSON string when it is valid UTF-8, else
+// as {"base64":"..."}.
+func appendText(b []byte, s string) []byte {
+	if !utf8.ValidString(s) {
+		b = append(b, `{"base64":"`...)
+		b = base64.StdEncoding.AppendEncode(b, []byte(s))
+		return append(b, `"}`...)
+	}
+	return appendString(b, s)
+}
+
+// appendString appends s, valid UTF-8, as a JSON string escaped as
+// encoding/json escapes it without HTML escaping: quote, backslash and
+// control characters, and U+2028 and U+2029.
+func appendString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r == '\u2028' || r == '\u2029' {
+				b = append(b, s[start:i]...)
+				b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
+				start = i + size
+			}
+			i += size
+			continue
+		}
+		if c >= 0x20 && c != '"' && c != '\\' {
+			i++
+			continue
+		}
+		b = append(b, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			b = append(b, '\\', c)
+		case '\b':
+			b = append(b, '\\', 'b')
+		case '\f':
+			b = append(b, '\\', 'f')
+		case '\n':
+			b = append(b, '\\', 'n')
+		case '\r':
+			b = append(b, '\\', 'r')
+		case '\t':
+			b = append(b, '\\', 't')
+		default:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		}
+		i++
+		start = i
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"context"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -188,18 +189,16 @@ func (s *Store) Messages(id uint64) ([]record.Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	ms, err := readMessages(db, id)
+	ms, err := scanMessages(db.Query(loadMessagesSQL, int64(id)))
 	return ms, s.readError(err)
 }
 
-// querier is *sql.DB or *sql.Tx.
-type querier interface {
-	Query(query string, args ...any) (*sql.Rows, error)
-}
+// loadMessagesSQL reads an exchange's messages in order.
+const loadMessagesSQL = `SELECT time_ns, dir, opcode, size, truncated, compressed, close_code, close_reason, payload
+	FROM messages WHERE exchange_id = ? ORDER BY seq`
 
-func readMessages(q querier, id uint64) ([]record.Message, error) {
-	rows, err := q.Query(`SELECT time_ns, dir, opcode, size, truncated, compressed, close_code, close_reason, payload
-		FROM messages WHERE exchange_id = ? ORDER BY seq`, int64(id))
+// scanMessages reads the rows of loadMessagesSQL.
+func scanMessages(rows *sql.Rows, err error) ([]record.Message, error) {
 	if err != nil {
 		return nil, err
 	}
@@ -238,25 +237,114 @@ func (s *Store) Load(id uint64) (record.Exchange, error) {
 		return record.Exchange{}, s.readError(err)
 	}
 	defer tx.Rollback()
-	x, err := scanExchange(tx.QueryRow(selectExchangeSQL+" WHERE id = ?", int64(id)))
+	l, err := newLoader(tx)
+	if err != nil {
+		return record.Exchange{}, s.readError(err)
+	}
+	defer l.close()
+	x, err := l.load(id)
+	return x, s.readError(err)
+}
+
+// loader reads exchanges whole with three statements prepared once: on
+// the writer's connection for the index passes, in a read transaction
+// (one snapshot) for Load and Search.
+type loader struct {
+	row, bodies, messages *sql.Stmt
+}
+
+// preparer is *sql.Conn or *sql.Tx.
+type preparer interface {
+	PrepareContext(ctx context.Context, query string) (*sql.Stmt, error)
+}
+
+func newLoader(p preparer) (loader, error) {
+	var l loader
+	for _, q := range []struct {
+		s   **sql.Stmt
+		sql string
+	}{
+		{&l.row, selectExchangeSQL + " WHERE id = ?"},
+		{&l.bodies, "SELECT part, data FROM bodies WHERE exchange_id = ? ORDER BY part, seq"},
+		{&l.messages, loadMessagesSQL},
+	} {
+		st, err := p.PrepareContext(background, q.sql)
+		if err != nil {
+			l.close()
+			return loader{}, err
+		}
+		*q.s = st
+	}
+	return l, nil
+}
+
+func (l loader) close() error {
+	return closeStmts(l.row, l.bodies, l.messages)
+}
+
+// load reads exchange id whole.
+func (l loader) load(id uint64) (record.Exchange, error) {
+	x, n, err := scanStored(l.row.QueryRow(int64(id)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return record.Exchange{}, fmt.Errorf("exchange #%d: %w", id, ErrNotFound)
 	}
 	if err != nil {
-		return record.Exchange{}, s.readError(err)
+		return record.Exchange{}, err
 	}
-	if x.Request.Body, err = readBody(tx, id, RequestBody); err != nil {
-		return record.Exchange{}, s.readError(err)
-	}
-	if x.Response != nil {
-		if x.Response.Body, err = readBody(tx, id, ResponseBody); err != nil {
-			return record.Exchange{}, s.readError(err)
+	if n.body[0] > 0 || n.body[1] > 0 {
+		b, err := l.loadBodies(id, n)
+		if err != nil {
+			return record.Exchange{}, err
+		}
+		x.Request.Body.Bytes = b[RequestBody]
+		if x.Response != nil {
+			x.Response.Body.Bytes = b[ResponseBody]
 		}
 	}
-	if x.Messages, err = readMessages(tx, id); err != nil {
-		return record.Exchange{}, s.readError(err)
+	if n.messages > 0 {
+		if x.Messages, err = scanMessages(l.messages.Query(int64(id))); err != nil {
+			return record.Exchange{}, err
+		}
 	}
 	return x, nil
+}
+
+// loadBodies reads both bodies of exchange id, n saying how many bytes
+// each has.
+func (l loader) loadBodies(id uint64, n stored) ([2][]byte, error) {
+	var b [2][]byte
+	rows, err := l.bodies.Query(int64(id))
+	if err != nil {
+		return b, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			part  int64
+			chunk sql.RawBytes // appended at once: no copy of its own
+		)
+		if err := rows.Scan(&part, &chunk); err != nil {
+			return b, err
+		}
+		if part != 0 && part != 1 {
+			return b, fmt.Errorf("exchange #%d: the file is damaged: a body of part %d", id, part)
+		}
+		if b[part] == nil {
+			// The stored size sizes the buffer, within reason: the file
+			// may be damaged.
+			b[part] = make([]byte, 0, min(max(n.body[part], 0), 16<<20))
+		}
+		b[part] = append(b[part], chunk...)
+	}
+	if err := rows.Err(); err != nil {
+		return b, err
+	}
+	for part, data := range b {
+		if int64(len(data)) != n.body[part] {
+			return b, fmt.Errorf("exchange #%d: the file is damaged: %d body bytes stored, %d found", id, n.body[part], len(data))
+		}
+	}
+	return b, nil
 }
 
 // readError names the file in a read error and explains the driver's.

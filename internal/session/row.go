@@ -35,51 +35,33 @@ var (
 
 // exchangeRow is x's row: its body bytes as they will be stored (their
 // lengths), notPersisted ("" or why bodies were left out) and diskBytes
-// (an estimate of the bytes x takes, for eviction).
-func exchangeRow(x *record.Exchange, notPersisted string, diskBytes int64) ([]any, error) {
-	reqHeader, err := encodeFields(x.Request.Header)
-	if err != nil {
-		return nil, err
-	}
-	reqTrailer, err := encodeFields(x.Request.Trailer)
-	if err != nil {
-		return nil, err
-	}
-	marks, err := encodeMarks(x.Marks)
-	if err != nil {
-		return nil, err
-	}
+// (an estimate of the bytes x takes, for eviction). Numbers are int64:
+// database/sql takes them as they are, where an int goes through
+// reflection.
+func exchangeRow(x *record.Exchange, notPersisted string, diskBytes int64) []any {
+	row := make([]any, 0, len(exchangeColumns))
 	rb := x.Request.Body
-	row := []any{
-		int64(x.ID), int64(x.Version), string(x.Role), int(x.State), unixNano(x.Start), unixNano(x.End),
+	row = append(row,
+		int64(x.ID), int64(x.Version), string(x.Role), int64(x.State), unixNano(x.Start), unixNano(x.End),
 		x.ClientAddr, x.ServerAddr, int64(x.ReplayOf),
-		x.Request.Method, x.Request.URL, x.Request.UpstreamURL, x.Request.Proto, x.Request.Host, reqHeader, reqTrailer,
-		rb.Size, len(rb.Bytes), rb.Truncated, rb.Complete,
-	}
+		x.Request.Method, x.Request.URL, x.Request.UpstreamURL, x.Request.Proto, x.Request.Host,
+		encodeFields(x.Request.Header), encodeFields(x.Request.Trailer),
+		rb.Size, int64(len(rb.Bytes)), rb.Truncated, rb.Complete)
 	if r := x.Response; r != nil {
-		header, err := encodeFields(r.Header)
-		if err != nil {
-			return nil, err
-		}
-		trailer, err := encodeFields(r.Trailer)
-		if err != nil {
-			return nil, err
-		}
-		row = append(row, r.Status, r.Reason, r.Proto, header, trailer,
-			r.Body.Size, len(r.Body.Bytes), r.Body.Truncated, r.Body.Complete)
+		row = append(row, int64(r.Status), r.Reason, r.Proto, encodeFields(r.Header), encodeFields(r.Trailer),
+			r.Body.Size, int64(len(r.Body.Bytes)), r.Body.Truncated, r.Body.Complete)
 	} else {
 		row = append(row, nil, nil, nil, nil, nil, nil, nil, nil, nil)
 	}
 	t := x.Timings
 	row = append(row, int64(t.Blocked), int64(t.DNS), int64(t.Connect), int64(t.TLS), int64(t.Send), int64(t.Wait), int64(t.Receive))
 	if e := x.Err; e != nil {
-		row = append(row, string(e.Kind), e.Message, e.Status)
+		row = append(row, string(e.Kind), e.Message, int64(e.Status))
 	} else {
 		row = append(row, nil, nil, nil)
 	}
-	row = append(row, x.Upgraded, x.UpgradeUp, x.UpgradeDn, marks, x.BodiesDecoded,
-		len(x.Messages), x.MessagesDropped, notPersisted, diskBytes)
-	return row, nil
+	return append(row, x.Upgraded, x.UpgradeUp, x.UpgradeDn, encodeMarks(x.Marks), x.BodiesDecoded,
+		int64(len(x.Messages)), int64(x.MessagesDropped), notPersisted, diskBytes)
 }
 
 // scanner is *sql.Row or *sql.Rows.
@@ -88,6 +70,20 @@ type scanner interface{ Scan(dest ...any) error }
 // scanExchange reads a row selected with selectExchangeSQL: the exchange
 // without body bytes or messages (its bodies' sizes are there).
 func scanExchange(sc scanner) (record.Exchange, error) {
+	x, _, err := scanStored(sc)
+	return x, err
+}
+
+// stored is what of an exchange the file holds beside its row: the
+// bytes of each body (in part order) and the messages.
+type stored struct {
+	body     [2]int64
+	messages int64
+}
+
+// scanStored is scanExchange, and says what the bodies and messages
+// tables hold of the exchange.
+func scanStored(sc scanner) (record.Exchange, stored, error) {
 	var (
 		x                                                           record.Exchange
 		id, version, replayOf, startNS, endNS                       int64
@@ -111,25 +107,25 @@ func scanExchange(sc scanner) (record.Exchange, error) {
 		&x.Upgraded, &x.UpgradeUp, &x.UpgradeDn, &marks, &x.BodiesDecoded,
 		&messages, &x.MessagesDropped, &notPersisted, &diskBytes)
 	if err != nil {
-		return record.Exchange{}, err
+		return record.Exchange{}, stored{}, err
 	}
 	x.ID, x.Version, x.ReplayOf = uint64(id), uint64(version), uint64(replayOf)
 	x.Role, x.State = record.Role(role), record.State(state)
 	x.Start, x.End = fromUnixNano(startNS), fromUnixNano(endNS)
 	if r.Header, err = decodeFields(reqHeader); err != nil {
-		return record.Exchange{}, fmt.Errorf("exchange %d: %w", id, err)
+		return record.Exchange{}, stored{}, fmt.Errorf("exchange %d: %w", id, err)
 	}
 	if r.Trailer, err = decodeFields(reqTrailer); err != nil {
-		return record.Exchange{}, fmt.Errorf("exchange %d: %w", id, err)
+		return record.Exchange{}, stored{}, fmt.Errorf("exchange %d: %w", id, err)
 	}
 	if status.Valid {
 		resp := &record.Response{Status: int(status.Int64), Reason: reason.String, Proto: respProto.String,
 			Body: record.Body{Size: respSize.Int64, Truncated: respTruncated.Bool, Complete: respComplete.Bool}}
 		if resp.Header, err = decodeFields(respHeader.String); err != nil {
-			return record.Exchange{}, fmt.Errorf("exchange %d: %w", id, err)
+			return record.Exchange{}, stored{}, fmt.Errorf("exchange %d: %w", id, err)
 		}
 		if resp.Trailer, err = decodeFields(respTrailer.String); err != nil {
-			return record.Exchange{}, fmt.Errorf("exchange %d: %w", id, err)
+			return record.Exchange{}, stored{}, fmt.Errorf("exchange %d: %w", id, err)
 		}
 		x.Response = resp
 	}
@@ -139,9 +135,9 @@ func scanExchange(sc scanner) (record.Exchange, error) {
 		x.Err = &record.Error{Kind: record.ErrorKind(errKind.String), Message: errMsg.String, Status: int(errStatus.Int64)}
 	}
 	if x.Marks, err = decodeMarks(marks); err != nil {
-		return record.Exchange{}, fmt.Errorf("exchange %d: %w", id, err)
+		return record.Exchange{}, stored{}, fmt.Errorf("exchange %d: %w", id, err)
 	}
-	return x, nil
+	return x, stored{body: [2]int64{reqStored, respStored.Int64}, messages: messages}, nil
 }
 
 // unixNano is t in Unix nanoseconds, 0 for the zero time.

@@ -15,7 +15,7 @@ const applicationID = 0x64767078
 // FormatVersion is the session format this devproxy writes, kept in PRAGMA
 // user_version. Each change to the schema adds a step to migrations and
 // raises it by one; docs/session-format.md says what each version holds.
-const FormatVersion = 1
+const FormatVersion = 2
 
 // current is the version migrations lead to: FormatVersion (a test checks),
 // unless a test adds a step.
@@ -26,6 +26,7 @@ func current() int { return len(migrations) }
 // version, so a file is either upgraded or left as it was.
 var migrations = []func(*sql.Tx) error{
 	createV1,
+	deferIndexV2,
 }
 
 // schemaV1 is format version 1. Times are Unix nanoseconds (0: none),
@@ -118,8 +119,40 @@ var tablesV1 = map[string]string{
 	"meta": "table", "exchanges": "table", "bodies": "table", "messages": "table", "search": "table",
 }
 
+// tablesV2 are those of version 2.
+var tablesV2 = map[string]string{
+	"meta": "table", "exchanges": "table", "bodies": "table", "messages": "table", "search": "table",
+	"unindexed": "table",
+}
+
+// tablesOf are the tables a file of format version v must have.
+func tablesOf(v int) map[string]string {
+	if v < 2 {
+		return tablesV1
+	}
+	return tablesV2
+}
+
 func createV1(tx *sql.Tx) error {
 	_, err := tx.Exec(schemaV1)
+	return err
+}
+
+// deferIndexV2 upgrades to format version 2, where exchanges are added to
+// the search index after they are written, when the writer is idle (see
+// index.go): the meta key indexed_through and the table unindexed say
+// which are not in it yet. Version 1 indexed every exchange as it wrote
+// it, so all of a version 1 file's exchanges are indexed already.
+func deferIndexV2(tx *sql.Tx) error {
+	_, err := tx.Exec(`
+CREATE TABLE unindexed (
+	id    INTEGER PRIMARY KEY,
+	stale INTEGER NOT NULL
+);
+INSERT INTO meta (key, value) VALUES ('indexed_through', max(
+	coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'last_id'), 0),
+	coalesce((SELECT max(id) FROM exchanges), 0)));
+`)
 	return err
 }
 
@@ -271,7 +304,7 @@ func checkHeader(app, version int, tables map[string]string, empty bool) error {
 	case version <= 0:
 		return &FormatError{Found: -1, Reason: fmt.Sprintf("format version %d is not one devproxy wrote", version)}
 	default:
-		for name, kind := range tablesV1 {
+		for name, kind := range tablesOf(version) {
 			if tables[name] != kind {
 				return &FormatError{Found: version, Supported: current(), Reason: fmt.Sprintf("the file is damaged: %s %q is missing", kind, name)}
 			}

@@ -11,6 +11,7 @@ package session
 // queries, which FTS5 refuses without them.
 
 import (
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -38,45 +39,150 @@ var ErrShortQuery = errors.New("session: the search index finds text of 3 or mor
 
 // Search returns the IDs of the exchanges that contain query, ignoring
 // case, in ID order, at most limit of them (limit <= 0: all). It looks in
-// the given fields of the index, or in all of them. query is literal text
-// (no operators); it must be at least three characters long
-// (ErrShortQuery). Bodies are indexed decoded, up to Options.IndexMax
-// each; binary bodies, and bodies not persisted, are not indexed.
+// the given fields, or in all of them. query is literal text (no
+// operators); it must be at least three characters long (ErrShortQuery).
+// Bodies are searched decoded, up to Options.IndexMax each; binary bodies,
+// and bodies not persisted, are not searched.
+//
+// Most exchanges are found through the index. Those the writer has not
+// indexed yet (it indexes when idle: see index.go) are read and searched
+// one by one, so that a search right after a burst of traffic misses
+// nothing; it only takes longer.
 func (s *Store) Search(query string, limit int, in ...Field) ([]uint64, error) {
 	if utf8.RuneCountInString(query) < 3 {
 		return nil, ErrShortQuery
 	}
-	expr := `"` + strings.ReplaceAll(query, `"`, `""`) + `"`
-	if len(in) > 0 {
-		cols := make([]string, len(in))
-		for i, f := range in {
-			switch f {
-			case FieldURL, FieldHeaders, FieldRequest, FieldResponse, FieldMessages:
-				cols[i] = string(f)
-			default:
-				return nil, fmt.Errorf("session: search: no field %q in the index", f)
-			}
-		}
-		expr = "{" + strings.Join(cols, " ") + "} : " + expr
+	fields, err := searchFields(in)
+	if err != nil {
+		return nil, err
 	}
 	db, err := s.reader()
 	if err != nil {
 		return nil, err
 	}
-	rows, err := db.Query("SELECT rowid FROM search WHERE search MATCH ? ORDER BY rowid LIMIT ?", expr, sqlLimit(limit))
+	tx, err := db.Begin() // one snapshot: the index and its backlog agree
 	if err != nil {
 		return nil, s.readError(err)
+	}
+	defer tx.Rollback()
+	found, err := matchIndex(tx, query, in, limit)
+	if err != nil {
+		return nil, s.readError(err)
+	}
+	scanned, err := s.scanBacklog(tx, query, fields, found, limit)
+	if err != nil {
+		return nil, s.readError(err)
+	}
+	return mergeIDs(found, scanned, limit), nil
+}
+
+// searchFields checks the fields asked for; none means all of them.
+func searchFields(in []Field) ([]Field, error) {
+	if len(in) == 0 {
+		return []Field{FieldURL, FieldHeaders, FieldRequest, FieldResponse, FieldMessages}, nil
+	}
+	for _, f := range in {
+		switch f {
+		case FieldURL, FieldHeaders, FieldRequest, FieldResponse, FieldMessages:
+		default:
+			return nil, fmt.Errorf("session: search: no field %q in the index", f)
+		}
+	}
+	return in, nil
+}
+
+// matchIndex returns the IDs, in order, of the indexed exchanges whose
+// index row holds query in the fields in (all when none). Rows of
+// exchanges written again since they were indexed are stale: left out.
+func matchIndex(tx *sql.Tx, query string, in []Field, limit int) ([]uint64, error) {
+	expr := `"` + strings.ReplaceAll(query, `"`, `""`) + `"`
+	if len(in) > 0 {
+		cols := make([]string, len(in))
+		for i, f := range in {
+			cols[i] = string(f)
+		}
+		expr = "{" + strings.Join(cols, " ") + "} : " + expr
+	}
+	return scanIDs(tx.Query(`SELECT rowid FROM search WHERE search MATCH ? AND rowid NOT IN (SELECT id FROM unindexed)
+		ORDER BY rowid LIMIT ?`, expr, sqlLimit(limit)))
+}
+
+// scanBacklog returns the IDs, in order, of the exchanges not indexed yet
+// that hold query in fields, reading each. It stops where they can no
+// longer be among the first limit IDs with those found in the index.
+func (s *Store) scanBacklog(tx *sql.Tx, query string, fields []Field, found []uint64, limit int) ([]uint64, error) {
+	waiting, err := scanIDs(tx.Query(`SELECT id FROM unindexed UNION
+		SELECT id FROM exchanges WHERE id > coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'indexed_through'), 0)
+		ORDER BY id`))
+	if err != nil {
+		return nil, err
+	}
+	if len(waiting) == 0 {
+		return nil, nil
+	}
+	l, err := newLoader(tx)
+	if err != nil {
+		return nil, err
+	}
+	defer l.close()
+	folded := strings.ToLower(query)
+	dec := body.Decoder{Limit: max(s.opts.IndexMax, 1)}
+	var hits []uint64
+	for _, id := range waiting {
+		if limit > 0 && (len(hits) >= limit || len(found) >= limit && id > found[limit-1]) {
+			break
+		}
+		x, err := l.load(id)
+		if errors.Is(err, ErrNotFound) {
+			continue // only in a damaged file
+		}
+		if err != nil {
+			return nil, err
+		}
+		if indexText(&x, dec, s.opts.IndexMax).contains(folded, fields) {
+			hits = append(hits, id)
+		}
+	}
+	return hits, nil
+}
+
+// scanIDs reads rows of one ID each.
+func scanIDs(rows *sql.Rows, err error) ([]uint64, error) {
+	if err != nil {
+		return nil, err
 	}
 	defer rows.Close()
 	var ids []uint64
 	for rows.Next() {
 		var id int64
 		if err := rows.Scan(&id); err != nil {
-			return nil, s.readError(err)
+			return nil, err
 		}
 		ids = append(ids, uint64(id))
 	}
-	return ids, s.readError(rows.Err())
+	return ids, rows.Err()
+}
+
+// mergeIDs merges two ascending lists of IDs into one without repeats, cut
+// at limit (limit <= 0: all).
+func mergeIDs(a, b []uint64, limit int) []uint64 {
+	var out []uint64
+	for len(a) > 0 || len(b) > 0 {
+		var id uint64
+		switch {
+		case len(b) == 0 || len(a) > 0 && a[0] < b[0]:
+			id, a = a[0], a[1:]
+		case len(a) == 0 || b[0] < a[0]:
+			id, b = b[0], b[1:]
+		default:
+			id, a, b = a[0], a[1:], b[1:]
+		}
+		out = append(out, id)
+		if len(out) == limit {
+			break
+		}
+	}
+	return out
 }
 
 // indexed is the text of one exchange's row in the search index.
@@ -87,6 +193,34 @@ type indexed struct {
 // size is the text's length, to estimate the index's share of the disk.
 func (ix indexed) size() int64 {
 	return int64(len(ix.url) + len(ix.headers) + len(ix.request) + len(ix.response) + len(ix.messages))
+}
+
+// contains reports whether the text of one of fields holds folded (lower
+// case), ignoring case: what the index's MATCH of a phrase finds, for an
+// exchange not indexed yet.
+func (ix indexed) contains(folded string, fields []Field) bool {
+	for _, f := range fields {
+		if strings.Contains(strings.ToLower(ix.field(f)), folded) {
+			return true
+		}
+	}
+	return false
+}
+
+// field is the text of one field.
+func (ix indexed) field(f Field) string {
+	switch f {
+	case FieldURL:
+		return ix.url
+	case FieldHeaders:
+		return ix.headers
+	case FieldRequest:
+		return ix.request
+	case FieldResponse:
+		return ix.response
+	default:
+		return ix.messages
+	}
 }
 
 // indexText is what the index holds for x: its URLs and header lines,

@@ -55,14 +55,38 @@ func TestSearch(t *testing.T) {
 	ws.Messages = []record.Message{{Opcode: 1, Payload: []byte(`{"to":"zanzibar"}`)}, {Opcode: 2, Payload: []byte("zanzibar binary frame")}}
 	cut := exchange(7, []byte("a capture cut inside a character: zanzibar caf\xc3"))
 	cut.Response.Body.Truncated = true
+	accents := exchange(8, []byte("Ünïcode Straße"))
 
-	s := open(t, newPath(t), Options{})
-	for _, x := range []record.Exchange{big, plain, binary, inURL, inHeader, ws, cut} {
-		s.Offer(x)
+	// The first three are indexed, the others wait (a burst went by);
+	// then all are indexed. Search finds the same either way.
+	s, g := openGated(t, newPath(t), Options{})
+	write := func(xs ...record.Exchange) {
+		for _, x := range xs {
+			s.Offer(x)
+		}
+		if err := s.Flush(); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if err := s.Flush(); err != nil {
-		t.Fatal(err)
+	write(big, plain, binary)
+	waitIndexed(t, s, g)
+	g.shut()
+	write(inURL, inHeader, ws, cut, accents)
+	if n := backlog(t, s); n != 5 {
+		t.Fatalf("backlog %d, want 5", n)
 	}
+	searchCases(t, s)
+	g.release()
+	waitIndexed(t, s, g)
+	if hits := indexHits(t, s, "zanzibar"); len(hits) != 5 {
+		t.Fatalf("the index finds %v", hits)
+	}
+	searchCases(t, s)
+}
+
+// searchCases are TestSearch's, for the store it wrote.
+func searchCases(t *testing.T, s *Store) {
+	t.Helper()
 	for _, c := range []struct {
 		query string
 		in    []Field
@@ -76,6 +100,8 @@ func TestSearch(t *testing.T) {
 		{"zanzibar", []Field{FieldResponse}, []uint64{1, 7}}, // body: search
 		{`"to":"zanzibar"`, nil, []uint64{6}},                // quotes are text
 		{"nothing to see", nil, []uint64{2}},
+		{"üNÏCODE STRASSE", nil, nil}, // folding is by character: ß is not ss
+		{"üNÏCODE STRAßE", nil, []uint64{8}},
 		{"absent text", nil, nil},
 	} {
 		got, err := s.Search(c.query, 0, c.in...)

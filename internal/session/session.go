@@ -6,7 +6,8 @@
 //
 // A Store opened for writing is a record.Sink: the recorder offers it each
 // exchange as it finishes, and Offer queues it for one writer goroutine
-// without waiting. The writer commits in batches. When the disk falls
+// without waiting. The writer commits in batches, and fills the search
+// index only when its queue is empty (index.go). When the disk falls
 // behind and the queue reaches its byte budget, bodies are the first thing
 // not persisted (the stored exchange carries a mark saying so), then whole
 // exchanges are counted as dropped; the proxy is never slowed.
@@ -97,6 +98,14 @@ type Options struct {
 	// returns its error: tests use it to stand in for a slow or failing
 	// disk.
 	wrapCommit func(commit func() error) error
+	// wrapIndex, when set, is called with each index pass (see index.go)
+	// and returns its error: tests use it to hold indexing back and to
+	// see it run. Without a call to pass, the backlog waits for the next
+	// commit.
+	wrapIndex func(pass func() error) error
+	// closeIndexing is how long Close goes on indexing the backlog:
+	// default closeIndexTime, negative not at all.
+	closeIndexing time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -118,6 +127,9 @@ func (o Options) withDefaults() Options {
 	if o.Redact == "" {
 		o.Redact = redact.None
 	}
+	if o.closeIndexing == 0 {
+		o.closeIndexing = closeIndexTime
+	}
 	return o
 }
 
@@ -136,7 +148,10 @@ type Stats struct {
 	// Failed counts exchanges lost to write errors.
 	Failed  uint64
 	Evicted uint64 // exchanges deleted to keep within MaxSize
-	Batches uint64 // transactions committed
+	Batches uint64 // batches of exchanges committed
+	// Indexed counts exchanges added to the search index, which happens
+	// when the writer is idle; Search finds the others all the same.
+	Indexed uint64
 }
 
 // Store is a session file opened for writing (a record.Sink) or for
@@ -316,6 +331,9 @@ func dsn(path string, readOnly bool) string {
 		q.Set("_journal_mode", "WAL")
 		q.Set("_synchronous", "NORMAL")
 		q.Add("_pragma", "journal_size_limit(33554432)")
+		// Checkpoints wait for the writer to be idle (see
+		// writer.checkpoint), but not past 32 MiB of 8 KiB pages.
+		q.Add("_pragma", "wal_autocheckpoint(4096)")
 		q.Set("_txlock", "immediate")
 	}
 	u := url.URL{Scheme: "file", Path: filepath.ToSlash(path), RawQuery: q.Encode()}

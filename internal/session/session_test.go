@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"database/sql"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -365,6 +366,7 @@ func TestFormatVersions(t *testing.T) {
 	if len(migrations) != FormatVersion {
 		t.Fatalf("%d migrations for format version %d", len(migrations), FormatVersion)
 	}
+	const v, next = FormatVersion, FormatVersion + 1
 	path := newPath(t)
 	s, err := Open(path, Options{})
 	if err != nil {
@@ -373,14 +375,14 @@ func TestFormatVersions(t *testing.T) {
 	s.Offer(exchange(1, []byte("kept")))
 	s.Close()
 
-	// An older file is upgraded (here: a version 2 that adds a table).
-	v1 := migrations
-	t.Cleanup(func() { migrations = v1 })
-	migrations = append(v1[:len(v1):len(v1)], func(tx *sql.Tx) error {
+	// An older file is upgraded (here: a next version that adds a table).
+	cur := migrations
+	t.Cleanup(func() { migrations = cur })
+	migrations = append(cur[:len(cur):len(cur)], func(tx *sql.Tx) error {
 		_, err := tx.Exec("CREATE TABLE notes (exchange_id INTEGER, text TEXT)")
 		return err
 	})
-	if _, err := Open(path, Options{ReadOnly: true}); !isFormat(err, 1) || !strings.Contains(err.Error(), "open it once for writing") {
+	if _, err := Open(path, Options{ReadOnly: true}); !isFormat(err, v) || !strings.Contains(err.Error(), "open it once for writing") {
 		t.Errorf("read-only open of an older file = %v", err)
 	}
 	s, err = Open(path, Options{})
@@ -391,24 +393,25 @@ func TestFormatVersions(t *testing.T) {
 		t.Errorf("after the upgrade: %q, %v", b.Bytes, err)
 	}
 	s.Close()
-	migrations = v1
-	if v := userVersion(t, path); v != 2 {
-		t.Fatalf("upgraded file has version %d, want 2", v)
+	migrations = cur
+	if got := userVersion(t, path); got != next {
+		t.Fatalf("upgraded file has version %d, want %d", got, next)
 	}
 
 	// A newer file is refused, naming both versions, and left alone.
 	for _, ro := range []bool{false, true} {
 		_, err = Open(path, Options{ReadOnly: ro})
 		var fe *FormatError
-		if !errors.As(err, &fe) || fe.Found != 2 || fe.Supported != 1 {
+		if !errors.As(err, &fe) || fe.Found != next || fe.Supported != v {
 			t.Fatalf("read-only %v: newer file: %v", ro, err)
 		}
-		if msg := err.Error(); !strings.Contains(msg, "version 2 is newer than this devproxy's (1)") || !strings.Contains(msg, "use a newer devproxy") {
+		want := fmt.Sprintf("version %d is newer than this devproxy's (%d)", next, v)
+		if msg := err.Error(); !strings.Contains(msg, want) || !strings.Contains(msg, "use a newer devproxy") {
 			t.Errorf("message: %s", msg)
 		}
 	}
-	if v := userVersion(t, path); v != 2 {
-		t.Errorf("refused file changed to version %d", v)
+	if got := userVersion(t, path); got != next {
+		t.Errorf("refused file changed to version %d", got)
 	}
 }
 
@@ -545,7 +548,7 @@ func TestPathWithURLCharacters(t *testing.T) {
 func TestNewFileSettings(t *testing.T) {
 	s := open(t, newPath(t), Options{})
 	for _, c := range []struct{ pragma, want string }{
-		{"page_size", "8192"}, {"auto_vacuum", "2"}, {"journal_mode", "wal"}, {"application_id", "1685483640"}, {"user_version", "1"},
+		{"page_size", "8192"}, {"auto_vacuum", "2"}, {"journal_mode", "wal"}, {"application_id", "1685483640"}, {"user_version", "2"},
 	} {
 		var got string
 		if err := s.rdb.QueryRow("PRAGMA " + c.pragma).Scan(&got); err != nil || got != c.want {

@@ -38,6 +38,7 @@ type writer struct {
 	s    *Store
 	conn *sql.Conn
 	st   statements
+	ix   indexStatements
 	dec  body.Decoder
 
 	mu      sync.Mutex
@@ -54,6 +55,22 @@ type writer struct {
 
 	wake   chan struct{}
 	exited chan struct{}
+
+	// Kept by the writer goroutine alone.
+	//
+	// lastID is the highest exchange ID the file may hold.
+	lastID uint64
+	// written are the IDs above the file's highest when it was opened
+	// that this writer wrote: any other ID above it is new to the file,
+	// so put need not look for an earlier version.
+	written idSet
+	// indexedThrough is the file's meta indexed_through, as committed.
+	indexedThrough uint64
+	// backlog says exchanges may wait to be indexed: set by each commit,
+	// cleared by the index pass that finds none.
+	backlog bool
+	// logged estimates the bytes written since the last checkpoint.
+	logged int64
 }
 
 // newWriter pins the writer's connection and prepares its statements.
@@ -68,7 +85,29 @@ func newWriter(s *Store) (*writer, error) {
 		conn.Close()
 		return nil, err
 	}
+	if err := errors.Join(w.ix.prepare(conn), w.readState()); err != nil {
+		w.close()
+		return nil, err
+	}
 	return w, nil
+}
+
+// readState reads where the file's IDs and its index stand.
+func (w *writer) readState() error {
+	var lastID, maxID, through int64
+	var backlog bool
+	err := w.conn.QueryRowContext(background, `SELECT
+		coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'last_id'), 0),
+		coalesce((SELECT max(id) FROM exchanges), 0),
+		coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'indexed_through'), 0),
+		EXISTS (SELECT 1 FROM unindexed)`).Scan(&lastID, &maxID, &through, &backlog)
+	if err != nil {
+		return err
+	}
+	w.lastID, w.indexedThrough = uint64(max(lastID, maxID)), uint64(through)
+	w.written = idSet{base: w.lastID}
+	w.backlog = backlog || maxID > through
+	return nil
 }
 
 // Offer queues x to be written and returns at once; it never waits for the
@@ -206,7 +245,11 @@ func (w *writer) run() {
 		}
 		due = false
 		if closing {
+			w.indexFor(w.s.opts.closeIndexing)
 			return
+		}
+		if pending == 0 && w.idleWork() {
+			continue // then look at the queue again
 		}
 		if pending > 0 && !armed {
 			timer.Reset(w.s.opts.BatchDelay)
@@ -217,6 +260,36 @@ func (w *writer) run() {
 		case <-timer.C:
 			armed, due = false, true
 		}
+	}
+}
+
+// idleWork does one piece of the work left for when the queue is empty,
+// and reports whether there was any: a pass over the search index's
+// backlog, else a checkpoint.
+func (w *writer) idleWork() bool {
+	switch {
+	case w.backlog:
+		w.indexPass()
+	case w.logged >= checkpointAfter:
+		w.checkpoint()
+	default:
+		return false
+	}
+	return true
+}
+
+// checkpointAfter is how much the writer lets into the write-ahead log
+// before it copies the log into the file when idle: about SQLite's own
+// default (1000 pages). SQLite does it by itself only past 32 MiB (see
+// dsn), in a burst that long.
+const checkpointAfter = 8 << 20
+
+// checkpoint copies the write-ahead log into the file, as far as readers
+// let it (PASSIVE: it waits for none of them).
+func (w *writer) checkpoint() {
+	w.logged = 0
+	if _, err := w.conn.ExecContext(background, "PRAGMA wal_checkpoint(PASSIVE)"); err != nil {
+		w.s.fail(fmt.Errorf("session %s: checkpoint: %w", w.s.path, explain(err)))
 	}
 }
 
@@ -278,41 +351,64 @@ func (w *writer) checkFile() error {
 	return nil
 }
 
-// commit writes batch in one transaction.
+// commit writes batch in one transaction. The search index is left for
+// later (see index.go): writing stays as cheap as it can be.
 func (w *writer) commit(batch []*item) error {
-	tx, err := w.conn.BeginTx(background, nil)
-	if err != nil {
-		return w.writeError(len(batch), err)
-	}
-	defer tx.Rollback()
-	st := w.st.in(tx)
-	var last uint64
-	for _, it := range batch {
-		if err := w.put(st, it); err != nil {
-			return w.writeError(len(batch), err)
+	err := w.transaction(func() error {
+		last := w.lastID
+		for _, it := range batch {
+			if err := w.put(it); err != nil {
+				return err
+			}
+			last = max(last, it.x.ID)
 		}
-		last = max(last, it.x.ID)
-	}
-	if _, err := st.lastID.Exec(strconv.FormatUint(last, 10)); err != nil {
-		return w.writeError(len(batch), err)
-	}
-	if hook := w.s.opts.wrapCommit; hook != nil {
-		err = hook(tx.Commit)
-	} else {
-		err = tx.Commit()
-	}
+		_, err := w.st.lastID.Exec(strconv.FormatUint(last, 10))
+		return err
+	}, w.s.opts.wrapCommit)
 	if err != nil {
 		return w.writeError(len(batch), err)
+	}
+	w.backlog = true
+	for _, it := range batch {
+		w.logged += it.cost
 	}
 	return nil
+}
+
+// transaction runs fn in an IMMEDIATE transaction on the writer's
+// connection and commits it, through wrap when set. It uses the statements
+// prepared on the connection as they are: database/sql's Tx would prepare
+// them again for each transaction.
+func (w *writer) transaction(fn func() error, wrap func(commit func() error) error) (err error) {
+	if _, err := w.conn.ExecContext(background, "BEGIN IMMEDIATE"); err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			// After a failed COMMIT the transaction may be over already.
+			w.conn.ExecContext(background, "ROLLBACK")
+		}
+	}()
+	if err := fn(); err != nil {
+		return err
+	}
+	commit := func() error {
+		_, err := w.conn.ExecContext(background, "COMMIT")
+		return err
+	}
+	if wrap != nil {
+		return wrap(commit)
+	}
+	return commit()
 }
 
 func (w *writer) writeError(n int, err error) error {
 	return fmt.Errorf("session %s: %d exchanges not saved (later ones will be tried): %w", w.s.path, n, explain(err))
 }
 
-// put writes one exchange, replacing an earlier version of it.
-func (w *writer) put(st statements, it *item) error {
+// put writes one exchange, replacing an earlier version of it, and notes
+// it for the index when the index's mark has passed its ID already.
+func (w *writer) put(it *item) error {
 	x := it.x
 	if w.s.opts.Redact != redact.None {
 		x = redactExchange(w.s.opts.Redact, x)
@@ -322,20 +418,11 @@ func (w *writer) put(st statements, it *item) error {
 		x.Marks = append(x.Marks[:len(x.Marks):len(x.Marks)], NotPersisted)
 		notPersisted = NotPersisted.Name
 	}
-	var stored int64
-	switch err := st.version.QueryRow(int64(x.ID)).Scan(&stored); {
-	case errors.Is(err, sql.ErrNoRows):
-	case err != nil:
+	replaced, skip, err := w.clearEarlier(x.ID, x.Version)
+	if err != nil || skip {
 		return err
-	case uint64(stored) > x.Version:
-		return nil // a later version is there already
-	default:
-		for _, del := range []*sql.Stmt{st.delBodies, st.delMessages, st.delSearch} {
-			if _, err := del.Exec(int64(x.ID)); err != nil {
-				return err
-			}
-		}
 	}
+	st := &w.st
 	var size int64
 	for part, b := range [2]*record.Body{&x.Request.Body, responseBody(&x)} {
 		if b == nil {
@@ -343,29 +430,85 @@ func (w *writer) put(st statements, it *item) error {
 		}
 		for seq, off := 0, 0; off < len(b.Bytes); seq, off = seq+1, off+ChunkSize {
 			chunk := b.Bytes[off:min(off+ChunkSize, len(b.Bytes))]
-			if _, err := st.insBody.Exec(int64(x.ID), part, seq, chunk); err != nil {
+			if _, err := st.insBody.Exec(int64(x.ID), int64(part), int64(seq), chunk); err != nil {
 				return err
 			}
 		}
 		size += int64(len(b.Bytes))
 	}
 	for i, m := range x.Messages {
-		if _, err := st.insMessage.Exec(int64(x.ID), i, unixNano(m.Time), int(m.Dir), int(m.Opcode), m.Size,
-			m.Truncated, m.Compressed, m.CloseCode, m.CloseReason, m.Payload); err != nil {
+		if _, err := st.insMessage.Exec(int64(x.ID), int64(i), unixNano(m.Time), int64(m.Dir), int64(m.Opcode), m.Size,
+			m.Truncated, m.Compressed, int64(m.CloseCode), m.CloseReason, m.Payload); err != nil {
 			return err
 		}
 		size += int64(len(m.Payload)) + 64
 	}
-	ix := indexText(&x, w.dec, w.s.opts.IndexMax)
-	if _, err := st.insSearch.Exec(int64(x.ID), ix.url, ix.headers, ix.request, ix.response, ix.messages); err != nil {
+	// The index pass adds the index's share to disk_bytes.
+	if _, err := st.insExchange.Exec(exchangeRow(&x, notPersisted, size)...); err != nil {
 		return err
 	}
-	row, err := exchangeRow(&x, notPersisted, size+3*ix.size())
-	if err != nil {
-		return err
+	w.lastID = max(w.lastID, x.ID)
+	w.written.add(x.ID)
+	if x.ID <= w.indexedThrough {
+		// Its index row, if it has one, is stale until it is indexed again.
+		_, err = st.insUnindexed.Exec(int64(x.ID), replaced)
 	}
-	_, err = st.insExchange.Exec(row...)
 	return err
+}
+
+// clearEarlier deletes the bodies and messages of an earlier version of
+// exchange id, and says whether there was one (replaced), or whether the
+// file holds a later version already (skip: x is not written).
+func (w *writer) clearEarlier(id, version uint64) (replaced, skip bool, err error) {
+	if w.written.fresh(id) {
+		return false, false, nil // new: no earlier version to look for
+	}
+	var stored int64
+	switch err := w.st.version.QueryRow(int64(id)).Scan(&stored); {
+	case errors.Is(err, sql.ErrNoRows):
+		return false, false, nil
+	case err != nil:
+		return false, false, err
+	case uint64(stored) > version:
+		return false, true, nil
+	}
+	for _, del := range []*sql.Stmt{w.st.delBodies, w.st.delMessages} {
+		if _, err := del.Exec(int64(id)); err != nil {
+			return false, false, err
+		}
+	}
+	return true, false, nil
+}
+
+// idSet is a set of IDs above base, a bit each (writer.written).
+type idSet struct {
+	base uint64
+	bits []uint64
+}
+
+// maxIDSet bounds an idSet: 16 Mi IDs in 2 MiB. IDs past it are never
+// fresh (put looks them up).
+const maxIDSet = 1 << 24
+
+// fresh reports whether id is above base and not in the set.
+func (s *idSet) fresh(id uint64) bool {
+	if id <= s.base || id-s.base > maxIDSet {
+		return false
+	}
+	i := id - s.base - 1
+	return i/64 >= uint64(len(s.bits)) || s.bits[i/64]&(1<<(i%64)) == 0
+}
+
+// add puts id in the set (an ID it cannot hold stays out, never fresh).
+func (s *idSet) add(id uint64) {
+	if id <= s.base || id-s.base > maxIDSet {
+		return
+	}
+	i := id - s.base - 1
+	for uint64(len(s.bits)) <= i/64 {
+		s.bits = append(s.bits, 0)
+	}
+	s.bits[i/64] |= 1 << (i % 64)
 }
 
 // responseBody is x's response body, or nil without a response.
@@ -404,7 +547,7 @@ func (w *writer) stop() {
 
 // close releases the statements and the connection.
 func (w *writer) close() error {
-	return errors.Join(w.st.close(), w.conn.Close())
+	return errors.Join(w.st.close(), w.ix.close(), w.conn.Close())
 }
 
 // counters returns the stats with the queue's state.
@@ -418,30 +561,46 @@ func (w *writer) counters() Stats {
 
 // statements are the writer's prepared statements.
 type statements struct {
-	version, delBodies, delMessages, delSearch  *sql.Stmt
-	insBody, insMessage, insSearch, insExchange *sql.Stmt
-	lastID                                      *sql.Stmt
+	version, delBodies, delMessages  *sql.Stmt
+	insBody, insMessage, insExchange *sql.Stmt
+	lastID, insUnindexed             *sql.Stmt
 }
 
 // prepare prepares every statement on conn.
 func (st *statements) prepare(conn *sql.Conn) error {
-	for _, p := range []struct {
-		s   **sql.Stmt
-		sql string
-	}{
+	return prepareAll(conn, []prepared{
 		{&st.version, "SELECT version FROM exchanges WHERE id = ?"},
 		{&st.delBodies, "DELETE FROM bodies WHERE exchange_id = ?"},
 		{&st.delMessages, "DELETE FROM messages WHERE exchange_id = ?"},
-		{&st.delSearch, "DELETE FROM search WHERE rowid = ?"},
 		{&st.insBody, "INSERT INTO bodies (exchange_id, part, seq, data) VALUES (?, ?, ?, ?)"},
 		{&st.insMessage, "INSERT INTO messages (exchange_id, seq, time_ns, dir, opcode, size, truncated, compressed, close_code, close_reason, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"},
-		{&st.insSearch, "INSERT INTO search (rowid, url, headers, request, response, messages) VALUES (?, ?, ?, ?, ?, ?)"},
 		{&st.insExchange, insertExchangeSQL},
 		{&st.lastID, "INSERT INTO meta (key, value) VALUES ('last_id', ?1) ON CONFLICT (key) DO UPDATE SET value = max(CAST(value AS INTEGER), CAST(?1 AS INTEGER))"},
-	} {
+		// An exchange already waiting keeps what it had: stale says
+		// whether the index holds a row of it.
+		{&st.insUnindexed, "INSERT INTO unindexed (id, stale) VALUES (?, ?) ON CONFLICT (id) DO NOTHING"},
+	})
+}
+
+func (st *statements) close() error {
+	return closeStmts(st.version, st.delBodies, st.delMessages, st.insBody, st.insMessage, st.insExchange, st.lastID, st.insUnindexed)
+}
+
+// prepared is a statement to prepare and where to keep it.
+type prepared struct {
+	s   **sql.Stmt
+	sql string
+}
+
+// prepareAll prepares each of ps on conn, or none.
+func prepareAll(conn *sql.Conn, ps []prepared) error {
+	for i, p := range ps {
 		s, err := conn.PrepareContext(background, p.sql)
 		if err != nil {
-			st.close()
+			for _, p := range ps[:i] {
+				(*p.s).Close()
+				*p.s = nil
+			}
 			return err
 		}
 		*p.s = s
@@ -449,18 +608,10 @@ func (st *statements) prepare(conn *sql.Conn) error {
 	return nil
 }
 
-// in returns the statements bound to tx.
-func (st statements) in(tx *sql.Tx) statements {
-	return statements{
-		version: tx.Stmt(st.version), delBodies: tx.Stmt(st.delBodies), delMessages: tx.Stmt(st.delMessages),
-		delSearch: tx.Stmt(st.delSearch), insBody: tx.Stmt(st.insBody), insMessage: tx.Stmt(st.insMessage),
-		insSearch: tx.Stmt(st.insSearch), insExchange: tx.Stmt(st.insExchange), lastID: tx.Stmt(st.lastID),
-	}
-}
-
-func (st *statements) close() error {
+// closeStmts closes the statements prepared (the others are nil).
+func closeStmts(stmts ...*sql.Stmt) error {
 	var errs []error
-	for _, s := range []*sql.Stmt{st.version, st.delBodies, st.delMessages, st.delSearch, st.insBody, st.insMessage, st.insSearch, st.insExchange, st.lastID} {
+	for _, s := range stmts {
 		if s != nil {
 			errs = append(errs, s.Close())
 		}

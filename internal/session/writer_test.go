@@ -321,3 +321,84 @@ func TestBatchesByCountAndByTime(t *testing.T) {
 		t.Errorf("Count = %d, %v; want 3", n, err)
 	}
 }
+
+func TestIDSet(t *testing.T) {
+	s := idSet{base: 100}
+	for _, id := range []uint64{101, 164, 165, 500, 100 + maxIDSet, 101 + maxIDSet, 50} {
+		s.add(id)
+	}
+	for _, c := range []struct {
+		id    uint64
+		fresh bool
+	}{
+		{50, false}, {100, false}, // not above base: may be in the file
+		{101, false}, {102, true}, {164, false}, {165, false}, {166, true}, {499, true}, {500, false}, {501, true},
+		{100 + maxIDSet, false}, {101 + maxIDSet, false}, // past the set's bound: looked up
+	} {
+		if got := s.fresh(c.id); got != c.fresh {
+			t.Errorf("fresh(%d) = %v, want %v", c.id, got, c.fresh)
+		}
+	}
+}
+
+// eventually polls cond until it holds; the limit only keeps a broken
+// test from hanging.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(20 * time.Second)
+	for !cond() {
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+func TestCheckpointWaitsUntilIdle(t *testing.T) {
+	// 12 MiB in one burst: past SQLite's default checkpoint (1000 pages),
+	// under the 32 MiB where it checkpoints by itself.
+	const n, size = 192, 64 << 10
+	path := newPath(t)
+	fileSize := func() int64 {
+		st, err := os.Stat(path)
+		if err != nil {
+			t.Error(err)
+			return 0
+		}
+		return st.Size()
+	}
+	entered, stuck := make(chan struct{}), make(chan struct{})
+	unstick := sync.OnceFunc(func() { close(stuck) })
+	firstCommit := sync.OnceFunc(func() { close(entered); <-stuck })
+	var mu sync.Mutex
+	largest := int64(0) // the file's size before each commit of the burst
+	s := open(t, path, Options{BatchSize: 1, BatchDelay: time.Hour,
+		wrapCommit: func(commit func() error) error {
+			firstCommit()
+			mu.Lock()
+			largest = max(largest, fileSize())
+			mu.Unlock()
+			return commit()
+		}})
+	t.Cleanup(unstick)
+	body := pattern(size) // binary: the index has little to add
+	s.Offer(exchange(1, body))
+	within(t, entered, "the first commit")
+	for id := uint64(2); id <= n; id++ {
+		s.Offer(exchange(id, body))
+	}
+	unstick()
+	if err := s.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	during := largest
+	mu.Unlock()
+	if during > 1<<20 {
+		t.Errorf("the file grew to %d bytes during the burst: a checkpoint ran", during)
+	}
+	eventually(t, "the checkpoint once idle", func() bool { return fileSize() >= n*size })
+}
