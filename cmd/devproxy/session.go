@@ -36,6 +36,7 @@ func addSessionFlags(fs *pflag.FlagSet) {
 	sizeFlag(fs, "max-session-size", 0, "disk budget of the session file; past it the oldest exchanges are deleted, and the event log says which (default 1GiB for a temporary session, no limit for --session; 0 means no limit)")
 	fs.String("session-redact", "none", "hide secrets before they reach the session file: none, default (auth headers and cookies) or strict; replay needs the real requests")
 	fs.Bool("keep-session", false, "keep the temporary session on exit and print where it is")
+	fs.Bool("no-session", false, "record to memory only, with no session file (nothing on disk; the fastest under heavy load)")
 }
 
 // sessionOptions are the session flags, validated.
@@ -51,11 +52,18 @@ type sessionOptions struct {
 	keep bool
 }
 
-// sessionFrom reads the session flags.
+// sessionFrom reads the session flags; it returns nil options for
+// --no-session.
 func sessionFrom(cmd *cobra.Command) (*sessionOptions, error) {
 	fs := cmd.Flags()
 	o := &sessionOptions{src: flagSource(cmd, "session")}
 	o.path, _ = fs.GetString("session")
+	if off, _ := fs.GetBool("no-session"); off {
+		if o.path != "" {
+			return nil, fmt.Errorf("%s and %s: pick one (a session file, or none)", o.src, flagSource(cmd, "no-session"))
+		}
+		return nil, nil
+	}
 	o.keep, _ = fs.GetBool("keep-session")
 	o.maxSize = getSize(cmd, "max-session-size")
 	if !fs.Changed("max-session-size") && o.path == "" {

@@ -564,3 +564,22 @@ func TestSessionIsADirectory(t *testing.T) {
 		t.Fatalf("err %v", err)
 	}
 }
+
+// TestNoSession records to memory only: no file appears in the sessions
+// directory, and --no-session with --session is refused.
+func TestNoSession(t *testing.T) {
+	cmd := newServeCmd()
+	if err := cmd.ParseFlags([]string{"--no-session"}); err != nil {
+		t.Fatal(err)
+	}
+	if o, err := sessionFrom(cmd); err != nil || o != nil {
+		t.Fatalf("--no-session: %+v, %v", o, err)
+	}
+	cmd = newServeCmd()
+	if err := cmd.ParseFlags([]string{"--no-session", "--session", "x.db"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sessionFrom(cmd); err == nil || !strings.Contains(err.Error(), "pick one") {
+		t.Fatalf("both: %v", err)
+	}
+}
