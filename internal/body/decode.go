@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/devproxy/devproxy/internal/record"
+	"github.com/devproxy/devproxy/internal/units"
 )
 
 // MaxDecoded caps a Decoder's output by default (64 MiB), so a small
@@ -86,7 +87,7 @@ func (d Decoder) Decode(b []byte, contentEncoding string) (decoded []byte, note 
 			notes = append(notes, stop)
 		}
 	}
-	note = fmt.Sprintf("decoded from %s, %s → %s", strings.Join(names, ", "), sizeText(int64(len(b))), sizeText(int64(len(out))))
+	note = fmt.Sprintf("decoded from %s, %s → %s", strings.Join(names, ", "), units.Size(int64(len(b))), units.Size(int64(len(out))))
 	if len(notes) > 0 {
 		note += "; " + strings.Join(notes, "; ")
 	}
@@ -151,11 +152,11 @@ func decodeOne(b []byte, coding string, fn Coding, limit int64) (out []byte, sto
 	n, err := io.Copy(&buf, io.LimitReader(r, limit+1))
 	switch {
 	case n > limit:
-		return buf.Bytes()[:limit], fmt.Sprintf("stopped at %s of %s output (decompression limit)", sizeText(limit), coding), nil
+		return buf.Bytes()[:limit], fmt.Sprintf("stopped at %s of %s output (decompression limit)", units.Size(limit), coding), nil
 	case err == nil:
 		return buf.Bytes(), "", nil
 	case isTruncation(err):
-		return buf.Bytes(), fmt.Sprintf("%s input ended early (truncated capture?): decoded the first %s", coding, sizeText(n)), nil
+		return buf.Bytes(), fmt.Sprintf("%s input ended early (truncated capture?): decoded the first %s", coding, units.Size(n)), nil
 	default:
 		return nil, "", fmt.Errorf("decode body: %s: %w", coding, err)
 	}
@@ -165,20 +166,6 @@ func decodeOne(b []byte, coding string, fn Coding, limit int64) (out []byte, sto
 // as opposed to being corrupt.
 func isTruncation(err error) bool {
 	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
-}
-
-// sizeText formats n bytes for a note: "512 B", "1.2 KiB", "3.0 MiB".
-func sizeText(n int64) string {
-	switch {
-	case n < 1<<10:
-		return fmt.Sprintf("%d B", n)
-	case n < 1<<20:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	case n < 1<<30:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	default:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	}
 }
 
 // ContentEncoding joins every Content-Encoding line of h and drops

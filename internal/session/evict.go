@@ -1,6 +1,10 @@
 package session
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/devproxy/devproxy/internal/units"
+)
 
 // Eviction reports exchanges deleted to keep the file within
 // Options.MaxSize: the oldest, by ID.
@@ -17,7 +21,7 @@ type Eviction struct {
 
 func (e Eviction) String() string {
 	return fmt.Sprintf("session disk budget of %s reached: deleted the %d oldest exchanges (#%d–#%d, about %s); %s in use",
-		sizeText(e.MaxSize), e.Count, e.First, e.Last, sizeText(e.Bytes), sizeText(e.Size))
+		units.Size(e.MaxSize), e.Count, e.First, e.Last, units.Size(e.Bytes), units.Size(e.Size))
 }
 
 // evictRound is the most exchanges one deletion considers: deletions are
@@ -125,18 +129,4 @@ func (w *writer) usedBytes() (int64, error) {
 		}
 	}
 	return (pages - free) * size, nil
-}
-
-// sizeText formats n bytes: "512 B", "1.2 KiB", "3.0 MiB".
-func sizeText(n int64) string {
-	switch {
-	case n < 1<<10:
-		return fmt.Sprintf("%d B", n)
-	case n < 1<<20:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	case n < 1<<30:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	default:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	}
 }

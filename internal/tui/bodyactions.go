@@ -11,6 +11,7 @@ import (
 
 	tea "charm.land/bubbletea/v2"
 	"github.com/devproxy/devproxy/internal/bodyview"
+	"github.com/devproxy/devproxy/internal/units"
 )
 
 // The detail view's body actions: m cycles the view mode, b saves the
@@ -87,7 +88,7 @@ func (m *Model) saveBody() tea.Cmd {
 	}
 	k := &m.keys.Input
 	m.pushDialog(&promptDialog{ctx: &m.ctx, keys: &m.keys, title: "Save body", label: "File:",
-		note:   fmt.Sprintf("%s · %s", what, humanSize(int64(len(data)))),
+		note:   fmt.Sprintf("%s · %s", what, units.Size(int64(len(data)))),
 		input:  in,
 		footer: k.Accept.Help().Key + " save · " + k.Cancel.Help().Key + " cancel",
 		onEnter: func(path string) tea.Cmd {
@@ -231,7 +232,7 @@ func (m *Model) bodyAction(msg bodyMsg) tea.Cmd {
 		case msg.err != nil:
 			m.setStatus("body not saved: "+msg.err.Error(), true)
 		default:
-			m.setStatus(fmt.Sprintf("saved the body to %s (%s)", msg.path, humanSize(int64(msg.n))), false)
+			m.setStatus(fmt.Sprintf("saved the body to %s (%s)", msg.path, units.Size(int64(msg.n))), false)
 		}
 	case pagerReadyMsg:
 		if msg.err != nil {

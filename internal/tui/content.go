@@ -14,6 +14,7 @@ import (
 	"github.com/devproxy/devproxy/internal/body"
 	"github.com/devproxy/devproxy/internal/bodyview"
 	"github.com/devproxy/devproxy/internal/record"
+	"github.com/devproxy/devproxy/internal/units"
 )
 
 // tab is a detail view tab.
@@ -371,7 +372,7 @@ func (b *builder) response(x *record.Exchange) {
 	b.styledLine(styled, plain)
 	if x.Upgraded {
 		b.text(fmt.Sprintf("⇅ switched protocols (%s): ↑ %s client→server · ↓ %s server→client",
-			orDefault(resp.Header.Get("Upgrade"), "upgrade"), humanSize(x.UpgradeUp), humanSize(x.UpgradeDn)), st.accent, 2)
+			orDefault(resp.Header.Get("Upgrade"), "upgrade"), units.Size(x.UpgradeUp), units.Size(x.UpgradeDn)), st.accent, 2)
 	}
 	b.blank()
 	b.fields("Headers", resp.Header)
@@ -438,9 +439,9 @@ func (b *builder) body(body record.Body, h record.Fields, inflight, request bool
 	captured := int64(len(body.Bytes))
 	switch {
 	case body.Truncated:
-		title += fmt.Sprintf(" · %s of %s captured", humanSize(captured), humanSize(body.Size))
+		title += fmt.Sprintf(" · %s of %s captured", units.Size(captured), units.Size(body.Size))
 	case body.Size > 0:
-		title += " · " + humanSize(body.Size)
+		title += " · " + units.Size(body.Size)
 	}
 	var view bodyview.View
 	var modes []bodyview.Mode
@@ -455,10 +456,10 @@ func (b *builder) body(body record.Body, h record.Fields, inflight, request bool
 	defer func() { b.labels = false }()
 	if body.Truncated {
 		b.text(fmt.Sprintf("⚠ truncated: only the first %s of %s were captured (raise the body capture limit to keep more).",
-			humanSize(captured), humanSize(body.Size)), st.warnNote, 2)
+			units.Size(captured), units.Size(body.Size)), st.warnNote, 2)
 	}
 	if inflight && !body.Complete {
-		b.text("… streaming: "+humanSize(body.Size)+" so far; the view grows as bytes arrive.", st.inflight, 2)
+		b.text("… streaming: "+units.Size(body.Size)+" so far; the view grows as bytes arrive.", st.inflight, 2)
 	} else if !inflight && !body.Complete && body.Size > 0 {
 		b.note("The body did not reach its end.")
 	}
@@ -540,12 +541,12 @@ func (b *builder) message(x *record.Exchange, msg *record.Message) {
 		when += " +" + ms(msg.Time.Sub(x.Start))
 	}
 	kind := opcodeName(msg.Opcode)
-	head := fmt.Sprintf("%s %s  %-6s %s", arrow, when, kind, humanSize(msg.Size))
+	head := fmt.Sprintf("%s %s  %-6s %s", arrow, when, kind, units.Size(msg.Size))
 	if msg.Compressed {
 		head += " · compressed"
 	}
 	if msg.Truncated {
-		head += fmt.Sprintf(" · %s captured", humanSize(int64(len(msg.Payload))))
+		head += fmt.Sprintf(" · %s captured", units.Size(int64(len(msg.Payload))))
 	}
 	if msg.Opcode == 8 {
 		if msg.CloseCode != 0 {
@@ -584,7 +585,7 @@ func (b *builder) message(x *record.Exchange, msg *record.Message) {
 	}
 	for i, l := range lines {
 		if i == messagePreviewRows {
-			b.label2(fmt.Sprintf("  … (%s in all)", humanSize(msg.Size)), st.muted)
+			b.label2(fmt.Sprintf("  … (%s in all)", units.Size(msg.Size)), st.muted)
 			break
 		}
 		b.add("  "+l, "  "+l)
@@ -683,7 +684,7 @@ func (b *builder) timing(x *record.Exchange) {
 		kv("replay of", "#"+strconv.FormatUint(x.ReplayOf, 10))
 	}
 	if x.Upgraded {
-		kv("upgraded", fmt.Sprintf("↑ %s client→server · ↓ %s server→client", humanSize(x.UpgradeUp), humanSize(x.UpgradeDn)))
+		kv("upgraded", fmt.Sprintf("↑ %s client→server · ↓ %s server→client", units.Size(x.UpgradeUp), units.Size(x.UpgradeDn)))
 	}
 	if x.Err != nil {
 		b.blank()

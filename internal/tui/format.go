@@ -65,20 +65,6 @@ func compactSize(n int64) string {
 	return strconv.FormatFloat(float64(n)/(k*k*k), 'f', 1, 64) + "G"
 }
 
-// humanSize is the detail view's size: 512 B, 1.2 KiB, 3.4 MiB.
-func humanSize(n int64) string {
-	const k = 1024
-	switch {
-	case n < k:
-		return strconv.FormatInt(n, 10) + " B"
-	case n < k*k:
-		return strconv.FormatFloat(float64(n)/k, 'f', 1, 64) + " KiB"
-	case n < k*k*k:
-		return strconv.FormatFloat(float64(n)/(k*k), 'f', 1, 64) + " MiB"
-	}
-	return strconv.FormatFloat(float64(n)/(k*k*k), 'f', 1, 64) + " GiB"
-}
-
 // compactDur is the list's duration column: 12ms, 1.23s, 12.3s, 2m03s.
 func compactDur(d time.Duration) string {
 	switch {
