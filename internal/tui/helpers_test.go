@@ -108,10 +108,12 @@ func send(t testing.TB, m *Model, msgs ...tea.Msg) {
 	}
 }
 
-func run(t testing.TB, m *Model, cmd tea.Cmd, depth int) {
+// run runs cmd and what its messages lead to, as the program would, and
+// reports whether any of them quit the program.
+func run(t testing.TB, m *Model, cmd tea.Cmd, depth int) (quit bool) {
 	t.Helper()
 	if cmd == nil {
-		return
+		return false
 	}
 	if depth > 20 {
 		t.Fatal("commands keep producing commands")
@@ -120,13 +122,15 @@ func run(t testing.TB, m *Model, cmd tea.Cmd, depth int) {
 	case nil:
 	case tea.BatchMsg:
 		for _, c := range msg {
-			run(t, m, c, depth+1)
+			quit = run(t, m, c, depth+1) || quit
 		}
 	case tea.QuitMsg:
+		quit = true
 	default:
 		_, next := m.Update(msg)
-		run(t, m, next, depth+1)
+		quit = run(t, m, next, depth+1)
 	}
+	return quit
 }
 
 // keys turns key names into key presses: "enter", "esc", "up", "tab",

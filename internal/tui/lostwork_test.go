@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	tea "charm.land/bubbletea/v2"
 	"github.com/devproxy/devproxy/internal/har"
 	"github.com/devproxy/devproxy/internal/record"
 )
@@ -16,30 +15,9 @@ import (
 func pressQuits(t *testing.T, m *Model, names ...string) bool {
 	t.Helper()
 	quit := false
-	var do func(cmd tea.Cmd, depth int)
-	do = func(cmd tea.Cmd, depth int) {
-		if cmd == nil {
-			return
-		}
-		if depth > 20 {
-			t.Fatal("commands keep producing commands")
-		}
-		switch msg := cmd().(type) {
-		case nil:
-		case tea.BatchMsg:
-			for _, c := range msg {
-				do(c, depth+1)
-			}
-		case tea.QuitMsg:
-			quit = true
-		default:
-			_, next := m.Update(msg)
-			do(next, depth+1)
-		}
-	}
 	for _, k := range keys(names...) {
 		_, cmd := m.Update(k)
-		do(cmd, 0)
+		quit = run(t, m, cmd, 0) || quit
 	}
 	return quit
 }
