@@ -1,21 +1,16 @@
 package tui
 
 import (
-	"sync"
-
 	"github.com/devproxy/devproxy/internal/bodyview"
 )
 
-// palettes memoizes each styles' body palette: styles never change once
-// made (a new theme makes new styles).
-var palettes sync.Map // *styles → *bodyview.Palette
-
 // bodyPalette is the escape codes of each body class and of search
 // matches in these styles.
-func (st *styles) bodyPalette() *bodyview.Palette {
-	if p, ok := palettes.Load(st); ok {
-		return p.(*bodyview.Palette)
-	}
+func (st *styles) bodyPalette() *bodyview.Palette { return st.body }
+
+// bodyPaletteOf turns st into escape codes for each body class and for
+// search matches; newStyles keeps the result.
+func bodyPaletteOf(st *styles) *bodyview.Palette {
 	p := &bodyview.Palette{}
 	pairs := []struct {
 		c bodyview.Class
@@ -38,7 +33,6 @@ func (st *styles) bodyPalette() *bodyview.Palette {
 	}
 	p.Match = pair(affixes(st.match))
 	p.Current = pair(affixes(st.curMatch))
-	palettes.Store(st, p)
 	return p
 }
 

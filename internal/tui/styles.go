@@ -4,6 +4,7 @@ import (
 	"image/color"
 
 	"charm.land/lipgloss/v2"
+	"github.com/devproxy/devproxy/internal/bodyview"
 )
 
 // theme is the small palette every style is built from.
@@ -59,6 +60,8 @@ func lightTheme() theme {
 type styles struct {
 	mono bool
 	gen  int // bumped on every rebuild; part of every render memo key
+	// body is the same styles as escape codes for bodyview.Render.
+	body *bodyview.Palette
 
 	text, muted, faint, accent, bold lipgloss.Style
 
@@ -86,6 +89,14 @@ type styles struct {
 }
 
 func newStyles(t theme, mono bool, gen int) *styles {
+	s := themeStyles(t, mono, gen)
+	s.body = bodyPaletteOf(s)
+	return s
+}
+
+// themeStyles makes the lipgloss styles of theme t (or of a terminal
+// without colours).
+func themeStyles(t theme, mono bool, gen int) *styles {
 	n := lipgloss.NewStyle
 	s := &styles{mono: mono, gen: gen}
 	if mono {
