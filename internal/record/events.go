@@ -15,9 +15,15 @@ const (
 	EventEvicted                           // the exchange was dropped from the buffer
 	EventCleared                           // every exchange was dropped
 	EventLagged                            // events were lost: resync from Snapshot
+	// EventOffloaded says the exchange left memory but its source still
+	// holds it (in a session file on disk): readers keep it in their list
+	// and read it back when they need it. The recorder never sends it; a
+	// source that puts a recorder in front of a session does, in place of
+	// the recorder's EventEvicted.
+	EventOffloaded
 )
 
-var eventNames = [...]string{"", "started", "request-body", "response", "response-body", "done", "evicted", "cleared", "lagged"}
+var eventNames = [...]string{"", "started", "request-body", "response", "response-body", "done", "evicted", "cleared", "lagged", "offloaded"}
 
 func (k EventKind) String() string {
 	if int(k) < len(eventNames) {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	tea "charm.land/bubbletea/v2"
@@ -25,7 +26,7 @@ func (m *Model) target() *record.Exchange {
 	}
 	m.list.rows = m.rows()
 	if e := m.list.selected(); e != nil {
-		return e.x
+		return m.readNow(e)
 	}
 	return nil
 }
@@ -194,8 +195,10 @@ type exportExistsMsg struct{ job exportJob }
 // exportJob is one HAR export: where to, and which exchanges.
 type exportJob struct {
 	path string // as typed; "~/" is expanded when it runs
-	// xs are the exchanges to write; nil means every one the source holds,
-	// read when the export runs.
+	// ids are the exchanges to write, and xs those the model holds read
+	// (nil: read from the source when the export runs); nil ids means
+	// every one the source holds.
+	ids       []uint64
 	xs        []*record.Exchange
 	overwrite bool // the user agreed to replace an existing file
 }
@@ -237,7 +240,7 @@ func (m *Model) openExport(path string) {
 			}
 			job := exportJob{path: path}
 			if !all {
-				job.xs = m.exportSelection()
+				job.ids, job.xs = m.exportSelection()
 			}
 			return m.export(job)
 		},
@@ -246,23 +249,26 @@ func (m *Model) openExport(path string) {
 }
 
 // exportSelection is what x exports: the marked exchanges, else the ones
-// the filter lets through, else nil for all of them.
-func (m *Model) exportSelection() []*record.Exchange {
-	var xs []*record.Exchange
+// the filter lets through, else nil for all of them. xs holds the
+// exchanges read, nil for the others.
+func (m *Model) exportSelection() (ids []uint64, xs []*record.Exchange) {
+	add := func(e *entry) {
+		ids = append(ids, e.id)
+		xs = append(xs, e.x)
+	}
 	switch {
 	case len(m.list.marked) > 0:
 		for _, e := range m.entries {
-			if m.list.isMarked(e.x.ID) {
-				xs = append(xs, e.x)
+			if m.list.isMarked(e.id) {
+				add(e)
 			}
 		}
 	case m.filter != nil:
-		xs = make([]*record.Exchange, 0, len(m.visible))
 		for _, e := range m.visible {
-			xs = append(xs, e.x)
+			add(e)
 		}
 	}
-	return xs
+	return ids, xs
 }
 
 // export writes job's exchanges to its file, off the event loop. A file
@@ -288,25 +294,36 @@ func (m *Model) export(job exportJob) tea.Cmd {
 				return exportExistsMsg{job: job}
 			}
 		}
-		xs := job.xs
-		if xs == nil {
-			all := src.Snapshot()
-			xs = make([]*record.Exchange, len(all))
-			for i := range all {
-				xs[i] = &all[i]
+		ids, xs := job.ids, job.xs
+		if ids == nil {
+			var err error
+			if ids, xs, err = everything(src); err != nil {
+				return exportDoneMsg{path: path, err: err}
 			}
 		}
-		list := make([]record.Exchange, len(xs))
-		ids := make([]uint64, len(xs))
-		for i, x := range xs {
-			full, err := withBodies(src, x)
-			if err != nil {
-				return exportDoneMsg{path: path, err: fmt.Errorf("reading %s: %w", x.Label(), err)}
+		var wrote []uint64
+		err := har.StreamFile(path, opts, func(s *har.Stream) error {
+			wrote = wrote[:0]
+			learn := opts.Redact != redact.None
+			for pass := 0; pass < 2; pass++ {
+				if pass == 0 && !learn {
+					continue
+				}
+				err := eachExchange(src, ids, xs, pass == 1 || s.LearnsBodies(), func(x *record.Exchange) error {
+					if pass == 0 {
+						s.Learn(x)
+						return nil
+					}
+					wrote = append(wrote, x.ID)
+					return s.Add(x)
+				})
+				if err != nil {
+					return err
+				}
 			}
-			list[i], ids[i] = *full, x.ID
-		}
-		err := har.WriteFile(path, list, opts)
-		return exportDoneMsg{path: path, ids: ids, redact: opts.Redact, err: err}
+			return nil
+		})
+		return exportDoneMsg{path: path, ids: wrote, redact: opts.Redact, err: err}
 	}
 }
 
@@ -358,7 +375,7 @@ func (m *Model) exportDone(msg exportDoneMsg) tea.Cmd {
 func (m *Model) unexported() int {
 	n := 0
 	for _, e := range m.entries {
-		if _, ok := m.exported[e.x.ID]; !ok {
+		if _, ok := m.exported[e.id]; !ok {
 			n++
 		}
 	}
@@ -438,8 +455,8 @@ func (m *Model) deleteExchanges() {
 	}
 	var ids []uint64
 	for _, e := range m.entries {
-		if m.list.isMarked(e.x.ID) {
-			ids = append(ids, e.x.ID)
+		if m.list.isMarked(e.id) {
+			ids = append(ids, e.id)
 		}
 	}
 	if len(ids) == 0 {
@@ -532,6 +549,73 @@ func (m *Model) handleAction(msg tea.Msg) tea.Cmd {
 		m.confirmOverwrite(msg.job)
 	case exportDoneMsg:
 		return m.exportDone(msg)
+	}
+	return nil
+}
+
+// everything lists every exchange src holds, for an export of all: a
+// Lister's by ID only (read as the export goes), else a snapshot's.
+func everything(src Source) ([]uint64, []*record.Exchange, error) {
+	if ls, ok := src.(Lister); ok {
+		index, err := ls.Index()
+		if err != nil {
+			return nil, nil, err
+		}
+		mem := src.Snapshot()
+		byID := make(map[uint64]*record.Exchange, len(mem))
+		for i := range mem {
+			byID[mem[i].ID] = &mem[i]
+		}
+		ids := make([]uint64, 0, len(index)+len(mem))
+		xs := make([]*record.Exchange, 0, len(index)+len(mem))
+		for _, s := range index {
+			ids = append(ids, s.ID)
+			xs = append(xs, byID[s.ID])
+			delete(byID, s.ID)
+		}
+		for i := range mem { // held in memory, not in the index yet
+			if x, ok := byID[mem[i].ID]; ok {
+				ids = append(ids, x.ID)
+				xs = append(xs, x)
+			}
+		}
+		return ids, xs, nil
+	}
+	all := src.Snapshot()
+	ids := make([]uint64, len(all))
+	xs := make([]*record.Exchange, len(all))
+	for i := range all {
+		ids[i], xs[i] = all[i].ID, &all[i]
+	}
+	return ids, xs, nil
+}
+
+// eachExchange calls fn with the exchanges ids, in order: xs's where read,
+// else read from src a chunk at a time; with their bodies if bodies is
+// set. Exchanges src no longer holds are skipped. Only a chunk is held at
+// once, so that a session of any size can be exported.
+func eachExchange(src Source, ids []uint64, xs []*record.Exchange, bodies bool, fn func(*record.Exchange) error) error {
+	for start := 0; start < len(ids); start += fetchChunk {
+		end := min(start+fetchChunk, len(ids))
+		chunk := slices.Clone(xs[start:end])
+		if err := readExchanges(src, ids[start:end], chunk); err != nil {
+			return err
+		}
+		for _, x := range chunk {
+			if x == nil {
+				continue
+			}
+			if bodies {
+				full, err := withBodies(src, x)
+				if err != nil {
+					return fmt.Errorf("reading %s: %w", x.Label(), err)
+				}
+				x = full
+			}
+			if err := fn(x); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }

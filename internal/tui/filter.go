@@ -81,6 +81,7 @@ type filterVerdictsMsg struct {
 	key      string // the filter's canonical text
 	worker   int64
 	verdicts []verdict
+	err      error // reading the source failed; the verdicts are partial
 }
 
 // matchEnv is what the filter needs besides an exchange: the UI's clock,
@@ -136,8 +137,8 @@ func (m *Model) startFilter(f *match.Matcher, text string) tea.Cmd {
 	m.filter, m.filterText, m.filterCanon, m.filterFresh = f, text, f.String(), true
 	tbl := m.verdicts.table(m.filterCanon)
 	for _, e := range m.entries {
-		if v, ok := tbl[e.x.ID]; !ok || v.version != e.x.Version {
-			m.pending[e.x.ID] = struct{}{}
+		if v, ok := tbl[e.id]; !ok || v.version != e.version() {
+			m.pending[e.id] = struct{}{}
 		}
 	}
 	if len(m.pending) == 0 {
@@ -155,13 +156,13 @@ func (m *Model) judge(e *entry) {
 	if m.filter == nil {
 		return
 	}
-	if m.filter.NeedsBodies() {
-		m.pending[e.x.ID] = struct{}{}
+	if m.filter.NeedsBodies() || e.x == nil {
+		m.pending[e.id] = struct{}{}
 		return
 	}
 	ok := m.filter.Match(e.x, m.matchEnv())
-	m.verdicts.peek(m.filterCanon)[e.x.ID] = verdict{id: e.x.ID, version: e.x.Version, ok: ok}
-	delete(m.pending, e.x.ID)
+	m.verdicts.peek(m.filterCanon)[e.id] = verdict{id: e.id, version: e.x.Version, ok: ok}
+	delete(m.pending, e.id)
 	m.setVisible(e, ok)
 }
 
@@ -183,14 +184,14 @@ func (m *Model) refilter() tea.Cmd {
 	tbl := m.verdicts.peek(m.filterCanon)
 	env := m.matchEnv()
 	for _, e := range m.entries {
-		if v, ok := tbl[e.x.ID]; ok && v.version == e.x.Version {
+		if v, ok := tbl[e.id]; ok && v.version == e.version() {
 			continue
 		}
-		if m.filter.NeedsBodies() {
-			m.pending[e.x.ID] = struct{}{}
+		if m.filter.NeedsBodies() || e.x == nil {
+			m.pending[e.id] = struct{}{}
 			continue
 		}
-		tbl[e.x.ID] = verdict{id: e.x.ID, version: e.x.Version, ok: m.filter.Match(e.x, env)}
+		tbl[e.id] = verdict{id: e.id, version: e.x.Version, ok: m.filter.Match(e.x, env)}
 	}
 	m.showVerdicts()
 	return m.evalPending()
@@ -206,33 +207,106 @@ func (m *Model) evalPending() tea.Cmd {
 	for id := range m.pending {
 		if _, ok := m.byID[id]; ok {
 			ids = append(ids, id)
+		} else {
+			delete(m.pending, id)
 		}
 	}
-	clear(m.pending)
 	if len(ids) == 0 {
 		return nil
 	}
+	// The newest first, a chunk at a time, so that the verdicts on a
+	// large source show as they come.
 	slices.Sort(ids)
+	if len(ids) > judgeChunk {
+		ids = ids[len(ids)-judgeChunk:]
+	}
 	xs := make([]*record.Exchange, len(ids))
+	vers := make([]uint64, len(ids))
 	for i, id := range ids {
-		xs[i] = m.byID[id].x
+		e := m.byID[id]
+		xs[i], vers[i] = e.x, e.version()
+		delete(m.pending, id)
 	}
 	m.workers++
 	m.worker = m.workers
+	if m.narrowed == nil || m.narrowed.seq != m.filterSeq {
+		m.narrowed = &narrowing{seq: m.filterSeq}
+	}
 	done := filterVerdictsMsg{seq: m.filterSeq, key: m.filterCanon, worker: m.worker}
-	return judgeCmd(m.src, m.filter, m.matchEnv(), xs, m.filterGen, done)
+	return judgeCmd(m.src, m.filter, m.matchEnv(), ids, vers, xs, m.narrowed, m.filterGen, done)
 }
 
-// judgeCmd matches f against xs in a command, reading bodies through src
-// when f needs them, and answers with done and the verdicts. It stops
-// early when gen moves past done.seq: a newer filter makes its work moot.
-func judgeCmd(src Source, f *match.Matcher, env match.Env, xs []*record.Exchange, gen *atomic.Int64, done filterVerdictsMsg) tea.Cmd {
+// judgeChunk is the most exchanges one worker judges before it reports.
+const judgeChunk = 2000
+
+// narrowing is what a Searcher source said may match the current filter:
+// worked out once per filter, by the first worker that reads unread
+// exchanges for it, and used by the ones after it (one runs at a time).
+type narrowing struct {
+	seq  int64
+	done bool
+	ok   bool // ids narrows; else every exchange must be read
+	ids  []uint64
+	err  error
+}
+
+// may reports whether exchange id may match, as far as the index knows.
+func (n *narrowing) may(id uint64) bool {
+	if !n.ok {
+		return true
+	}
+	_, found := slices.BinarySearch(n.ids, id)
+	return found
+}
+
+// narrow asks src's index, once, which exchanges may match f.
+func (n *narrowing) narrow(src Source, f *match.Matcher) {
+	if n.done {
+		return
+	}
+	n.done = true
+	s, ok := src.(Searcher)
+	if !ok {
+		return
+	}
+	n.ids, n.ok, n.err = f.Narrow(func(text string, bodiesOnly bool) ([]uint64, bool, error) {
+		return s.Candidates(text, bodiesOnly)
+	})
+}
+
+// judgeCmd matches f against the exchanges ids in a command and answers
+// with done and the verdicts. xs holds those the model has read; the
+// others (nil) are read from src first, only the ones nw says may match
+// when f reads bodies, and bodies are read through src when f needs them.
+// It stops early when gen moves past done.seq: a newer filter makes its
+// work moot.
+func judgeCmd(src Source, f *match.Matcher, env match.Env, ids, vers []uint64, xs []*record.Exchange, nw *narrowing, gen *atomic.Int64, done filterVerdictsMsg) tea.Cmd {
 	return func() tea.Msg {
 		done.verdicts = make([]verdict, 0, len(xs))
-		for _, x := range xs {
-			if gen.Load() != done.seq {
-				break
+		var readIDs []uint64
+		var read []*record.Exchange
+		for i, x := range xs {
+			if x != nil {
+				continue
 			}
+			if f.NeedsBodies() {
+				nw.narrow(src, f)
+				done.err = nw.err
+				if !nw.may(ids[i]) {
+					// The index says it cannot match: judged unread.
+					done.verdicts = append(done.verdicts, verdict{id: ids[i], version: vers[i]})
+					continue
+				}
+			}
+			readIDs = append(readIDs, ids[i])
+		}
+		if len(readIDs) > 0 {
+			read = make([]*record.Exchange, len(readIDs))
+			if err := readExchanges(src, readIDs, read); err != nil {
+				done.err = err
+			}
+		}
+		judge := func(x *record.Exchange) {
 			full, ok := x, true
 			if f.NeedsBodies() {
 				var err error
@@ -241,6 +315,16 @@ func judgeCmd(src Source, f *match.Matcher, env match.Env, xs []*record.Exchange
 			}
 			ok = ok && f.Match(full, env)
 			done.verdicts = append(done.verdicts, verdict{id: x.ID, version: x.Version, ok: ok})
+		}
+		for _, group := range [][]*record.Exchange{xs, read} {
+			for _, x := range group {
+				if gen.Load() != done.seq {
+					return done
+				}
+				if x != nil { // nil: not read, or no longer held
+					judge(x)
+				}
+			}
 		}
 		return done
 	}
@@ -274,8 +358,11 @@ func (m *Model) filterVerdicts(msg filterVerdictsMsg) tea.Cmd {
 			}
 		})
 	}
+	if msg.err != nil && msg.seq == m.filterSeq {
+		m.setStatus("filter: reading the session: "+msg.err.Error(), true)
+	}
 	for _, v := range msg.verdicts {
-		if e := m.byID[v.id]; e != nil && tbl[v.id].version != e.x.Version {
+		if e := m.byID[v.id]; e != nil && tbl[v.id].version != e.version() {
 			m.pending[v.id] = struct{}{} // it changed meanwhile: judge it again
 		}
 	}
@@ -290,7 +377,7 @@ func (m *Model) showVerdicts() {
 	m.keepSelection(func() {
 		vis := make([]*entry, 0, len(m.entries)/2+1)
 		for _, e := range m.entries {
-			if v, ok := tbl[e.x.ID]; ok && v.ok {
+			if v, ok := tbl[e.id]; ok && v.ok {
 				vis = append(vis, e)
 			}
 		}

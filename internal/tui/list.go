@@ -9,16 +9,31 @@ import (
 	"github.com/devproxy/devproxy/internal/record"
 )
 
-// entry is the UI's copy of one exchange and the memo of its list row.
-// x is replaced, never modified, when the exchange changes, so background
-// work may read an *record.Exchange it was handed without locks.
+// entry is the UI's copy of one exchange. x is replaced, never modified,
+// when the exchange changes, so background work may read an
+// *record.Exchange it was handed without locks.
+//
+// x is nil while the exchange is not read: a Lister source (a session on
+// disk) may hold more exchanges than memory should, so the model keeps a
+// summary of each (enough to place and sort it) and reads the exchanges
+// near the screen, dropping them again when they scroll far away.
 type entry struct {
-	x    *record.Exchange
-	hp   string // host+path, sanitized
-	gone bool   // removed from the model
+	id  uint64
+	x   *record.Exchange // nil while not read
+	sum summary          // what is known of it while x is nil
+	hp  string           // host+path, sanitized; the host alone while x is nil
 
-	row    string
-	rowKey rowKey
+	gone     bool  // removed from the model
+	fetching bool  // a read of x is under way
+	misses   uint8 // reads that found nothing (written to disk yet?)
+}
+
+// summary is what the list keeps of an exchange it has not read.
+type summary struct {
+	version uint64
+	status  int32
+	dur     int64 // ns; -1 unknown
+	size    int64 // -1 without a response
 }
 
 // rowKey is everything a rendered row depends on.
@@ -29,10 +44,60 @@ type rowKey struct {
 	frame   int    // spinner frame and clock, for rows in flight
 	host    string // the host left out of the URL column
 	marked  bool
+	read    bool // x was there
+}
+
+// memoRow is a rendered row and what it was rendered from.
+type memoRow struct {
+	key rowKey
+	s   string
 }
 
 func newEntry(x *record.Exchange) *entry {
-	return &entry{x: x, hp: hostPath(x)}
+	return &entry{id: x.ID, x: x, hp: hostPath(x)}
+}
+
+// newUnreadEntry is the entry of an exchange known by its summary only.
+func newUnreadEntry(s Summary) *entry {
+	return &entry{id: s.ID, hp: sanitizeLine(s.Host), sum: summary{
+		version: s.Version, status: int32(s.Status), dur: int64(s.Dur), size: s.Size,
+	}}
+}
+
+// version is the version of the exchange the entry holds or summarizes.
+func (e *entry) version() uint64 {
+	if e.x != nil {
+		return e.x.Version
+	}
+	return e.sum.version
+}
+
+// unload drops x, keeping its summary: the exchange can be read again
+// from the source.
+func (e *entry) unload(now time.Time) {
+	x := e.x
+	if x == nil {
+		return
+	}
+	d := int64(-1)
+	if !x.End.IsZero() {
+		d = int64(x.Duration(now))
+	}
+	e.sum = summary{version: x.Version, status: int32(x.Status()), dur: d, size: responseSize(x)}
+	e.x = nil
+}
+
+// responseSize is the size the list shows and sorts by: the response
+// body's, or an upgraded connection's bytes both ways; -1 without a
+// response.
+func responseSize(x *record.Exchange) int64 {
+	switch {
+	case x.Response == nil:
+		return -1
+	case x.Upgraded:
+		return x.UpgradeUp + x.UpgradeDn
+	}
+	return x.Response.Body.Size
 }
 
 // columns is the list's column layout for one width; a zero width hides a
@@ -150,6 +215,8 @@ type listView struct {
 	// marked are the exchanges marked with the mark key, by ID. Marks on
 	// exchanges that are gone are dropped by the model (pruneMarks).
 	marked map[uint64]struct{}
+	// memo holds the rendered rows near the screen, by exchange ID.
+	memo map[uint64]memoRow
 }
 
 // selected returns the entry under the cursor, or nil.
@@ -213,7 +280,7 @@ func (l *listView) indexOf(id uint64) (int, bool) {
 		return searchEntries(l.rows, id)
 	}
 	for i, e := range l.rows {
-		if e.x.ID == id {
+		if e.id == id {
 			return i, true
 		}
 	}
@@ -232,14 +299,14 @@ func (l *listView) toggleMark() {
 	if e == nil {
 		return
 	}
-	if l.isMarked(e.x.ID) {
-		delete(l.marked, e.x.ID)
+	if l.isMarked(e.id) {
+		delete(l.marked, e.id)
 		return
 	}
 	if l.marked == nil {
 		l.marked = map[uint64]struct{}{}
 	}
-	l.marked[e.x.ID] = struct{}{}
+	l.marked[e.id] = struct{}{}
 }
 
 // searchEntries binary-searches rows (ordered by ID) for id.
@@ -247,13 +314,13 @@ func searchEntries(rows []*entry, id uint64) (int, bool) {
 	lo, hi := 0, len(rows)
 	for lo < hi {
 		mid := int(uint(lo+hi) >> 1)
-		if rows[mid].x.ID < id {
+		if rows[mid].id < id {
 			lo = mid + 1
 		} else {
 			hi = mid
 		}
 	}
-	return lo, lo < len(rows) && rows[lo].x.ID == id
+	return lo, lo < len(rows) && rows[lo].id == id
 }
 
 // Render draws the column header and the visible rows, exactly height lines
@@ -262,7 +329,7 @@ func (l *listView) Render(width, height int) string {
 	st := l.ctx.st
 	var maxID uint64
 	if n := len(l.rows); n > 0 {
-		maxID = l.rows[n-1].x.ID
+		maxID = l.rows[n-1].id
 	}
 	cols := layoutColumns(width, maxID)
 	var b strings.Builder
@@ -296,7 +363,24 @@ func (l *listView) Render(width, height int) string {
 		b.WriteByte('\n')
 		b.WriteString(strings.Repeat(" ", width))
 	}
+	l.pruneMemo(height)
 	return b.String()
+}
+
+// pruneMemo forgets the rendered rows far from the screen once there are
+// many, so that the memo holds about a screenful.
+func (l *listView) pruneMemo(height int) {
+	if len(l.memo) <= 4*height+64 {
+		return
+	}
+	lo, hi := max(0, l.offset-height), min(len(l.rows), l.offset+2*height)
+	keep := make(map[uint64]memoRow, hi-lo)
+	for _, e := range l.rows[lo:hi] {
+		if r, ok := l.memo[e.id]; ok {
+			keep[e.id] = r
+		}
+	}
+	l.memo = keep
 }
 
 // emptyLines are what an empty list says: that it waits for traffic (or
@@ -358,16 +442,19 @@ func wrapWords(s string, width, indent int) []string {
 
 // row returns e's styled row, from the memo when nothing it shows changed.
 func (l *listView) row(e *entry, cols columns) string {
-	k := rowKey{version: e.x.Version, cols: cols, gen: l.ctx.st.gen, host: l.host, marked: l.isMarked(e.x.ID)}
-	if e.x.State == record.InFlight {
+	k := rowKey{version: e.version(), cols: cols, gen: l.ctx.st.gen, host: l.host, marked: l.isMarked(e.id), read: e.x != nil}
+	if e.x != nil && e.x.State == record.InFlight {
 		k.frame = l.ctx.frame
 	}
-	if e.rowKey == k && e.row != "" {
-		return e.row
+	if r, ok := l.memo[e.id]; ok && r.key == k {
+		return r.s
 	}
-	e.row = styledRow(l.rowCells(e), cols, l.ctx.st)
-	e.rowKey = k
-	return e.row
+	s := styledRow(l.rowCells(e), cols, l.ctx.st)
+	if l.memo == nil {
+		l.memo = map[uint64]memoRow{}
+	}
+	l.memo[e.id] = memoRow{key: k, s: s}
+	return s
 }
 
 // header is the column header line. The sorted column carries an arrow
@@ -411,7 +498,7 @@ const markGlyph = "●"
 // and without the host when every row has the same one.
 func (l *listView) rowCells(e *entry) cells {
 	c := rowCells(e, l.ctx)
-	if l.isMarked(e.x.ID) {
+	if l.isMarked(e.id) {
 		c.mark = markGlyph
 	}
 	if l.host != "" {
@@ -424,6 +511,9 @@ func (l *listView) rowCells(e *entry) cells {
 
 func rowCells(e *entry, ctx *uiContext) cells {
 	x := e.x
+	if x == nil {
+		return unreadCells(e)
+	}
 	c := cells{id: x.Label(), method: x.Request.Method, url: e.hp}
 	if !x.Start.IsZero() {
 		c.time = x.Start.Format("15:04:05")
@@ -467,6 +557,27 @@ func rowCells(e *entry, ctx *uiContext) cells {
 				c.ctype = strings.ToLower(up)
 			}
 		}
+	}
+	return c
+}
+
+// unreadCells are the cells of an exchange not read yet (it is, a moment
+// after it comes into view): what its summary says.
+func unreadCells(e *entry) cells {
+	c := cells{id: "#" + strconv.FormatUint(e.id, 10), url: e.hp + " …", code: int(e.sum.status)}
+	c.status = strconv.Itoa(c.code)
+	if c.code == 0 {
+		c.status = "…"
+	}
+	if e.misses > 0 {
+		c.url = e.hp + " (not in the session yet)"
+	}
+	if e.sum.dur >= 0 {
+		c.dur = compactDur(time.Duration(e.sum.dur))
+		c.slow = time.Duration(e.sum.dur) >= time.Second
+	}
+	if e.sum.size >= 0 {
+		c.size = compactSize(e.sum.size)
 	}
 	return c
 }

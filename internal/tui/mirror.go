@@ -10,24 +10,47 @@ import (
 // the pump's batches and the resyncs after a lag. Which entries the filter
 // lets through is filter.go's business; the mirror tells it what changed.
 
-// rebuild replaces every entry with xs (a snapshot, oldest first) and
-// returns the filter work it needs.
-func (m *Model) rebuild(xs []record.Exchange) tea.Cmd {
+// rebuild replaces every entry with those of index (a Lister's summaries,
+// unread) and xs (a snapshot, oldest first), and returns the filter work
+// it needs. An exchange in both is taken whole from xs.
+func (m *Model) rebuild(index []Summary, xs []record.Exchange) tea.Cmd {
 	old := m.byID
-	m.entries = make([]*entry, 0, len(xs))
-	m.byID = make(map[uint64]*entry, len(xs))
+	m.entries = make([]*entry, 0, len(index)+len(xs))
+	m.byID = make(map[uint64]*entry, len(index)+len(xs))
 	clear(m.hosts)
-	for i := range xs {
-		x := &xs[i]
-		e := old[x.ID]
-		if e == nil || e.x.Version != x.Version {
-			e = newEntry(x)
-		}
+	add := func(e *entry) {
 		m.entries = append(m.entries, e)
-		m.byID[x.ID] = e
+		m.byID[e.id] = e
 		m.hosts.add(e.hp, 1)
 	}
+	j := 0
+	for i := range index {
+		s := &index[i]
+		for j < len(xs) && xs[j].ID < s.ID {
+			add(m.keptEntry(old, &xs[j]))
+			j++
+		}
+		if j < len(xs) && xs[j].ID == s.ID {
+			continue // read whole below
+		}
+		if e := old[s.ID]; e != nil && e.version() == s.Version {
+			add(e) // keep what was read
+			continue
+		}
+		add(newUnreadEntry(*s))
+	}
+	for ; j < len(xs); j++ {
+		add(m.keptEntry(old, &xs[j]))
+	}
 	return m.refilter()
+}
+
+// keptEntry is the entry for x: the old one if it holds this version.
+func (m *Model) keptEntry(old map[uint64]*entry, x *record.Exchange) *entry {
+	if e := old[x.ID]; e != nil && e.x != nil && e.x.Version == x.Version {
+		return e
+	}
+	return newEntry(x)
 }
 
 // apply merges one batch from the pump and returns the filter work it
@@ -42,8 +65,8 @@ func (m *Model) apply(b batchMsg) tea.Cmd {
 	switch {
 	case b.resync != nil:
 		m.lags++
-		m.logLag(len(b.resync))
-		cmd = m.rebuild(b.resync)
+		m.logLag(len(b.resync) + len(b.index))
+		cmd = m.rebuild(b.index, b.resync)
 	default:
 		if b.cleared {
 			m.entries, m.visible = nil, nil
@@ -52,6 +75,7 @@ func (m *Model) apply(b batchMsg) tea.Cmd {
 			m.forgetVerdicts()
 		}
 		m.remove(b.removed)
+		m.offload(b.offloaded)
 		for i := range b.updates {
 			m.upsert(&b.updates[i])
 		}
@@ -103,22 +127,39 @@ func (m *Model) remove(ids []uint64) {
 	}
 }
 
+// offload drops the exchanges the source moved out of memory; they stay
+// in the list, read again when needed. One the detail view shows stays
+// read until another is shown.
+func (m *Model) offload(ids []uint64) {
+	for _, id := range ids {
+		e := m.byID[id]
+		if e == nil || e.x == nil {
+			continue
+		}
+		if m.detail.x != nil && m.detail.x.ID == id {
+			m.readLog = append(m.readLog, id) // dropped later, by trimRead
+			continue
+		}
+		e.unload(m.ctx.now)
+	}
+}
+
 // upsert adds or replaces the entry for x. The filter judges it at once if
 // it reads only headers; one that reads bodies judges it later, off the
 // event loop (see evalPending).
 func (m *Model) upsert(x *record.Exchange) {
 	if e, ok := m.byID[x.ID]; ok {
-		if x.Version <= e.x.Version {
+		if e.x != nil && x.Version <= e.x.Version {
 			return
 		}
 		// Replace the pointer, never the pointee: background work may be
 		// reading the old copy.
-		if x.Request.URL != e.x.Request.URL || x.Request.Host != e.x.Request.Host {
+		if e.x == nil || x.Request.URL != e.x.Request.URL || x.Request.Host != e.x.Request.Host {
 			m.hosts.add(e.hp, -1)
 			e.hp = hostPath(x)
 			m.hosts.add(e.hp, 1)
 		}
-		e.x = x
+		e.x, e.misses = x, 0
 		m.judge(e)
 		return
 	}
@@ -131,7 +172,7 @@ func (m *Model) upsert(x *record.Exchange) {
 
 // setVisible puts e in or takes it out of the visible entries.
 func (m *Model) setVisible(e *entry, show bool) {
-	i, found := searchEntries(m.visible, e.x.ID)
+	i, found := searchEntries(m.visible, e.id)
 	switch {
 	case show && !found:
 		m.visible = insertEntry(m.visible, e)
@@ -143,10 +184,10 @@ func (m *Model) setVisible(e *entry, show bool) {
 // insertEntry inserts e into es, ordered by ID. New exchanges have the
 // highest IDs, so this is nearly always an append.
 func insertEntry(es []*entry, e *entry) []*entry {
-	if n := len(es); n == 0 || es[n-1].x.ID < e.x.ID {
+	if n := len(es); n == 0 || es[n-1].id < e.id {
 		return append(es, e)
 	}
-	i, found := searchEntries(es, e.x.ID)
+	i, found := searchEntries(es, e.id)
 	if found {
 		es[i] = e
 		return es

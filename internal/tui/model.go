@@ -68,6 +68,11 @@ type Model struct {
 	// visible are the entries that pass the filter (nil filter: entries).
 	visible []*entry
 	list    listView
+	// readLog lists the entries read from a Lister, oldest first, so that
+	// the ones read longest ago can be dropped (unread.go); retryDue lets
+	// reads that missed be tried again, once a tick.
+	readLog  []uint64
+	retryDue bool
 
 	// The filter and what it knows; see filter.go.
 	filter      *match.Matcher // applied; nil for none
@@ -78,6 +83,7 @@ type Model struct {
 	filterGen   *atomic.Int64 // filterSeq, read by workers to stop early
 	filterFresh bool          // visible still holds the previous filter's rows
 	pending     map[uint64]struct{}
+	narrowed    *narrowing // what the source's index says may match
 	verdicts    verdictCache
 	worker      int64 // the worker judging for this filter; 0 none
 	workers     int64
@@ -200,7 +206,14 @@ func New(cfg Config) *Model {
 	m.help = help.New()
 	m.restyle()
 	m.ctx.now = m.now()
-	m.rebuild(m.src.Snapshot()) // no filter yet: nothing to judge
+	var index []Summary
+	if ls := m.lister(); ls != nil {
+		var err error
+		if index, err = ls.Index(); err != nil {
+			m.setStatus("reading the session's list: "+err.Error(), true)
+		}
+	}
+	m.rebuild(index, m.src.Snapshot()) // no filter yet: nothing to judge
 	m.stats = readStats(m.src)
 	m.rate.add(m.ctx.now, m.stats.Total+m.stats.Skipped)
 	if m.list.follow {
@@ -305,6 +318,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.extStatus = msg.status
 		m.events.add(msg.events)
 		m.rate.add(msg.now, msg.stats.Total+msg.stats.Skipped)
+		m.retryDue = true
 		if m.status != "" && msg.now.Sub(m.statusAt) > statusTTL {
 			m.status = ""
 		}
@@ -313,6 +327,8 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 	case filterVerdictsMsg:
 		cmds = append(cmds, m.filterVerdicts(msg))
+	case fetchedMsg:
+		m.fetched(msg)
 	case contentMsg:
 		m.contentDone(msg)
 	case indexMsg:
@@ -324,7 +340,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	default:
 		cmds = append(cmds, m.handleAction(msg))
 	}
-	cmds = append(cmds, m.sync())
+	cmds = append(cmds, m.sync(), m.ensureRead())
 	return m, tea.Batch(cmds...)
 }
 
@@ -385,7 +401,10 @@ func (m *Model) sync() tea.Cmd {
 	}
 	d := &m.detail
 	if e, ok := m.byID[d.x.ID]; ok {
-		d.x, d.evicted = e.x, false
+		if e.x != nil {
+			d.x = e.x
+		}
+		d.evicted = false
 	} else {
 		d.evicted = true
 	}
@@ -406,17 +425,24 @@ func (m *Model) openDetail(e *entry) {
 	if e == nil {
 		return
 	}
+	if m.readNow(e) == nil {
+		return
+	}
 	m.mode = modeDetail
 	m.showInDetail(e)
 }
 
 func (m *Model) showInDetail(e *entry) {
+	x := m.readNow(e)
+	if x == nil {
+		return
+	}
 	d := &m.detail
-	if d.x == nil || d.x.ID != e.x.ID {
+	if d.x == nil || d.x.ID != x.ID {
 		d.reset()
 		d.mode = bodyview.Auto // a mode was chosen for the other body
 	}
-	d.x = e.x
+	d.x = x
 	d.evicted = false
 }
 
@@ -433,7 +459,7 @@ func (m *Model) closeDetail() {
 // selectedID is the ID of the exchange under the list cursor, if any.
 func (m *Model) selectedID() (uint64, bool) {
 	if e := m.list.selected(); e != nil {
-		return e.x.ID, true
+		return e.id, true
 	}
 	return 0, false
 }

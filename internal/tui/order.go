@@ -36,20 +36,25 @@ func (o order) name() string {
 	return [...]string{"time", "duration", "size", "status"}[o]
 }
 
-// sortKey is what order o compares x by, larger first.
+// sortKey is what order o compares e by, larger first.
 func (o order) sortKey(e *entry, now time.Time) int64 {
 	x := e.x
+	if x == nil {
+		switch o {
+		case byDuration:
+			return e.sum.dur
+		case bySize:
+			return e.sum.size
+		case byStatus:
+			return int64(e.sum.status)
+		}
+		return 0
+	}
 	switch o {
 	case byDuration:
 		return int64(x.Duration(now))
 	case bySize:
-		if x.Response == nil {
-			return -1
-		}
-		if x.Upgraded {
-			return x.UpgradeUp + x.UpgradeDn
-		}
-		return x.Response.Body.Size
+		return responseSize(x)
 	case byStatus:
 		return int64(x.Status())
 	}
@@ -107,8 +112,8 @@ func signature(base []*entry) uint64 {
 	const prime = 1099511628211
 	h := uint64(14695981039346656037) ^ uint64(len(base))
 	for _, e := range base {
-		h = (h ^ e.x.ID) * prime
-		h = (h ^ e.x.Version) * prime
+		h = (h ^ e.id) * prime
+		h = (h ^ e.version()) * prime
 	}
 	return h
 }

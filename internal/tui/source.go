@@ -1,6 +1,8 @@
 package tui
 
 import (
+	"time"
+
 	"github.com/devproxy/devproxy/internal/record"
 )
 
@@ -26,6 +28,40 @@ type Source interface {
 	// view, the filter, curl and HAR export) gets them, so a source on disk
 	// can read them when they are needed rather than keep them in memory.
 	Body(x *record.Exchange, part BodyPart) (record.Body, error)
+}
+
+// Lister is a Source too big to copy whole: a session file of any size.
+// The UI holds a Summary of each of its exchanges and reads the exchanges
+// themselves, a screenful or a filter's batch at a time, with Fetch. Its
+// Snapshot returns only what it holds in memory (a live recorder's recent
+// exchanges), which the UI keeps whole until the source sends a
+// record.EventOffloaded for one.
+type Lister interface {
+	// Index returns a summary of every exchange the source holds, in ID
+	// order.
+	Index() ([]Summary, error)
+	// Fetch returns the exchanges with the given IDs, without body bytes,
+	// in ID order; IDs the source no longer holds are left out.
+	Fetch(ids []uint64) ([]record.Exchange, error)
+}
+
+// Summary is what the list needs to place and sort an exchange it has
+// not read: its status, duration, response size and host.
+type Summary struct {
+	ID, Version uint64
+	Status      int           // as record.Exchange.Status
+	Dur         time.Duration // -1 when unknown
+	Size        int64         // response body size (upgraded: bytes both ways); -1 without a response
+	Host        string
+}
+
+// Searcher is a Lister with a text index: it narrows a search for text
+// in the exchanges it holds (URL, headers, text bodies) to the ones that
+// may contain it, so that a filter's free words and body: terms need not
+// read every body. ok is false when the index cannot answer for text
+// (too short); the UI then reads every exchange.
+type Searcher interface {
+	Candidates(text string, bodiesOnly bool) (ids []uint64, ok bool, err error)
 }
 
 // Subscription is a Source's queue of change notices; *record.Subscription

@@ -150,10 +150,15 @@ type batchMsg struct {
 	updates []record.Exchange
 	// removed are exchanges that left the source.
 	removed []uint64
+	// offloaded are exchanges the source moved out of memory (it still
+	// holds them; see Lister).
+	offloaded []uint64
 	// cleared says every exchange before the updates was dropped.
 	cleared bool
-	// resync, when lagged, replaces everything.
+	// resync and index, when lagged, replace everything: the exchanges
+	// in memory and a Lister's summaries.
 	resync []record.Exchange
+	index  []Summary
 	lagged bool
 	stats  record.Stats
 }
@@ -171,10 +176,15 @@ func resolve(src Source, evs []record.Event) batchMsg {
 		case record.EventCleared:
 			b.cleared = true
 			b.removed = b.removed[:0]
+			b.offloaded = b.offloaded[:0]
 			ids = ids[:0]
 			clear(seen)
-		case record.EventEvicted:
-			b.removed = append(b.removed, ev.ID)
+		case record.EventEvicted, record.EventOffloaded:
+			if ev.Kind == record.EventEvicted {
+				b.removed = append(b.removed, ev.ID)
+			} else {
+				b.offloaded = append(b.offloaded, ev.ID)
+			}
 			if _, ok := seen[ev.ID]; ok {
 				delete(seen, ev.ID)
 				for i, id := range ids {
@@ -195,6 +205,9 @@ func resolve(src Source, evs []record.Event) batchMsg {
 		b.resync = src.Snapshot()
 		if b.resync == nil {
 			b.resync = []record.Exchange{}
+		}
+		if ls, ok := src.(Lister); ok {
+			b.index, _ = ls.Index() // on an error, what is in memory
 		}
 		b.stats = readStats(src)
 		return b
