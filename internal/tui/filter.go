@@ -203,23 +203,23 @@ func (m *Model) evalPending() tea.Cmd {
 	if m.filter == nil || m.worker != 0 || len(m.pending) == 0 {
 		return nil
 	}
-	ids := make([]uint64, 0, len(m.pending))
-	for id := range m.pending {
-		if _, ok := m.byID[id]; ok {
+	if m.narrowed == nil || m.narrowed.seq != m.filterSeq {
+		m.narrowed = &narrowing{seq: m.filterSeq}
+	}
+	m.judgeByIndex()
+	// The newest first, a chunk at a time, so that the verdicts on a
+	// large source show as they come.
+	ids := make([]uint64, 0, min(len(m.pending), judgeChunk))
+	for i := len(m.entries) - 1; i >= 0 && len(ids) < judgeChunk; i-- {
+		if id := m.entries[i].id; m.isPending(id) {
 			ids = append(ids, id)
-		} else {
-			delete(m.pending, id)
 		}
 	}
 	if len(ids) == 0 {
+		clear(m.pending) // only exchanges that are gone
 		return nil
 	}
-	// The newest first, a chunk at a time, so that the verdicts on a
-	// large source show as they come.
-	slices.Sort(ids)
-	if len(ids) > judgeChunk {
-		ids = ids[len(ids)-judgeChunk:]
-	}
+	slices.Reverse(ids)
 	xs := make([]*record.Exchange, len(ids))
 	vers := make([]uint64, len(ids))
 	for i, id := range ids {
@@ -229,11 +229,39 @@ func (m *Model) evalPending() tea.Cmd {
 	}
 	m.workers++
 	m.worker = m.workers
-	if m.narrowed == nil || m.narrowed.seq != m.filterSeq {
-		m.narrowed = &narrowing{seq: m.filterSeq}
-	}
 	done := filterVerdictsMsg{seq: m.filterSeq, key: m.filterCanon, worker: m.worker}
 	return judgeCmd(m.src, m.filter, m.matchEnv(), ids, vers, xs, m.narrowed, m.filterGen, done)
+}
+
+// isPending reports whether exchange id waits for the filter's verdict.
+func (m *Model) isPending(id uint64) bool {
+	_, ok := m.pending[id]
+	return ok
+}
+
+// judgeByIndex gives the verdict on the unread exchanges the source's
+// index says cannot match, once a worker has asked it (no worker runs
+// now, so the answer is settled): they need no reading.
+func (m *Model) judgeByIndex() {
+	nw := m.narrowed
+	if !nw.done || !nw.ok {
+		return
+	}
+	tbl := m.verdicts.peek(m.filterCanon)
+	if tbl == nil {
+		return
+	}
+	for id := range m.pending {
+		e := m.byID[id]
+		if e == nil || e.x != nil || nw.may(id) {
+			continue
+		}
+		delete(m.pending, id)
+		tbl[id] = verdict{id: id, version: e.version()}
+		if !m.filterFresh {
+			m.setVisible(e, false)
+		}
+	}
 }
 
 // judgeChunk is the most exchanges one worker judges before it reports.
