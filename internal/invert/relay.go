@@ -494,14 +494,14 @@ func (r *Relay) WaitForAgent(ctx context.Context, id string) error {
 
 // Replayer replays the relay's recorded exchanges through the backend that
 // serves them now (routing by the recorded host and path).
-func (r *Relay) Replayer(rec *record.Recorder) *RelayReplayer {
+func (r *Relay) Replayer(rec record.Getter) *RelayReplayer {
 	return &RelayReplayer{r: r, rec: rec}
 }
 
 // RelayReplayer sends recorded relay exchanges again, as new exchanges.
 type RelayReplayer struct {
 	r   *Relay
-	rec *record.Recorder
+	rec record.Getter
 }
 
 // route finds the backend that serves exchange id now and returns a
@@ -509,7 +509,7 @@ type RelayReplayer struct {
 func (rr *RelayReplayer) route(ctx context.Context, id uint64) (context.Context, error) {
 	x, ok := rr.rec.Get(id)
 	if !ok {
-		return nil, fmt.Errorf("replay #%d: the exchange is no longer in the buffer", id)
+		return nil, fmt.Errorf("replay #%d: the exchange is no longer recorded", id)
 	}
 	u, err := url.Parse(x.Request.URL)
 	if err != nil {

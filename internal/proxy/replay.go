@@ -20,12 +20,12 @@ import (
 // exchange whose ReplayOf names the original; nothing is edited in place.
 type Replayer struct {
 	h   *Handler
-	rec *record.Recorder
+	rec record.Getter
 }
 
-// NewReplayer replays exchanges kept by rec through h (h's target decides
-// where they go).
-func NewReplayer(h *Handler, rec *record.Recorder) *Replayer {
+// NewReplayer replays exchanges found in rec (a Recorder, or one that
+// also reads a session) through h (h's target decides where they go).
+func NewReplayer(h *Handler, rec record.Getter) *Replayer {
 	return &Replayer{h: h, rec: rec}
 }
 
@@ -40,7 +40,7 @@ type replayInfo struct {
 func (r *Replayer) Replay(ctx context.Context, id uint64) (uint64, error) {
 	x, ok := r.rec.Get(id)
 	if !ok {
-		return 0, fmt.Errorf("replay #%d: the exchange is no longer in the buffer", id)
+		return 0, fmt.Errorf("replay #%d: the exchange is no longer recorded", id)
 	}
 	req, err := ReplayRequest(&x)
 	if err != nil {

@@ -54,7 +54,7 @@ func TestReplayRefusesTruncatedBody(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "captured only in part") || !errors.Is(err, ErrBodyTruncated) {
 		t.Fatalf("error %v", err)
 	}
-	if _, err := rp.Replay(context.Background(), 999); err == nil || !strings.Contains(err.Error(), "no longer in the buffer") {
+	if _, err := rp.Replay(context.Background(), 999); err == nil || !strings.Contains(err.Error(), "no longer recorded") {
 		t.Errorf("unknown id: %v", err)
 	}
 }

@@ -65,6 +65,12 @@ type Stats struct {
 	Skipped         uint64 // exchanges not recorded while paused
 }
 
+// Getter finds a recorded exchange by ID: a Recorder, or something that
+// also reads the exchanges it no longer holds from a session on disk.
+type Getter interface {
+	Get(id uint64) (Exchange, bool)
+}
+
 // Recorder keeps the most recent exchanges in bounded memory and tells
 // subscribers what changed. It is safe for concurrent use; the proxy's calls
 // take a short lock and never wait for readers.
