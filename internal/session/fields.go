@@ -8,43 +8,22 @@ package session
 
 import (
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"unicode/utf8"
 
 	"github.com/devproxy/devproxy/internal/record"
 )
 
-// jsonText is a string that keeps every byte through JSON (written by
-// appendText).
-type jsonText string
-
-// UnmarshalJSON reads either form appendText writes.
-func (t *jsonText) UnmarshalJSON(b []byte) error {
-	if len(b) > 0 && b[0] == '{' {
-		var v struct {
-			Base64 []byte `json:"base64"`
-		}
-		if err := json.Unmarshal(b, &v); err != nil {
-			return err
-		}
-		*t = jsonText(v.Base64)
-		return nil
-	}
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return err
-	}
-	*t = jsonText(s)
-	return nil
+// encodeFields is fs as stored: "[]" for none (appendFields).
+func encodeFields(fs record.Fields) string {
+	return string(appendFields(make([]byte, 0, fieldsLen(fs)+2), fs))
 }
 
-// encodeFields is fs as stored: "[]" for none. It writes what
-// json.Marshal of jsonText pairs would (without HTML escaping), by hand:
-// the writer encodes every exchange's header lists, and reflection made
-// that a tenth of its work.
-func encodeFields(fs record.Fields) string {
-	b := make([]byte, 0, fieldsLen(fs)+2)
+// appendFields appends fs as a JSON array of [name, value] pairs. It
+// writes what json.Marshal of jsonText pairs would (without HTML
+// escaping), by hand: the writer encodes every exchange's header lists,
+// and reflection made that a tenth of its work.
+func appendFields(b []byte, fs record.Fields) []byte {
 	b = append(b, '[')
 	for i, f := range fs {
 		if i > 0 {
@@ -56,28 +35,27 @@ func encodeFields(fs record.Fields) string {
 		b = appendText(b, f.Value)
 		b = append(b, ']')
 	}
-	return string(append(b, ']'))
+	return append(b, ']')
 }
 
 // decodeFields reads what encodeFields wrote; "[]" is nil.
 func decodeFields(s string) (record.Fields, error) {
-	var pairs [][2]jsonText
-	if err := json.Unmarshal([]byte(s), &pairs); err != nil {
-		return nil, fmt.Errorf("header list: %w", err)
-	}
-	if len(pairs) == 0 {
-		return nil, nil
-	}
-	fs := make(record.Fields, len(pairs))
-	for i, p := range pairs {
-		fs[i] = record.Field{Name: string(p[0]), Value: string(p[1])}
+	r := jsonReader{b: s}
+	fs := r.fields()
+	r.end()
+	if r.err != nil {
+		return nil, fmt.Errorf("header list: %w", r.err)
 	}
 	return fs, nil
 }
 
-// encodeMarks is ms as stored: "[]" for none (see encodeFields).
+// encodeMarks is ms as stored: "[]" for none (appendMarks).
 func encodeMarks(ms []record.Mark) string {
-	b := make([]byte, 0, 64*len(ms)+2)
+	return string(appendMarks(make([]byte, 0, 64*len(ms)+2), ms))
+}
+
+// appendMarks appends ms as a JSON array of [stage, name, value] triples.
+func appendMarks(b []byte, ms []record.Mark) []byte {
 	b = append(b, '[')
 	for i, m := range ms {
 		if i > 0 {
@@ -91,21 +69,16 @@ func encodeMarks(ms []record.Mark) string {
 		b = appendText(b, m.Value)
 		b = append(b, ']')
 	}
-	return string(append(b, ']'))
+	return append(b, ']')
 }
 
 // decodeMarks reads what encodeMarks wrote; "[]" is nil.
 func decodeMarks(s string) ([]record.Mark, error) {
-	var triples [][3]jsonText
-	if err := json.Unmarshal([]byte(s), &triples); err != nil {
-		return nil, fmt.Errorf("marks: %w", err)
-	}
-	if len(triples) == 0 {
-		return nil, nil
-	}
-	ms := make([]record.Mark, len(triples))
-	for i, t := range triples {
-		ms[i] = record.Mark{Stage: string(t[0]), Name: string(t[1]), Value: string(t[2])}
+	r := jsonReader{b: s}
+	ms := r.marks()
+	r.end()
+	if r.err != nil {
+		return nil, fmt.Errorf("marks: %w", r.err)
 	}
 	return ms, nil
 }
@@ -113,18 +86,21 @@ func decodeMarks(s string) ([]record.Mark, error) {
 // appendText appends s to b as a JSON string when it is valid UTF-8, else
 // as {"base64":"..."}.
 func appendText(b []byte, s string) []byte {
-	if !utf8.ValidString(s) {
-		b = append(b, `{"base64":"`...)
-		b = base64.StdEncoding.AppendEncode(b, []byte(s))
-		return append(b, `"}`...)
+	n := len(b)
+	if b, ok := appendString(b, s); ok {
+		return b
 	}
-	return appendString(b, s)
+	b = append(b[:n], `{"base64":"`...)
+	b = base64.StdEncoding.AppendEncode(b, []byte(s))
+	return append(b, `"}`...)
 }
 
-// appendString appends s, valid UTF-8, as a JSON string escaped as
-// encoding/json escapes it without HTML escaping: quote, backslash and
-// control characters, and U+2028 and U+2029.
-func appendString(b []byte, s string) []byte {
+// appendString appends s as a JSON string escaped as encoding/json
+// escapes it without HTML escaping: quote, backslash and control
+// characters, and U+2028 and U+2029. It stops and reports false at the
+// first byte that is not UTF-8 (checked as it goes: a separate pass was
+// a tenth of the writer's encoding).
+func appendString(b []byte, s string) ([]byte, bool) {
 	const hex = "0123456789abcdef"
 	b = append(b, '"')
 	start := 0
@@ -132,6 +108,9 @@ func appendString(b []byte, s string) []byte {
 		c := s[i]
 		if c >= utf8.RuneSelf {
 			r, size := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && size == 1 {
+				return b, false
+			}
 			if r == '\u2028' || r == '\u2029' {
 				b = append(b, s[start:i]...)
 				b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
@@ -165,5 +144,5 @@ func appendString(b []byte, s string) []byte {
 		start = i
 	}
 	b = append(b, s[start:]...)
-	return append(b, '"')
+	return append(b, '"'), true
 }

@@ -11,6 +11,30 @@ import (
 	"github.com/devproxy/devproxy/internal/record"
 )
 
+// jsonText is a string that keeps every byte through JSON (written by
+// appendText), read by encoding/json: what jsonReader.text must read.
+type jsonText string
+
+// UnmarshalJSON reads either form appendText writes.
+func (t *jsonText) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '{' {
+		var v struct {
+			Base64 []byte `json:"base64"`
+		}
+		if err := json.Unmarshal(b, &v); err != nil {
+			return err
+		}
+		*t = jsonText(v.Base64)
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	*t = jsonText(s)
+	return nil
+}
+
 // jsonOf is s as encoding/json writes it without HTML escaping, or nil
 // when s is not valid UTF-8: what appendText must write.
 func jsonOf(t testing.TB, s string) []byte {

@@ -184,24 +184,26 @@ func (w *writer) indexOne(x waiting) (int64, error) {
 type indexStatements struct {
 	insSearch, delSearch, delUnindexed, addDiskBytes, setThrough *sql.Stmt
 	load                                                         loader
+	all                                                          []*sql.Stmt // to close
 }
 
 // prepare prepares every statement on conn.
 func (st *indexStatements) prepare(conn *sql.Conn) error {
-	l, err := newLoader(conn)
+	l, err := newLoader(conn, layoutV3)
 	if err != nil {
 		return err
 	}
 	st.load = l
-	return prepareAll(conn, []prepared{
+	st.all, err = prepareAll(conn, []prepared{
 		{&st.insSearch, "INSERT INTO search (rowid, url, headers, request, response, messages) VALUES (?, ?, ?, ?, ?, ?)"},
 		{&st.delSearch, "DELETE FROM search WHERE rowid = ?"},
 		{&st.delUnindexed, "DELETE FROM unindexed WHERE id = ?"},
 		{&st.addDiskBytes, "UPDATE exchanges SET disk_bytes = disk_bytes + ? WHERE id = ?"},
 		{&st.setThrough, "INSERT INTO meta (key, value) VALUES ('indexed_through', ?1) ON CONFLICT (key) DO UPDATE SET value = ?1"},
 	})
+	return err
 }
 
 func (st *indexStatements) close() error {
-	return errors.Join(st.load.close(), closeStmts(st.insSearch, st.delSearch, st.delUnindexed, st.addDiskBytes, st.setThrough))
+	return errors.Join(st.load.close(), closeStmts(st.all...))
 }

@@ -1,7 +1,6 @@
 package session
 
 import (
-	"database/sql"
 	"errors"
 	"fmt"
 	"reflect"
@@ -9,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/devproxy/devproxy/internal/record"
 )
 
 // indexGate holds a store's index passes back while it is shut, and
@@ -276,31 +277,27 @@ func TestCloseLeavesTheBacklogToTheNextWriter(t *testing.T) {
 
 func TestUpgradeFromVersion1(t *testing.T) {
 	path := newPath(t)
-	// A version 1 file: version 1 indexed each exchange as it wrote it,
-	// so it is this one, indexed, without what version 2 added.
-	s, g := openGated(t, path, Options{})
+	// A version 1 file: version 1 indexed each exchange as it wrote it.
+	var xs []record.Exchange
 	for id := uint64(1); id <= 5; id++ {
-		s.Offer(exchange(id, fmt.Appendf(nil, "version one #%d", id)))
+		xs = append(xs, exchange(id, fmt.Appendf(nil, "version one #%d", id)))
 	}
-	s.Flush()
-	waitIndexed(t, s, g)
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
+	writeOldSession(t, path, 1, xs)
+
+	// Read-only, it is read as it is: search goes through its index.
+	r := open(t, path, Options{ReadOnly: true})
+	if ids, err := r.Search("version", 0); err != nil || !reflect.DeepEqual(ids, []uint64{1, 2, 3, 4, 5}) {
+		t.Errorf("read-only: Search = %v, %v", ids, err)
 	}
-	db, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
+	if ids, err := r.Search("one #3", 0, FieldResponse); err != nil || !reflect.DeepEqual(ids, []uint64{3}) {
+		t.Errorf("read-only: Search in a field = %v, %v", ids, err)
 	}
-	_, err = db.Exec("DROP TABLE unindexed; DELETE FROM meta WHERE key = 'indexed_through'; PRAGMA user_version = 1")
-	db.Close()
-	if err != nil {
-		t.Fatal(err)
+	r.Close()
+	if v := userVersion(t, path); v != 1 {
+		t.Fatalf("a read-only open changed the file to version %d", v)
 	}
 
-	if _, err := Open(path, Options{ReadOnly: true}); !isFormat(err, 1) {
-		t.Errorf("read-only open of a version 1 file = %v", err)
-	}
-	s, g = openGated(t, path, Options{})
+	s, g := openGated(t, path, Options{})
 	if v := userVersion(t, path); v != FormatVersion {
 		t.Fatalf("upgraded to version %d", v)
 	}

@@ -133,3 +133,58 @@ func commandLine() string {
 	}
 	return strings.ReplaceAll(s, "\n", " ")
 }
+
+// Abandoned reports whether the session file at path was left by a writer
+// that did not close it (killed, crashed): its lock file is there, but no
+// process holds it. A writer that closes removes its lock file; where the
+// system does not let it (Windows), its write-ahead log tells instead,
+// which the last connection to close removes. A session that was never
+// written, or was closed, is not abandoned; nor is one that a process
+// writes now.
+func Abandoned(path string) (bool, error) {
+	f, err := os.OpenFile(path+".lock", os.O_RDWR, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	defer f.Close() // releases the lock, if taken
+	switch err := lockFD(f); {
+	case errors.Is(err, errLockHeld):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("lock %s: %w", f.Name(), err)
+	}
+	if !removeWhileOpen {
+		if _, err := os.Lstat(path + "-wal"); err != nil {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// Remove deletes the session file at path with the files beside it
+// (write-ahead log, its index, lock). It holds the file's lock meanwhile,
+// so that no process starts writing the file as it goes, and fails with a
+// *LockedError when a process writes it.
+func Remove(path string) error {
+	lock, err := acquireLock(path+".lock", "")
+	if err != nil {
+		return fmt.Errorf("remove session %s: %w", path, err)
+	}
+	var errs []error
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	errs = append(errs, lock.release())
+	if !removeWhileOpen {
+		errs = append(errs, os.Remove(lock.path)) // unlocked: closed first
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("remove session %s: %w", path, err)
+	}
+	return nil
+}

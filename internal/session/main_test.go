@@ -15,12 +15,16 @@ import (
 const childEnv = "DEVPROXY_SESSION_TEST_CHILD"
 
 // TestMain runs a child role when asked, and otherwise the tests, failing
-// the package if any leaves a goroutine running (the writer must stop).
+// the package if any leaves a goroutine running (the writer must stop),
+// and removes what the benchmarks shared.
 func TestMain(m *testing.M) {
 	if role := os.Getenv(childEnv); role != "" {
 		os.Exit(runChild(role, os.Getenv(childEnv+"_PATH")))
 	}
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
+		removeFixtures()
+		os.Exit(code)
+	}))
 }
 
 // runChild plays a second process on the session file at path:

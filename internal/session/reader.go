@@ -75,14 +75,14 @@ func (s *Store) Range(after uint64, limit int) ([]record.Exchange, error) {
 	if err != nil {
 		return nil, err
 	}
-	rows, err := db.Query(selectExchangeSQL+" WHERE id > ? ORDER BY id LIMIT ?", int64(after), sqlLimit(limit))
+	rows, err := db.Query(s.lay.selectSQL+" WHERE id > ? ORDER BY id LIMIT ?", int64(after), sqlLimit(limit))
 	if err != nil {
 		return nil, s.readError(err)
 	}
 	defer rows.Close()
 	var xs []record.Exchange
 	for rows.Next() {
-		x, err := scanExchange(rows)
+		x, err := s.lay.scanExchange(rows)
 		if err != nil {
 			return nil, s.readError(err)
 		}
@@ -109,7 +109,7 @@ func (s *Store) Get(id uint64) (record.Exchange, error) {
 	if err != nil {
 		return record.Exchange{}, err
 	}
-	x, err := scanExchange(db.QueryRow(selectExchangeSQL+" WHERE id = ?", int64(id)))
+	x, err := s.lay.scanExchange(db.QueryRow(s.lay.selectSQL+" WHERE id = ?", int64(id)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return record.Exchange{}, fmt.Errorf("exchange #%d: %w", id, ErrNotFound)
 	}
@@ -129,33 +129,30 @@ func (s *Store) Body(id uint64, part Part) (record.Body, error) {
 		return record.Body{}, s.readError(err)
 	}
 	defer tx.Rollback()
-	b, err := readBody(tx, id, part)
+	b, err := readBody(tx, s.lay, id, part)
 	return b, s.readError(err)
 }
 
 // readBody reads a body's sizes and bytes within tx.
-func readBody(tx *sql.Tx, id uint64, part Part) (record.Body, error) {
-	prefix := "req"
-	if part == ResponseBody {
-		prefix = "resp"
-	}
-	var (
-		b        record.Body
-		size     sql.NullInt64
-		stored   sql.NullInt64
-		trunc    sql.NullBool
-		complete sql.NullBool
-	)
-	err := tx.QueryRow(fmt.Sprintf("SELECT %[1]s_size, %[1]s_stored, %[1]s_truncated, %[1]s_complete FROM exchanges WHERE id = ?", prefix),
-		int64(id)).Scan(&size, &stored, &trunc, &complete)
+func readBody(tx *sql.Tx, lay *layout, id uint64, part Part) (record.Body, error) {
+	x, n, err := lay.scan(tx.QueryRow(lay.selectSQL+" WHERE id = ?", int64(id)))
 	if errors.Is(err, sql.ErrNoRows) {
-		return b, fmt.Errorf("exchange #%d: %w", id, ErrNotFound)
+		return record.Body{}, fmt.Errorf("exchange #%d: %w", id, ErrNotFound)
 	}
-	if err != nil || !size.Valid {
-		return b, err
+	if err != nil {
+		return record.Body{}, err
 	}
-	b.Size, b.Truncated, b.Complete = size.Int64, trunc.Bool, complete.Bool
-	if stored.Int64 <= 0 {
+	b := x.Request.Body
+	if part == ResponseBody {
+		if x.Response == nil {
+			return record.Body{}, nil
+		}
+		b = x.Response.Body
+	} else {
+		part = RequestBody
+	}
+	stored := n.body[part]
+	if stored <= 0 {
 		return b, nil
 	}
 	rows, err := tx.Query("SELECT data FROM bodies WHERE exchange_id = ? AND part = ? ORDER BY seq", int64(id), int(part))
@@ -165,7 +162,7 @@ func readBody(tx *sql.Tx, id uint64, part Part) (record.Body, error) {
 	defer rows.Close()
 	// The stored size sizes the buffer, within reason: the file may be
 	// damaged.
-	b.Bytes = make([]byte, 0, min(stored.Int64, 16<<20))
+	b.Bytes = make([]byte, 0, min(stored, 16<<20))
 	for rows.Next() {
 		var chunk []byte
 		if err := rows.Scan(&chunk); err != nil {
@@ -176,8 +173,8 @@ func readBody(tx *sql.Tx, id uint64, part Part) (record.Body, error) {
 	if err := rows.Err(); err != nil {
 		return b, err
 	}
-	if int64(len(b.Bytes)) != stored.Int64 {
-		return b, fmt.Errorf("exchange #%d: the file is damaged: %d body bytes stored, %d found", id, stored.Int64, len(b.Bytes))
+	if int64(len(b.Bytes)) != stored {
+		return b, fmt.Errorf("exchange #%d: the file is damaged: %d body bytes stored, %d found", id, stored, len(b.Bytes))
 	}
 	return b, nil
 }
@@ -205,18 +202,9 @@ func scanMessages(rows *sql.Rows, err error) ([]record.Message, error) {
 	defer rows.Close()
 	var ms []record.Message
 	for rows.Next() {
-		var (
-			m      record.Message
-			ns     int64
-			dir    int
-			opcode int
-		)
-		if err := rows.Scan(&ns, &dir, &opcode, &m.Size, &m.Truncated, &m.Compressed, &m.CloseCode, &m.CloseReason, &m.Payload); err != nil {
+		m, err := scanMessage(rows)
+		if err != nil {
 			return nil, err
-		}
-		m.Time, m.Dir, m.Opcode = fromUnixNano(ns), record.Direction(dir), byte(opcode)
-		if len(m.Payload) == 0 {
-			m.Payload = nil
 		}
 		ms = append(ms, m)
 	}
@@ -237,7 +225,7 @@ func (s *Store) Load(id uint64) (record.Exchange, error) {
 		return record.Exchange{}, s.readError(err)
 	}
 	defer tx.Rollback()
-	l, err := newLoader(tx)
+	l, err := newLoader(tx, s.lay)
 	if err != nil {
 		return record.Exchange{}, s.readError(err)
 	}
@@ -251,6 +239,7 @@ func (s *Store) Load(id uint64) (record.Exchange, error) {
 // (one snapshot) for Load and Search.
 type loader struct {
 	row, bodies, messages *sql.Stmt
+	lay                   *layout
 }
 
 // preparer is *sql.Conn or *sql.Tx.
@@ -258,13 +247,13 @@ type preparer interface {
 	PrepareContext(ctx context.Context, query string) (*sql.Stmt, error)
 }
 
-func newLoader(p preparer) (loader, error) {
-	var l loader
+func newLoader(p preparer, lay *layout) (loader, error) {
+	l := loader{lay: lay}
 	for _, q := range []struct {
 		s   **sql.Stmt
 		sql string
 	}{
-		{&l.row, selectExchangeSQL + " WHERE id = ?"},
+		{&l.row, lay.selectSQL + " WHERE id = ?"},
 		{&l.bodies, "SELECT part, data FROM bodies WHERE exchange_id = ? ORDER BY part, seq"},
 		{&l.messages, loadMessagesSQL},
 	} {
@@ -284,7 +273,7 @@ func (l loader) close() error {
 
 // load reads exchange id whole.
 func (l loader) load(id uint64) (record.Exchange, error) {
-	x, n, err := scanStored(l.row.QueryRow(int64(id)))
+	x, n, err := l.lay.scan(l.row.QueryRow(int64(id)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return record.Exchange{}, fmt.Errorf("exchange #%d: %w", id, ErrNotFound)
 	}

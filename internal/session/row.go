@@ -1,78 +1,45 @@
 package session
 
 // The mapping between a record.Exchange and its row in the exchanges
-// table, both ways, in one place: the column list, the values written and
-// the values read follow the same order.
+// table, both ways, in one place. Since format version 3 the row has a
+// column for what a list or a query by hand looks at (and the writer's
+// own queries: version, size on disk) and a JSON object, rec, with the
+// rest; writing an exchange binds 11 values where it bound 48, a bind
+// being a call into the driver that takes the connection's mutex (see
+// docs/session-format.md). Formats 1 and 2 had a column for everything:
+// rowv2.go reads them.
 
 import (
-	"database/sql"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/devproxy/devproxy/internal/record"
 )
 
-// exchangeColumns are the exchanges table's columns in the order
-// exchangeRow writes and scanExchange reads them.
-var exchangeColumns = []string{
-	"id", "version", "role", "state", "start_ns", "end_ns", "client_addr", "server_addr", "replay_of",
-	"method", "url", "upstream_url", "proto", "host", "req_header", "req_trailer",
-	"req_size", "req_stored", "req_truncated", "req_complete",
-	"status", "reason", "resp_proto", "resp_header", "resp_trailer",
-	"resp_size", "resp_stored", "resp_truncated", "resp_complete",
-	"t_blocked", "t_dns", "t_connect", "t_tls", "t_send", "t_wait", "t_receive",
-	"err_kind", "err_message", "err_status",
-	"upgraded", "upgrade_up", "upgrade_down", "marks", "bodies_decoded",
-	"messages", "messages_dropped", "not_persisted", "disk_bytes",
+// layout is how a format version lays out exchanges: the writer writes
+// the current one, a read-only store reads an older file as it is.
+type layout struct {
+	// selectSQL selects the columns scan reads, from exchanges; a WHERE
+	// clause may follow.
+	selectSQL string
+	// scan reads a row selected with selectSQL.
+	scan func(scanner) (record.Exchange, stored, error)
+	// summarySQL is Summaries' query (see summaryChunkSQL).
+	summarySQL string
 }
 
-var (
-	selectExchangeSQL = "SELECT " + strings.Join(exchangeColumns, ", ") + " FROM exchanges"
-	insertExchangeSQL = "INSERT OR REPLACE INTO exchanges (" + strings.Join(exchangeColumns, ", ") +
-		") VALUES (" + strings.TrimSuffix(strings.Repeat("?, ", len(exchangeColumns)), ", ") + ")"
-)
-
-// exchangeRow is x's row: its body bytes as they will be stored (their
-// lengths), notPersisted ("" or why bodies were left out) and diskBytes
-// (an estimate of the bytes x takes, for eviction). Numbers are int64:
-// database/sql takes them as they are, where an int goes through
-// reflection.
-func exchangeRow(x *record.Exchange, notPersisted string, diskBytes int64) []any {
-	row := make([]any, 0, len(exchangeColumns))
-	rb := x.Request.Body
-	row = append(row,
-		int64(x.ID), int64(x.Version), string(x.Role), int64(x.State), unixNano(x.Start), unixNano(x.End),
-		x.ClientAddr, x.ServerAddr, int64(x.ReplayOf),
-		x.Request.Method, x.Request.URL, x.Request.UpstreamURL, x.Request.Proto, x.Request.Host,
-		encodeFields(x.Request.Header), encodeFields(x.Request.Trailer),
-		rb.Size, int64(len(rb.Bytes)), rb.Truncated, rb.Complete)
-	if r := x.Response; r != nil {
-		row = append(row, int64(r.Status), r.Reason, r.Proto, encodeFields(r.Header), encodeFields(r.Trailer),
-			r.Body.Size, int64(len(r.Body.Bytes)), r.Body.Truncated, r.Body.Complete)
-	} else {
-		row = append(row, nil, nil, nil, nil, nil, nil, nil, nil, nil)
+// layoutOf is the layout of format version v.
+func layoutOf(v int) *layout {
+	if v < 3 {
+		return layoutV2
 	}
-	t := x.Timings
-	row = append(row, int64(t.Blocked), int64(t.DNS), int64(t.Connect), int64(t.TLS), int64(t.Send), int64(t.Wait), int64(t.Receive))
-	if e := x.Err; e != nil {
-		row = append(row, string(e.Kind), e.Message, int64(e.Status))
-	} else {
-		row = append(row, nil, nil, nil)
-	}
-	return append(row, x.Upgraded, x.UpgradeUp, x.UpgradeDn, encodeMarks(x.Marks), x.BodiesDecoded,
-		int64(len(x.Messages)), int64(x.MessagesDropped), notPersisted, diskBytes)
+	return layoutV3
 }
 
 // scanner is *sql.Row or *sql.Rows.
 type scanner interface{ Scan(dest ...any) error }
-
-// scanExchange reads a row selected with selectExchangeSQL: the exchange
-// without body bytes or messages (its bodies' sizes are there).
-func scanExchange(sc scanner) (record.Exchange, error) {
-	x, _, err := scanStored(sc)
-	return x, err
-}
 
 // stored is what of an exchange the file holds beside its row: the
 // bytes of each body (in part order) and the messages.
@@ -81,63 +48,316 @@ type stored struct {
 	messages int64
 }
 
-// scanStored is scanExchange, and says what the bodies and messages
-// tables hold of the exchange.
-func scanStored(sc scanner) (record.Exchange, stored, error) {
+// columnsV3 are the exchanges table's columns in the order exchangeRow
+// writes them and scanV3 reads them.
+var columnsV3 = []string{"id", "version", "start_ns", "end_ns", "method", "url", "host", "status", "size", "disk_bytes", "rec"}
+
+// layoutV3 is the layout of format 3.
+var layoutV3 = &layout{
+	selectSQL: "SELECT " + strings.Join(columnsV3, ", ") + " FROM exchanges",
+	scan:      scanV3,
+	summarySQL: `SELECT count(*), coalesce(max(id), 0), coalesce(group_concat(
+	printf('%d %d %d %d %d %d ', id, version, status, CASE WHEN end_ns = 0 THEN -1 ELSE end_ns - start_ns END, size,
+		octet_length(host)) || host, ''), '')
+	FROM (SELECT id, version, status, start_ns, end_ns, size, host FROM exchanges WHERE id > ?1 ORDER BY id LIMIT ?2)`,
+}
+
+// insertExchangeSQL writes (or replaces) an exchange's row.
+var insertExchangeSQL = "INSERT OR REPLACE INTO exchanges (" + strings.Join(columnsV3, ", ") +
+	") VALUES (" + strings.TrimSuffix(strings.Repeat("?, ", len(columnsV3)), ", ") + ")"
+
+// exchangeRow is x's row: its body bytes as they will be stored (their
+// lengths), notPersisted ("" or why bodies were left out) and diskBytes
+// (an estimate of the bytes x takes, for eviction). rec is a buffer to
+// build the record in, returned for the next row. Numbers are int64:
+// database/sql takes them as they are, where an int goes through
+// reflection.
+func exchangeRow(x *record.Exchange, notPersisted string, diskBytes int64, rec []byte) ([]any, []byte) {
+	rec = appendRecord(rec[:0], x, notPersisted)
+	return []any{int64(x.ID), int64(x.Version), unixNano(x.Start), unixNano(x.End),
+		x.Request.Method, x.Request.URL, x.Request.Host, int64(x.Status()), listSize(x), diskBytes, string(rec)}, rec
+}
+
+// listSize is the size a list shows of x: the response body's, the bytes
+// both ways of an upgraded exchange, -1 without a response (Summary.Size).
+func listSize(x *record.Exchange) int64 {
+	switch {
+	case x.Response == nil:
+		return -1
+	case x.Upgraded:
+		return x.UpgradeUp + x.UpgradeDn
+	}
+	return x.Response.Body.Size
+}
+
+// appendRecord appends x's record: a JSON object with what the columns do
+// not hold (see docs/session-format.md). A field at its zero value is
+// left out.
+func appendRecord(b []byte, x *record.Exchange, notPersisted string) []byte {
+	w := recWriter{b: append(b, '{')}
+	w.text("role", string(x.Role))
+	w.int("state", int64(x.State))
+	w.text("client", x.ClientAddr)
+	w.text("server", x.ServerAddr)
+	w.int("replay_of", int64(x.ReplayOf))
+	w.key("req")
+	w.b = append(w.b, '{')
+	inner := recWriter{b: w.b}
+	r := &x.Request
+	inner.text("proto", r.Proto)
+	inner.text("upstream_url", r.UpstreamURL)
+	inner.fields("header", r.Header)
+	inner.fields("trailer", r.Trailer)
+	inner.body(&r.Body)
+	w.b = append(inner.b, '}')
+	if resp := x.Response; resp != nil {
+		w.key("resp")
+		inner := recWriter{b: append(w.b, '{')}
+		inner.int("status", int64(resp.Status))
+		inner.text("reason", resp.Reason)
+		inner.text("proto", resp.Proto)
+		inner.fields("header", resp.Header)
+		inner.fields("trailer", resp.Trailer)
+		inner.body(&resp.Body)
+		w.b = append(inner.b, '}')
+	}
+	t := x.Timings
+	w.key("timings")
+	w.b = append(w.b, '[')
+	for i, d := range [7]time.Duration{t.Blocked, t.DNS, t.Connect, t.TLS, t.Send, t.Wait, t.Receive} {
+		if i > 0 {
+			w.b = append(w.b, ',')
+		}
+		w.b = strconv.AppendInt(w.b, int64(d), 10)
+	}
+	w.b = append(w.b, ']')
+	if e := x.Err; e != nil {
+		w.key("err")
+		inner := recWriter{b: append(w.b, '{')}
+		inner.text("kind", string(e.Kind))
+		inner.text("message", e.Message)
+		inner.int("status", int64(e.Status))
+		w.b = append(inner.b, '}')
+	}
+	w.bool("upgraded", x.Upgraded)
+	w.int("upgrade_up", x.UpgradeUp)
+	w.int("upgrade_down", x.UpgradeDn)
+	if len(x.Marks) > 0 {
+		w.key("marks")
+		w.b = appendMarks(w.b, x.Marks)
+	}
+	w.bool("bodies_decoded", x.BodiesDecoded)
+	w.int("messages", int64(len(x.Messages)))
+	w.int("messages_dropped", int64(x.MessagesDropped))
+	w.text("not_persisted", notPersisted)
+	return append(w.b, '}')
+}
+
+// recWriter appends the members of a JSON object, leaving out those at
+// their zero value.
+type recWriter struct {
+	b    []byte
+	some bool // a member was written: the next needs a comma
+}
+
+// key starts a member.
+func (w *recWriter) key(k string) {
+	if w.some {
+		w.b = append(w.b, ',')
+	}
+	w.some = true
+	w.b = append(w.b, '"')
+	w.b = append(w.b, k...)
+	w.b = append(w.b, '"', ':')
+}
+
+func (w *recWriter) text(k, v string) {
+	if v != "" {
+		w.key(k)
+		w.b = appendText(w.b, v)
+	}
+}
+
+func (w *recWriter) int(k string, v int64) {
+	if v != 0 {
+		w.key(k)
+		w.b = strconv.AppendInt(w.b, v, 10)
+	}
+}
+
+func (w *recWriter) bool(k string, v bool) {
+	if v {
+		w.key(k)
+		w.b = append(w.b, "true"...)
+	}
+}
+
+func (w *recWriter) fields(k string, fs record.Fields) {
+	if len(fs) > 0 {
+		w.key(k)
+		w.b = appendFields(w.b, fs)
+	}
+}
+
+// body writes a body's sizes: stored is how many of its bytes the bodies
+// table holds.
+func (w *recWriter) body(b *record.Body) {
+	w.int("size", b.Size)
+	w.int("stored", int64(len(b.Bytes)))
+	w.bool("truncated", b.Truncated)
+	w.bool("complete", b.Complete)
+}
+
+// scanV3 reads a row selected with layoutV3.selectSQL: the exchange
+// without body bytes or messages, and what the file holds of them.
+func scanV3(sc scanner) (record.Exchange, stored, error) {
 	var (
-		x                                                           record.Exchange
-		id, version, replayOf, startNS, endNS                       int64
-		role                                                        string
-		state                                                       int
-		reqHeader, reqTrailer, marks, notPersisted                  string
-		reqStored, messages, diskBytes                              int64
-		status, respSize, respStored, errStatus                     sql.NullInt64
-		respTruncated, respComplete                                 sql.NullBool
-		reason, respProto, respHeader, respTrailer, errKind, errMsg sql.NullString
-		t                                                           [7]int64
+		x                                 record.Exchange
+		id, version, startNS, endNS, size int64
+		status, diskBytes                 int64
+		rec                               string
 	)
 	r := &x.Request
-	err := sc.Scan(&id, &version, &role, &state, &startNS, &endNS, &x.ClientAddr, &x.ServerAddr, &replayOf,
-		&r.Method, &r.URL, &r.UpstreamURL, &r.Proto, &r.Host, &reqHeader, &reqTrailer,
-		&r.Body.Size, &reqStored, &r.Body.Truncated, &r.Body.Complete,
-		&status, &reason, &respProto, &respHeader, &respTrailer,
-		&respSize, &respStored, &respTruncated, &respComplete,
-		&t[0], &t[1], &t[2], &t[3], &t[4], &t[5], &t[6],
-		&errKind, &errMsg, &errStatus,
-		&x.Upgraded, &x.UpgradeUp, &x.UpgradeDn, &marks, &x.BodiesDecoded,
-		&messages, &x.MessagesDropped, &notPersisted, &diskBytes)
-	if err != nil {
+	if err := sc.Scan(&id, &version, &startNS, &endNS, &r.Method, &r.URL, &r.Host, &status, &size, &diskBytes, &rec); err != nil {
 		return record.Exchange{}, stored{}, err
 	}
-	x.ID, x.Version, x.ReplayOf = uint64(id), uint64(version), uint64(replayOf)
-	x.Role, x.State = record.Role(role), record.State(state)
+	x.ID, x.Version = uint64(id), uint64(version)
 	x.Start, x.End = fromUnixNano(startNS), fromUnixNano(endNS)
-	if r.Header, err = decodeFields(reqHeader); err != nil {
-		return record.Exchange{}, stored{}, fmt.Errorf("exchange %d: %w", id, err)
+	n, err := readRecord(&x, rec)
+	if err != nil {
+		return record.Exchange{}, stored{}, fmt.Errorf("exchange %d: the file is damaged: its record: %w", id, err)
 	}
-	if r.Trailer, err = decodeFields(reqTrailer); err != nil {
-		return record.Exchange{}, stored{}, fmt.Errorf("exchange %d: %w", id, err)
-	}
-	if status.Valid {
-		resp := &record.Response{Status: int(status.Int64), Reason: reason.String, Proto: respProto.String,
-			Body: record.Body{Size: respSize.Int64, Truncated: respTruncated.Bool, Complete: respComplete.Bool}}
-		if resp.Header, err = decodeFields(respHeader.String); err != nil {
-			return record.Exchange{}, stored{}, fmt.Errorf("exchange %d: %w", id, err)
+	return x, n, nil
+}
+
+// readRecord reads what appendRecord wrote (or the upgrade to format 3,
+// which writes every member, zero or not) into x.
+func readRecord(x *record.Exchange, rec string) (stored, error) {
+	var n stored
+	r := jsonReader{b: rec}
+	r.object(func(key string) {
+		switch key {
+		case "role":
+			x.Role = record.Role(r.text())
+		case "state":
+			x.State = record.State(r.int())
+		case "client":
+			x.ClientAddr = r.text()
+		case "server":
+			x.ServerAddr = r.text()
+		case "replay_of":
+			x.ReplayOf = uint64(r.int())
+		case "req":
+			q := &x.Request
+			r.object(func(key string) {
+				switch key {
+				case "proto":
+					q.Proto = r.text()
+				case "upstream_url":
+					q.UpstreamURL = r.text()
+				case "header":
+					q.Header = r.fields()
+				case "trailer":
+					q.Trailer = r.fields()
+				default:
+					r.bodyMember(key, &q.Body, &n.body[RequestBody])
+				}
+			})
+		case "resp":
+			if r.null() {
+				return
+			}
+			resp := &record.Response{}
+			r.object(func(key string) {
+				switch key {
+				case "status":
+					resp.Status = int(r.int())
+				case "reason":
+					resp.Reason = r.text()
+				case "proto":
+					resp.Proto = r.text()
+				case "header":
+					resp.Header = r.fields()
+				case "trailer":
+					resp.Trailer = r.fields()
+				default:
+					r.bodyMember(key, &resp.Body, &n.body[ResponseBody])
+				}
+			})
+			x.Response = resp
+		case "timings":
+			var t [7]time.Duration
+			i := 0
+			r.array(func() {
+				if i >= len(t) {
+					r.fail()
+					return
+				}
+				t[i] = time.Duration(r.int())
+				i++
+			})
+			x.Timings = record.Timings{Blocked: t[0], DNS: t[1], Connect: t[2], TLS: t[3], Send: t[4], Wait: t[5], Receive: t[6]}
+		case "err":
+			if r.null() {
+				return
+			}
+			e := &record.Error{}
+			r.object(func(key string) {
+				switch key {
+				case "kind":
+					e.Kind = record.ErrorKind(r.text())
+				case "message":
+					e.Message = r.text()
+				case "status":
+					e.Status = int(r.int())
+				default:
+					r.skip(0)
+				}
+			})
+			x.Err = e
+		case "upgraded":
+			x.Upgraded = r.bool()
+		case "upgrade_up":
+			x.UpgradeUp = r.int()
+		case "upgrade_down":
+			x.UpgradeDn = r.int()
+		case "marks":
+			x.Marks = r.marks()
+		case "bodies_decoded":
+			x.BodiesDecoded = r.bool()
+		case "messages":
+			n.messages = r.int()
+		case "messages_dropped":
+			x.MessagesDropped = int(r.int())
+		default: // not_persisted (the marks say it too), or a later key
+			r.skip(0)
 		}
-		if resp.Trailer, err = decodeFields(respTrailer.String); err != nil {
-			return record.Exchange{}, stored{}, fmt.Errorf("exchange %d: %w", id, err)
-		}
-		x.Response = resp
+	})
+	r.end()
+	return n, r.err
+}
+
+// bodyMember reads a member of a body's sizes (recWriter.body).
+func (r *jsonReader) bodyMember(key string, b *record.Body, stored *int64) {
+	switch key {
+	case "size":
+		b.Size = r.int()
+	case "stored":
+		*stored = r.int()
+	case "truncated":
+		b.Truncated = r.bool()
+	case "complete":
+		b.Complete = r.bool()
+	default:
+		r.skip(0)
 	}
-	x.Timings = record.Timings{Blocked: time.Duration(t[0]), DNS: time.Duration(t[1]), Connect: time.Duration(t[2]),
-		TLS: time.Duration(t[3]), Send: time.Duration(t[4]), Wait: time.Duration(t[5]), Receive: time.Duration(t[6])}
-	if errKind.Valid {
-		x.Err = &record.Error{Kind: record.ErrorKind(errKind.String), Message: errMsg.String, Status: int(errStatus.Int64)}
-	}
-	if x.Marks, err = decodeMarks(marks); err != nil {
-		return record.Exchange{}, stored{}, fmt.Errorf("exchange %d: %w", id, err)
-	}
-	return x, stored{body: [2]int64{reqStored, respStored.Int64}, messages: messages}, nil
+}
+
+// scanExchange reads a row selected with l.selectSQL: the exchange
+// without body bytes or messages (its bodies' sizes are there).
+func (l *layout) scanExchange(sc scanner) (record.Exchange, error) {
+	x, _, err := l.scan(sc)
+	return x, err
 }
 
 // unixNano is t in Unix nanoseconds, 0 for the zero time.

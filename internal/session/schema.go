@@ -15,7 +15,7 @@ const applicationID = 0x64767078
 // FormatVersion is the session format this devproxy writes, kept in PRAGMA
 // user_version. Each change to the schema adds a step to migrations and
 // raises it by one; docs/session-format.md says what each version holds.
-const FormatVersion = 2
+const FormatVersion = 3
 
 // current is the version migrations lead to: FormatVersion (a test checks),
 // unless a test adds a step.
@@ -27,6 +27,7 @@ func current() int { return len(migrations) }
 var migrations = []func(*sql.Tx) error{
 	createV1,
 	deferIndexV2,
+	packRecordsV3,
 }
 
 // schemaV1 is format version 1. Times are Unix nanoseconds (0: none),
@@ -156,6 +157,52 @@ INSERT INTO meta (key, value) VALUES ('indexed_through', max(
 	return err
 }
 
+// packRecordsV3 upgrades to format version 3, where an exchange's row
+// keeps in columns what a list and the writer's own queries read, and the
+// rest in one JSON object, rec (row.go). The table is made anew: a row of
+// version 2 becomes one of version 3 in SQL, its record with every member
+// (row.go's reader takes zero members as absent ones). The search index,
+// keyed by exchange ID, stays as it is.
+func packRecordsV3(tx *sql.Tx) error {
+	_, err := tx.Exec(`
+CREATE TABLE exchanges_v3 (
+	id         INTEGER PRIMARY KEY,
+	version    INTEGER NOT NULL,
+	start_ns   INTEGER NOT NULL,
+	end_ns     INTEGER NOT NULL,
+	method     TEXT NOT NULL,
+	url        TEXT NOT NULL,
+	host       TEXT NOT NULL,
+	status     INTEGER NOT NULL,
+	size       INTEGER NOT NULL,
+	disk_bytes INTEGER NOT NULL,
+	rec        TEXT NOT NULL
+);
+INSERT INTO exchanges_v3 (id, version, start_ns, end_ns, method, url, host, status, size, disk_bytes, rec)
+SELECT id, version, start_ns, end_ns, method, url, host,
+	CASE WHEN coalesce(err_status, 0) != 0 THEN err_status ELSE coalesce(status, 0) END,
+	CASE WHEN status IS NULL THEN -1 WHEN upgraded THEN upgrade_up + upgrade_down ELSE coalesce(resp_size, 0) END,
+	disk_bytes,
+	json_object(
+		'role', role, 'state', state, 'client', client_addr, 'server', server_addr, 'replay_of', replay_of,
+		'req', json_object('proto', proto, 'upstream_url', upstream_url,
+			'header', json(req_header), 'trailer', json(req_trailer), 'size', req_size, 'stored', req_stored,
+			'truncated', json(iif(req_truncated, 'true', 'false')), 'complete', json(iif(req_complete, 'true', 'false'))),
+		'resp', CASE WHEN status IS NULL THEN NULL ELSE json_object('status', status, 'reason', reason, 'proto', resp_proto,
+			'header', json(resp_header), 'trailer', json(resp_trailer), 'size', resp_size, 'stored', resp_stored,
+			'truncated', json(iif(resp_truncated, 'true', 'false')), 'complete', json(iif(resp_complete, 'true', 'false'))) END,
+		'timings', json_array(t_blocked, t_dns, t_connect, t_tls, t_send, t_wait, t_receive),
+		'err', CASE WHEN err_kind IS NULL THEN NULL ELSE json_object('kind', err_kind, 'message', err_message, 'status', err_status) END,
+		'upgraded', json(iif(upgraded, 'true', 'false')), 'upgrade_up', upgrade_up, 'upgrade_down', upgrade_down,
+		'marks', json(marks), 'bodies_decoded', json(iif(bodies_decoded, 'true', 'false')),
+		'messages', messages, 'messages_dropped', messages_dropped, 'not_persisted', not_persisted)
+FROM exchanges ORDER BY id;
+DROP TABLE exchanges;
+ALTER TABLE exchanges_v3 RENAME TO exchanges;
+`)
+	return err
+}
+
 // FormatError says a file cannot be opened as a session of this devproxy's
 // format, and what to do.
 type FormatError struct {
@@ -240,30 +287,23 @@ func vacuumIncrementally(db *sql.DB) error {
 	return nil
 }
 
-// checkReadable checks a file opened read-only: it must be a session of
-// this format version (an older one is upgraded by opening it for
-// writing).
-func checkReadable(db *sql.DB) error {
+// checkReadable checks a file opened read-only and returns its format
+// version: it must be a session of this format version or an older one,
+// which is read as it is (a writer upgrades it).
+func checkReadable(db *sql.DB) (int, error) {
 	tx, err := db.Begin()
 	if err != nil {
-		return explain(err)
+		return 0, explain(err)
 	}
 	defer tx.Rollback()
 	app, version, tables, err := readHeader(tx)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if version == 0 && app == 0 && len(tables) == 0 {
-		return &FormatError{Found: -1, Reason: "the file is empty"}
+		return 0, &FormatError{Found: -1, Reason: "the file is empty"}
 	}
-	if err := checkHeader(app, version, tables, false); err != nil {
-		return err
-	}
-	if version < current() {
-		return &FormatError{Found: version, Supported: current(),
-			Reason: fmt.Sprintf("older than this devproxy's (%d); open it once for writing to upgrade it", current())}
-	}
-	return nil
+	return version, checkHeader(app, version, tables, false)
 }
 
 // readHeader reads the file's application id, format version and the

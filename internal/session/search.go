@@ -65,9 +65,14 @@ func (s *Store) Search(query string, limit int, in ...Field) ([]uint64, error) {
 		return nil, s.readError(err)
 	}
 	defer tx.Rollback()
-	found, err := matchIndex(tx, query, in, limit)
+	// Format 1 indexed every exchange as it wrote it: no backlog.
+	deferred := s.version >= 2
+	found, err := matchIndex(tx, query, in, limit, deferred)
 	if err != nil {
 		return nil, s.readError(err)
+	}
+	if !deferred {
+		return found, nil
 	}
 	scanned, err := s.scanBacklog(tx, query, fields, found, limit)
 	if err != nil {
@@ -92,9 +97,10 @@ func searchFields(in []Field) ([]Field, error) {
 }
 
 // matchIndex returns the IDs, in order, of the indexed exchanges whose
-// index row holds query in the fields in (all when none). Rows of
-// exchanges written again since they were indexed are stale: left out.
-func matchIndex(tx *sql.Tx, query string, in []Field, limit int) ([]uint64, error) {
+// index row holds query in the fields in (all when none). With deferred
+// indexing (format 2 and later), rows of exchanges written again since
+// they were indexed are stale: left out.
+func matchIndex(tx *sql.Tx, query string, in []Field, limit int, deferred bool) ([]uint64, error) {
 	expr := `"` + strings.ReplaceAll(query, `"`, `""`) + `"`
 	if len(in) > 0 {
 		cols := make([]string, len(in))
@@ -103,8 +109,11 @@ func matchIndex(tx *sql.Tx, query string, in []Field, limit int) ([]uint64, erro
 		}
 		expr = "{" + strings.Join(cols, " ") + "} : " + expr
 	}
-	return scanIDs(tx.Query(`SELECT rowid FROM search WHERE search MATCH ? AND rowid NOT IN (SELECT id FROM unindexed)
-		ORDER BY rowid LIMIT ?`, expr, sqlLimit(limit)))
+	q := "SELECT rowid FROM search WHERE search MATCH ? ORDER BY rowid LIMIT ?"
+	if deferred {
+		q = "SELECT rowid FROM search WHERE search MATCH ? AND rowid NOT IN (SELECT id FROM unindexed) ORDER BY rowid LIMIT ?"
+	}
+	return scanIDs(tx.Query(q, expr, sqlLimit(limit)))
 }
 
 // scanBacklog returns the IDs, in order, of the exchanges not indexed yet
@@ -120,7 +129,7 @@ func (s *Store) scanBacklog(tx *sql.Tx, query string, fields []Field, found []ui
 	if len(waiting) == 0 {
 		return nil, nil
 	}
-	l, err := newLoader(tx)
+	l, err := newLoader(tx, s.lay)
 	if err != nil {
 		return nil, err
 	}

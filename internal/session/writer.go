@@ -18,13 +18,18 @@ import (
 // message payloads were left out because the disk fell behind.
 var NotPersisted = record.Mark{Stage: "session", Name: "body not persisted: disk behind"}
 
-// item is an exchange waiting in the writer's queue.
+// item is an exchange waiting in the writer's queue, or a deletion (see
+// delete.go).
 type item struct {
 	x    record.Exchange
 	cost int64 // against Options.QueueBytes
 	// noBodies is set when the bodies and message payloads were left out
 	// to stay within the queue's budget.
 	noBodies bool
+	// del, when not nil, makes the item a deletion of these exchanges
+	// rather than a write of x; clear, a deletion of every exchange.
+	del   []uint64
+	clear bool
 }
 
 // waiter is a Flush waiting for the first n items to be done.
@@ -71,6 +76,16 @@ type writer struct {
 	backlog bool
 	// logged estimates the bytes written since the last checkpoint.
 	logged int64
+	// rec is the buffer exchange records are built in.
+	rec []byte
+	// busy says traffic is heavy (see noteWritten): until busyUntil, the
+	// work left for when the writer is idle waits.
+	busyFrom  time.Time // the start of the current count
+	busyCount int       // exchanges written since busyFrom
+	busyUntil time.Time
+	idleTimer *time.Timer // wakes the writer at busyUntil
+	// longLog says SQLite's checkpoints wait for busyLog (see noteWritten).
+	longLog bool
 }
 
 // newWriter pins the writer's connection and prepares its statements.
@@ -222,13 +237,19 @@ func (w *writer) run() {
 	defer close(w.exited)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
+	w.idleTimer = time.NewTimer(time.Hour)
+	w.idleTimer.Stop()
 	armed, due := false, false
 	for {
+		size := w.s.opts.BatchSize
+		if time.Now().Before(w.busyUntil) {
+			size *= busyBatches
+		}
 		w.mu.Lock()
-		urgent := due || w.closing || len(w.waiters) > 0 || len(w.queue) >= w.s.opts.BatchSize
+		urgent := due || w.closing || len(w.waiters) > 0 || len(w.queue) >= size
 		var batch []*item
 		if urgent && len(w.queue) > 0 {
-			k := min(len(w.queue), w.s.opts.BatchSize)
+			k := min(len(w.queue), size)
 			batch = append(batch, w.queue[:k]...)
 			n := copy(w.queue, w.queue[k:])
 			clear(w.queue[n:])
@@ -238,6 +259,7 @@ func (w *writer) run() {
 		w.mu.Unlock()
 		if batch != nil {
 			w.write(batch)
+			w.noteWritten(len(batch))
 			if pending == 0 {
 				due = false
 			}
@@ -259,14 +281,23 @@ func (w *writer) run() {
 		case <-w.wake:
 		case <-timer.C:
 			armed, due = false, true
+		case <-w.idleTimer.C: // busy no more: the idle work may start
 		}
 	}
 }
 
 // idleWork does one piece of the work left for when the queue is empty,
 // and reports whether there was any: a pass over the search index's
-// backlog, else a checkpoint.
+// backlog, else a checkpoint. While traffic is heavy, it waits (and has
+// the writer woken when it may start).
 func (w *writer) idleWork() bool {
+	if w.backlog || w.logged >= checkpointAfter {
+		if d := time.Until(w.busyUntil); d > 0 {
+			w.idleTimer.Reset(d)
+			return false
+		}
+	}
+	w.logLimit(false)
 	switch {
 	case w.backlog:
 		w.indexPass()
@@ -276,6 +307,58 @@ func (w *writer) idleWork() bool {
 		return false
 	}
 	return true
+}
+
+// busyRate is the rate of exchanges (a second) at which traffic counts
+// as heavy: the writer then leaves indexing and checkpoints for when it
+// has eased, a second after it fell below, and lets the write-ahead log
+// grow to busyLog before SQLite copies it into the file by itself. Between
+// batches the queue is often empty for a moment even under saturating
+// load, and the work done then (indexing costs about twice what writing
+// does, a checkpoint writes everything a second time) took the CPU the
+// proxy needed. Searches read what is not indexed meanwhile.
+const busyRate = 2000
+
+// busyBatches is how many times BatchSize exchanges a batch writes while
+// traffic is heavy: a commit rewrites the last, partly filled page of each
+// table, and fewer commits write fewer of them.
+const busyBatches = 4
+
+// busyLog is how large the write-ahead log grows while traffic is heavy
+// before SQLite checkpoints by itself (32 MiB otherwise: see dsn): a burst
+// of some 80,000 exchanges of a few kilobytes is written once, and copied
+// into the file when it has passed. The log is cut back to 32 MiB after
+// that checkpoint.
+const busyLog = 256 << 20
+
+// noteWritten counts n exchanges written, for busyRate.
+func (w *writer) noteWritten(n int) {
+	now := time.Now()
+	if now.Sub(w.busyFrom) > time.Second {
+		w.busyFrom, w.busyCount = now, 0
+	}
+	w.busyCount += n
+	if w.busyCount >= busyRate {
+		w.busyUntil = now.Add(time.Second)
+	}
+	w.logLimit(now.Before(w.busyUntil))
+}
+
+// logLimit lets the write-ahead log grow to busyLog while traffic is
+// heavy, and to 32 MiB otherwise.
+func (w *writer) logLimit(busy bool) {
+	if busy == w.longLog {
+		return
+	}
+	limit := 32 << 20
+	if busy {
+		limit = busyLog
+	}
+	if _, err := w.conn.ExecContext(background, fmt.Sprintf("PRAGMA wal_autocheckpoint = %d", limit/pageSize)); err != nil {
+		w.s.fail(fmt.Errorf("session %s: setting when to checkpoint: %w", w.s.path, explain(err)))
+		return
+	}
+	w.longLog = busy
 }
 
 // checkpointAfter is how much the writer lets into the write-ahead log
@@ -298,29 +381,38 @@ func (w *writer) checkpoint() {
 func (w *writer) write(batch []*item) {
 	err := w.checkFile()
 	gone := err != nil
+	var deleted int64
 	if err == nil {
-		err = w.commit(batch)
+		deleted, err = w.commit(batch)
 	}
-	var evictErr error
+	var afterErr error
+	if err == nil && deleted > 0 {
+		afterErr = w.vacuum()
+	}
 	if err == nil && w.s.opts.MaxSize > 0 {
-		evictErr = w.enforceBudget()
+		afterErr = errors.Join(afterErr, w.enforceBudget())
 	}
 	// Reported before the Flushes return, so that they see it.
-	if err := errors.Join(err, evictErr); err != nil {
+	if err := errors.Join(err, afterErr); err != nil {
 		w.s.fail(err)
 	}
 	var cost int64
+	var puts uint64
 	for _, it := range batch {
 		cost += it.cost
+		if !it.isDeletion() {
+			puts++
+		}
 	}
 	w.mu.Lock()
 	w.queued -= cost
 	w.done += uint64(len(batch))
 	if err != nil {
-		w.stats.Failed += uint64(len(batch))
+		w.stats.Failed += puts
 		w.gone = w.gone || gone
 	} else {
-		w.stats.Written += uint64(len(batch))
+		w.stats.Written += puts
+		w.stats.Deleted += uint64(deleted)
 		w.stats.Batches++
 	}
 	kept := w.waiters[:0]
@@ -351,12 +443,21 @@ func (w *writer) checkFile() error {
 	return nil
 }
 
-// commit writes batch in one transaction. The search index is left for
-// later (see index.go): writing stays as cheap as it can be.
-func (w *writer) commit(batch []*item) error {
-	err := w.transaction(func() error {
+// commit writes batch in one transaction, in order, and returns how many
+// exchanges its deletions deleted. The search index is left for later
+// (see index.go): writing stays as cheap as it can be.
+func (w *writer) commit(batch []*item) (deleted int64, err error) {
+	err = w.transaction(func() error {
 		last := w.lastID
 		for _, it := range batch {
+			if it.isDeletion() {
+				n, err := w.remove(it)
+				if err != nil {
+					return err
+				}
+				deleted += n
+				continue
+			}
 			if err := w.put(it); err != nil {
 				return err
 			}
@@ -366,13 +467,13 @@ func (w *writer) commit(batch []*item) error {
 		return err
 	}, w.s.opts.wrapCommit)
 	if err != nil {
-		return w.writeError(len(batch), err)
+		return 0, w.writeError(batch, err)
 	}
 	w.backlog = true
 	for _, it := range batch {
 		w.logged += it.cost
 	}
-	return nil
+	return deleted, nil
 }
 
 // transaction runs fn in an IMMEDIATE transaction on the writer's
@@ -402,8 +503,24 @@ func (w *writer) transaction(fn func() error, wrap func(commit func() error) err
 	return commit()
 }
 
-func (w *writer) writeError(n int, err error) error {
-	return fmt.Errorf("session %s: %d exchanges not saved (later ones will be tried): %w", w.s.path, n, explain(err))
+// writeError says what a batch that failed did not do.
+func (w *writer) writeError(batch []*item, err error) error {
+	var puts, dels int
+	for _, it := range batch {
+		if it.isDeletion() {
+			dels++
+		} else {
+			puts++
+		}
+	}
+	what := fmt.Sprintf("%d exchanges not saved", puts)
+	switch {
+	case dels > 0 && puts == 0:
+		what = "exchanges not deleted"
+	case dels > 0:
+		what += " and exchanges not deleted"
+	}
+	return fmt.Errorf("session %s: %s (later ones will be tried): %w", w.s.path, what, explain(err))
 }
 
 // put writes one exchange, replacing an earlier version of it, and notes
@@ -423,18 +540,9 @@ func (w *writer) put(it *item) error {
 		return err
 	}
 	st := &w.st
-	var size int64
-	for part, b := range [2]*record.Body{&x.Request.Body, responseBody(&x)} {
-		if b == nil {
-			continue
-		}
-		for seq, off := 0, 0; off < len(b.Bytes); seq, off = seq+1, off+ChunkSize {
-			chunk := b.Bytes[off:min(off+ChunkSize, len(b.Bytes))]
-			if _, err := st.insBody.Exec(int64(x.ID), int64(part), int64(seq), chunk); err != nil {
-				return err
-			}
-		}
-		size += int64(len(b.Bytes))
+	size, err := w.putBodies(x.ID, x.Request.Body.Bytes, responseBody(&x))
+	if err != nil {
+		return err
 	}
 	for i, m := range x.Messages {
 		if _, err := st.insMessage.Exec(int64(x.ID), int64(i), unixNano(m.Time), int64(m.Dir), int64(m.Opcode), m.Size,
@@ -444,7 +552,9 @@ func (w *writer) put(it *item) error {
 		size += int64(len(m.Payload)) + 64
 	}
 	// The index pass adds the index's share to disk_bytes.
-	if _, err := st.insExchange.Exec(exchangeRow(&x, notPersisted, size)...); err != nil {
+	row, rec := exchangeRow(&x, notPersisted, size, w.rec)
+	w.rec = rec
+	if _, err := st.insExchange.Exec(row...); err != nil {
 		return err
 	}
 	w.lastID = max(w.lastID, x.ID)
@@ -454,6 +564,29 @@ func (w *writer) put(it *item) error {
 		_, err = st.insUnindexed.Exec(int64(x.ID), replaced)
 	}
 	return err
+}
+
+// putBodies writes an exchange's bodies, in chunks of ChunkSize, and
+// returns their size. Two bodies of one chunk each, the common case of a
+// request with a body, take one statement (insBodies).
+func (w *writer) putBodies(id uint64, req []byte, resp *record.Body) (int64, error) {
+	var respBytes []byte
+	if resp != nil {
+		respBytes = resp.Bytes
+	}
+	if n, m := len(req), len(respBytes); n > 0 && n <= ChunkSize && m > 0 && m <= ChunkSize {
+		_, err := w.st.insBodies.Exec(int64(id), req, respBytes)
+		return int64(n + m), err
+	}
+	for part, b := range [2][]byte{req, respBytes} {
+		for seq, off := 0, 0; off < len(b); seq, off = seq+1, off+ChunkSize {
+			chunk := b[off:min(off+ChunkSize, len(b))]
+			if _, err := w.st.insBody.Exec(int64(id), int64(part), int64(seq), chunk); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return int64(len(req) + len(respBytes)), nil
 }
 
 // clearEarlier deletes the bodies and messages of an earlier version of
@@ -563,15 +696,28 @@ func (w *writer) counters() Stats {
 type statements struct {
 	version, delBodies, delMessages  *sql.Stmt
 	insBody, insMessage, insExchange *sql.Stmt
-	lastID, insUnindexed             *sql.Stmt
+	// insBodies writes a request and a response body of a chunk each. A
+	// statement of two rows that may fail halfway makes SQLite keep a
+	// statement journal (a temporary file it writes each changed page
+	// to), which cost more than the statement saved; OR IGNORE cannot
+	// fail halfway. There is nothing to ignore: put has deleted any
+	// earlier version's bodies.
+	insBodies            *sql.Stmt
+	lastID, insUnindexed *sql.Stmt
+	// Deletions of the exchanges whose IDs a JSON array lists.
+	delExchangesIn, delBodiesIn, delMessagesIn, delUnindexedIn *sql.Stmt
+	// all are the statements prepared, to close.
+	all []*sql.Stmt
 }
 
 // prepare prepares every statement on conn.
 func (st *statements) prepare(conn *sql.Conn) error {
-	return prepareAll(conn, []prepared{
+	var err error
+	st.all, err = prepareAll(conn, []prepared{
 		{&st.version, "SELECT version FROM exchanges WHERE id = ?"},
 		{&st.delBodies, "DELETE FROM bodies WHERE exchange_id = ?"},
 		{&st.delMessages, "DELETE FROM messages WHERE exchange_id = ?"},
+		{&st.insBodies, "INSERT OR IGNORE INTO bodies (exchange_id, part, seq, data) VALUES (?1, 0, 0, ?2), (?1, 1, 0, ?3)"},
 		{&st.insBody, "INSERT INTO bodies (exchange_id, part, seq, data) VALUES (?, ?, ?, ?)"},
 		{&st.insMessage, "INSERT INTO messages (exchange_id, seq, time_ns, dir, opcode, size, truncated, compressed, close_code, close_reason, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"},
 		{&st.insExchange, insertExchangeSQL},
@@ -579,12 +725,15 @@ func (st *statements) prepare(conn *sql.Conn) error {
 		// An exchange already waiting keeps what it had: stale says
 		// whether the index holds a row of it.
 		{&st.insUnindexed, "INSERT INTO unindexed (id, stale) VALUES (?, ?) ON CONFLICT (id) DO NOTHING"},
+		{&st.delExchangesIn, "DELETE FROM exchanges WHERE id IN (SELECT value FROM json_each(?))"},
+		{&st.delBodiesIn, "DELETE FROM bodies WHERE exchange_id IN (SELECT value FROM json_each(?))"},
+		{&st.delMessagesIn, "DELETE FROM messages WHERE exchange_id IN (SELECT value FROM json_each(?))"},
+		{&st.delUnindexedIn, "DELETE FROM unindexed WHERE id IN (SELECT value FROM json_each(?))"},
 	})
+	return err
 }
 
-func (st *statements) close() error {
-	return closeStmts(st.version, st.delBodies, st.delMessages, st.insBody, st.insMessage, st.insExchange, st.lastID, st.insUnindexed)
-}
+func (st *statements) close() error { return closeStmts(st.all...) }
 
 // prepared is a statement to prepare and where to keep it.
 type prepared struct {
@@ -592,20 +741,23 @@ type prepared struct {
 	sql string
 }
 
-// prepareAll prepares each of ps on conn, or none.
-func prepareAll(conn *sql.Conn, ps []prepared) error {
-	for i, p := range ps {
+// prepareAll prepares each of ps on conn, and returns them all to close
+// later, or prepares none.
+func prepareAll(conn *sql.Conn, ps []prepared) ([]*sql.Stmt, error) {
+	all := make([]*sql.Stmt, 0, len(ps))
+	for _, p := range ps {
 		s, err := conn.PrepareContext(background, p.sql)
 		if err != nil {
-			for _, p := range ps[:i] {
-				(*p.s).Close()
+			closeStmts(all...)
+			for _, p := range ps {
 				*p.s = nil
 			}
-			return err
+			return nil, err
 		}
 		*p.s = s
+		all = append(all, s)
 	}
-	return nil
+	return all, nil
 }
 
 // closeStmts closes the statements prepared (the others are nil).
