@@ -3,25 +3,39 @@ package main
 import (
 	"errors"
 	"fmt"
+	"iter"
+	"os"
 	"time"
 
 	"github.com/devproxy/devproxy/internal/body"
+	"github.com/devproxy/devproxy/internal/har"
 	"github.com/devproxy/devproxy/internal/match"
 	"github.com/devproxy/devproxy/internal/record"
 	"github.com/devproxy/devproxy/internal/session"
 )
 
-// recordingFile is a file of recorded exchanges that view, export and
-// replay read: a HAR file, read whole, or a session, opened read-only and
-// read one exchange at a time, so that a session of any size need not fit
-// in memory. Another process may be writing the session meanwhile.
+// recordingFile is a file of recorded exchanges that export and replay
+// read (and view, for --har): a HAR file or a session, opened read-only.
+// Either is read one exchange at a time, so that a file of any size need
+// not fit in memory. Another process may be writing the session
+// meanwhile.
 type recordingFile struct {
 	path  string
-	har   []record.Exchange // a HAR file's entries
-	store *session.Store    // a session; nil for a HAR file
+	har   *os.File       // a HAR file, read entry by entry; nil for a session
+	store *session.Store // a session; nil for a HAR file
+	// cursor reads a HAR file on from entry at, for load; nil until then.
+	cursor *harCursor
 }
 
-// openRecording opens path, a session file or else a HAR file.
+// harCursor is a pass over a HAR file that load moves forwards.
+type harCursor struct {
+	next func() (record.Exchange, error, bool)
+	stop func()
+	at   uint64 // the index of the entry next returns
+}
+
+// openRecording opens path, a session file or else a HAR file. A HAR
+// file's problems are found as it is read.
 func openRecording(path string) (*recordingFile, error) {
 	if isSessionFile(path) {
 		store, err := session.Open(path, session.Options{ReadOnly: true})
@@ -30,15 +44,21 @@ func openRecording(path string) (*recordingFile, error) {
 		}
 		return &recordingFile{path: path, store: store}, nil
 	}
-	xs, err := readHARFile(path)
+	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", path, unwrapPathError(err))
 	}
-	return &recordingFile{path: path, har: xs}, nil
+	return &recordingFile{path: path, har: f}, nil
 }
 
-// Close closes a session; a HAR file has nothing open.
+// Close closes the file.
 func (f *recordingFile) Close() error {
+	if f.cursor != nil {
+		f.cursor.stop()
+	}
+	if f.har != nil {
+		return f.har.Close()
+	}
 	if f.store != nil {
 		return f.store.Close()
 	}
@@ -53,19 +73,25 @@ func filterEnv() match.Env { return match.Env{Now: time.Now(), Bodies: body.Deco
 // filter), in the file's order, and returns how many the file holds. The
 // exchanges carry their body bytes and messages when bodies is set or the
 // filter reads them; otherwise a session's come without (a HAR file's
-// always have them). key names an exchange for load. An error from fn
-// stops the walk and is returned.
+// always have them). key names an exchange for load. An error from fn, or
+// in a HAR file, stops the walk and is returned: fn may have seen
+// entries of a HAR file that turns out to be broken further on.
 func (f *recordingFile) each(filter *match.Matcher, bodies bool, fn func(key uint64, x *record.Exchange) error) (total int, err error) {
 	env := filterEnv()
 	if f.store == nil {
-		for i := range f.har {
-			if filter.Match(&f.har[i], env) {
-				if err := fn(uint64(i), &f.har[i]); err != nil {
-					return len(f.har), err
+		for x, err := range har.Scan(f.har) {
+			if err != nil {
+				return total, fmt.Errorf("%s: %w", f.path, err)
+			}
+			key := uint64(total)
+			total++
+			if filter.Match(&x, env) {
+				if err := fn(key, &x); err != nil {
+					return total, err
 				}
 			}
 		}
-		return len(f.har), nil
+		return total, nil
 	}
 	needBodies := filter.NeedsBodies()
 	var after uint64
@@ -105,13 +131,32 @@ func (f *recordingFile) each(filter *match.Matcher, bodies bool, fn func(key uin
 }
 
 // load returns the exchange each called key, whole; ok is false when a
-// session no longer holds it (evicted meanwhile by its writer).
+// session no longer holds it (evicted meanwhile by its writer). A HAR
+// file is read on from the last key loaded, so loading keys in order, as
+// each gave them, reads it once.
 func (f *recordingFile) load(key uint64) (x record.Exchange, ok bool, err error) {
 	if f.store == nil {
-		if key >= uint64(len(f.har)) {
-			return x, false, fmt.Errorf("%s: no entry %d", f.path, key)
+		c := f.cursor
+		if c == nil || key < c.at {
+			if c != nil {
+				c.stop()
+			}
+			next, stop := iter.Pull2(har.Scan(f.har))
+			c = &harCursor{next: next, stop: stop}
+			f.cursor = c
 		}
-		return f.har[key], true, nil
+		for {
+			x, err, more := c.next()
+			if !more {
+				return x, false, fmt.Errorf("%s: no entry %d", f.path, key)
+			}
+			if err != nil {
+				return x, false, fmt.Errorf("%s: %w", f.path, err)
+			}
+			if c.at++; c.at-1 == key {
+				return x, true, nil
+			}
+		}
 	}
 	x, err = f.store.Load(key)
 	if errors.Is(err, session.ErrNotFound) {

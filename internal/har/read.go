@@ -529,6 +529,13 @@ func valuePosition(data []byte, off int64) (line, col int) {
 	if len(data) == 0 {
 		return 1, 1
 	}
+	return lineCol(data, valueIndex(data, off))
+}
+
+// valueIndex is the index in data (not empty) of the start of the value
+// that a json.UnmarshalTypeError's offset off points just past (see
+// valuePosition).
+func valueIndex(data []byte, off int64) int {
 	i := int(min(max(off, 1), int64(len(data)))) - 1
 	switch data[i] {
 	case '{', '[':
@@ -551,7 +558,7 @@ func valuePosition(data []byte, off int64) (line, col int) {
 			i--
 		}
 	}
-	return lineCol(data, i)
+	return i
 }
 
 func lineCol(data []byte, i int) (line, col int) {
