@@ -109,8 +109,54 @@ func sizeFlag(fs *pflag.FlagSet, name string, def int64, usage string) {
 	fs.Var(&v, name, usage)
 }
 
+// autoSizeValue is a size flag that may also be "auto" (its default): the
+// command derives the size from another flag (--max-capture-total from
+// --max-memory).
+type autoSizeValue struct {
+	size sizeValue
+	auto bool
+}
+
+func (s *autoSizeValue) String() string {
+	if s.auto {
+		return "auto"
+	}
+	return s.size.String()
+}
+func (s *autoSizeValue) Type() string { return "size" }
+func (s *autoSizeValue) Set(v string) error {
+	if asciiLower(strings.TrimSpace(v)) == "auto" {
+		s.auto = true
+		return nil
+	}
+	if err := s.size.Set(v); err != nil {
+		return fmt.Errorf("%w; or auto", err)
+	}
+	s.auto = false
+	return nil
+}
+
+// autoSizeFlag adds a size flag whose default is "auto".
+func autoSizeFlag(fs *pflag.FlagSet, name, usage string) {
+	fs.Var(&autoSizeValue{auto: true}, name, usage)
+}
+
+// getSize is a size flag's value in bytes; "auto" reads as math.MaxInt64,
+// which caps nothing, until the command derives the size (see isAuto).
 func getSize(cmd *cobra.Command, name string) int64 {
+	if a, ok := cmd.Flags().Lookup(name).Value.(*autoSizeValue); ok {
+		if a.auto {
+			return math.MaxInt64
+		}
+		return int64(a.size)
+	}
 	return int64(*cmd.Flags().Lookup(name).Value.(*sizeValue))
+}
+
+// isAuto reports whether a size flag is "auto": to be derived.
+func isAuto(cmd *cobra.Command, name string) bool {
+	a, ok := cmd.Flags().Lookup(name).Value.(*autoSizeValue)
+	return ok && a.auto
 }
 
 // Flag groups shared by the roles.
@@ -137,9 +183,10 @@ func addUpstreamFlags(fs *pflag.FlagSet) {
 }
 
 func addRecorderFlags(fs *pflag.FlagSet) {
+	addMemoryFlag(fs)
 	fs.Int("max-exchanges", 1000, "exchanges kept in memory (oldest dropped first)")
 	sizeFlag(fs, "max-body-capture", 1<<20, "bytes captured of each request and response body")
-	sizeFlag(fs, "max-capture-total", 128<<20, "bytes captured of all bodies together")
+	autoSizeFlag(fs, "max-capture-total", "bytes captured of all bodies together, held in memory (auto: a quarter of --max-memory, and at least --max-body-capture)")
 }
 
 func addOutputFlags(fs *pflag.FlagSet) {

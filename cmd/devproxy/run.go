@@ -64,15 +64,26 @@ type roleRun struct {
 	listening func(url string)
 	// drain runs before the servers shut down; closers after.
 	drain, closers []func()
+	// memory is the role's --max-memory and its split (none for view);
+	// restoreMemory puts back the soft memory limit it replaced.
+	memory        memoryBudget
+	restoreMemory func()
 }
 
 // newRoleRun returns a role's run with its recorder and logger (see
-// setupLog); it opens --log-file, which closeLog closes.
+// setupLog); it opens --log-file, which closeLog closes. A recording role's
+// hot window and session queue are sized from --max-memory, which becomes
+// Go's soft memory limit until close.
 func newRoleRun(cmd *cobra.Command, role record.Role, limits record.Limits, out outputOptions) (*roleRun, error) {
+	limits, memory, err := memoryFrom(cmd, limits)
+	if err != nil {
+		return nil, err
+	}
 	s := &roleRun{
 		name:   cmd.Name(),
 		role:   role,
 		rec:    record.NewRecorder(limits),
+		memory: memory,
 		out:    out,
 		stdout: cmd.OutOrStdout(),
 		stderr: cmd.ErrOrStderr(),
@@ -92,6 +103,7 @@ func newRoleRun(cmd *cobra.Command, role record.Role, limits record.Limits, out 
 			return nil, err
 		}
 	}
+	s.restoreMemory = memory.setLimit()
 	return s, nil
 }
 
@@ -103,6 +115,10 @@ func (s *roleRun) close() {
 		fmt.Fprintln(s.stderr, "devproxy:", err)
 	}
 	s.closeLog()
+	if s.restoreMemory != nil {
+		s.restoreMemory()
+		s.restoreMemory = nil
+	}
 }
 
 // closeLog closes --log-file, if open.

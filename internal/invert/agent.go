@@ -52,6 +52,10 @@ type AgentOptions struct {
 	RelayInsecure bool
 	// Logger receives connection state changes. Default slog.Default().
 	Logger *slog.Logger
+	// StreamWindow is the tunnel's receive window per stream: how much of
+	// each request body the agent may buffer before its backend reads it.
+	// Default StreamWindow; at least 256 KiB.
+	StreamWindow uint32
 }
 
 // Agent runs beside a private backend: it dials out to the relay and serves
@@ -327,7 +331,7 @@ func (a *Agent) runTunnel(ctx context.Context) (time.Duration, error) {
 		return 0, err
 	}
 	conn := coalesce(websocket.NetConn(sessCtx, c, websocket.MessageBinary))
-	sess, err := yamux.Server(conn, yamuxConfig(a.opts.Logger))
+	sess, err := yamux.Server(conn, yamuxConfig(a.opts.Logger, a.opts.StreamWindow))
 	if err != nil {
 		conn.Close()
 		return 0, err

@@ -41,6 +41,10 @@ type RelayOptions struct {
 	FlushInterval time.Duration
 	// Logger receives agent connects and disconnects. Default slog.Default().
 	Logger *slog.Logger
+	// StreamWindow is the tunnel's receive window per stream: how much of
+	// each response the relay may buffer before its client reads it.
+	// Default StreamWindow; at least 256 KiB.
+	StreamWindow uint32
 }
 
 // Relay is the public side of the inverting proxy: an http.Handler that
@@ -308,7 +312,7 @@ func (r *Relay) handleTunnel(w http.ResponseWriter, req *http.Request) {
 	}
 	ctx, cancel := context.WithCancel(req.Context())
 	defer cancel()
-	ys, err := yamux.Client(coalesce(websocket.NetConn(ctx, c, websocket.MessageBinary)), yamuxConfig(r.opts.Logger))
+	ys, err := yamux.Client(coalesce(websocket.NetConn(ctx, c, websocket.MessageBinary)), yamuxConfig(r.opts.Logger, r.opts.StreamWindow))
 	if err != nil {
 		c.Close(websocket.StatusInternalError, "yamux")
 		return

@@ -15,16 +15,23 @@ import (
 	"github.com/hashicorp/yamux"
 )
 
-// StreamWindow is the yamux per-stream receive window. The default 256 KiB
-// caps a stream at window/RTT (frp#2987); 4 MiB keeps bulk transfers fast.
+// StreamWindow is the default yamux per-stream receive window. yamux's own
+// default, 256 KiB, caps a stream at window/RTT (frp#2987); 4 MiB keeps
+// bulk transfers fast over long round trips. The receiver may buffer a
+// window per stream, so a process with a memory budget sets a smaller one
+// (RelayOptions and AgentOptions.StreamWindow).
 const StreamWindow = 4 << 20
 
 // yamuxConfig is shared by both ends: keepalives find a dead peer within
 // about ten seconds. yamux's own messages (a failed keepalive, a broken
-// frame) go to logger.
-func yamuxConfig(logger *slog.Logger) *yamux.Config {
+// frame) go to logger. window is the receive window per stream (0:
+// StreamWindow).
+func yamuxConfig(logger *slog.Logger, window uint32) *yamux.Config {
 	c := yamux.DefaultConfig()
-	c.MaxStreamWindowSize = StreamWindow
+	if window == 0 {
+		window = StreamWindow
+	}
+	c.MaxStreamWindowSize = max(window, 256<<10)
 	c.EnableKeepAlive = true
 	c.KeepAliveInterval = 5 * time.Second
 	c.ConnectionWriteTimeout = 5 * time.Second
