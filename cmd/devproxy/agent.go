@@ -109,13 +109,14 @@ func runAgent(cmd *cobra.Command, args []string) error {
 	agent, err := invert.NewAgent(invert.AgentOptions{
 		Relay: relayURL, Backend: backend, Token: token, Mode: invert.Mode(tr),
 		Handler: h, RelayCAFile: caFile, RelayInsecure: insecure, Logger: s.logger,
+		StreamWindow: s.memory.window,
 	})
 	if err != nil {
 		return flagError(err)
 	}
 	s.background = append(s.background, func(ctx context.Context) { runAgentUntil(ctx, agent, s) })
 	s.status = agent.Status
-	s.replayer = proxy.NewReplayer(h, s.rec)
+	s.replayer = proxy.NewReplayer(h, s.history())
 	s.listen = fmt.Sprintf("relay %s (backend %s)", relayURL, backend)
 	s.target = h.Target()
 	if s.useTUI() {

@@ -65,6 +65,11 @@ func runRelay(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return err
 	}
+	// newRoleRun sizes the recorder from --max-memory; check it before an
+	// admin token is made that its error would hide.
+	if _, _, err := memoryFrom(cmd, limits); err != nil {
+		return err
+	}
 	stateDir, _ := fs.GetString("state-dir")
 	if stateDir == "" {
 		stateDir = defaultStateDir()
@@ -104,7 +109,7 @@ func runRelay(cmd *cobra.Command, args []string) error {
 		s.selfSignedTLS = true // copy as curl adds -k
 	}
 	s.shutdown = shutdown
-	relay, err := invert.NewRelay(invert.RelayOptions{Registry: reg, Tap: s.rec, AgentWait: agentWait, FlushInterval: flush, Logger: s.logger})
+	relay, err := invert.NewRelay(invert.RelayOptions{Registry: reg, Tap: s.rec, AgentWait: agentWait, FlushInterval: flush, Logger: s.logger, StreamWindow: s.memory.window})
 	if err != nil {
 		return err
 	}
@@ -116,7 +121,7 @@ func runRelay(cmd *cobra.Command, args []string) error {
 	s.servers = append(s.servers, srv)
 	s.drain = append(s.drain, relay.Drain)
 	s.closers = append(s.closers, relay.Close)
-	s.replayer = relay.Replayer(s.rec)
+	s.replayer = relay.Replayer(s.history())
 	base := srv.URL()
 	if publicURL != "" {
 		base = strings.TrimSuffix(publicURL, "/")

@@ -49,7 +49,7 @@ func runServe(cmd *cobra.Command, o *serveOptions, prepare func(*roleRun) error)
 	if s.listening != nil {
 		s.listening(s.listen)
 	}
-	s.replayer = proxy.NewReplayer(h, s.rec)
+	s.replayer = proxy.NewReplayer(h, s.history())
 	if cert, _ := cmd.Flags().GetString("cert"); o.server.TLS != nil && cert == "" {
 		s.selfSignedTLS = true
 	}

@@ -166,6 +166,9 @@ type runSession struct {
 	keep atomic.Bool
 	// closed is set once closeSession ran.
 	closed bool
+	// onEvict, when set, is also told of the session's evictions (the
+	// UI's source, which takes the exchanges off its list).
+	onEvict atomic.Pointer[func(session.Eviction)]
 }
 
 // openSession opens the role's session (o.path, or a new temporary one),
@@ -179,6 +182,7 @@ func (s *roleRun) openSession(o *sessionOptions) error {
 			return err
 		}
 		path = p
+		pruneTempSessions(filepath.Dir(p), p, time.Now(), s.logger, s.stderr)
 	}
 	if abs, err := filepath.Abs(path); err == nil {
 		path = abs // what the messages name, as the store does
@@ -189,13 +193,17 @@ func (s *roleRun) openSession(o *sessionOptions) error {
 	rs := &runSession{path: path, temp: temp}
 	rs.keep.Store(o.keep)
 	store, err := session.Open(path, session.Options{
-		MaxSize: o.maxSize,
-		Redact:  o.redact,
+		MaxSize:    o.maxSize,
+		QueueBytes: s.memory.queue,
+		Redact:     o.redact,
 		OnError: func(err error) {
 			s.logger.Error("session: writing failed; exchanges are kept in memory only from now on", "session", rs.path, "error", err)
 		},
 		OnEvict: func(e session.Eviction) {
 			s.logger.Warn(e.String(), "session", rs.path)
+			if f := rs.onEvict.Load(); f != nil {
+				(*f)(e)
+			}
 		},
 	})
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -393,9 +394,22 @@ func TestViewSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	snap := src.Snapshot()
-	if len(snap) != 3 || snap[1].ID != 2 || len(snap[1].Request.Body.Bytes) != 0 || snap[1].Request.Body.Size == 0 {
-		t.Fatalf("snapshot %+v: want 3 exchanges, sizes without bytes", snap)
+	if snap := src.Snapshot(); len(snap) != 0 {
+		t.Fatalf("snapshot of a file: %d exchanges; want none (listed by Index)", len(snap))
+	}
+	index, err := src.Index()
+	if err != nil || len(index) != 3 || index[1].ID != 2 || index[2].Status != 404 {
+		t.Fatalf("index %+v, %v", index, err)
+	}
+	snap, err := src.Fetch([]uint64{3, 1, 2})
+	if err != nil || len(snap) != 3 || snap[1].ID != 2 || len(snap[1].Request.Body.Bytes) != 0 || snap[1].Request.Body.Size == 0 {
+		t.Fatalf("fetch %+v, %v: want 3 exchanges in ID order, sizes without bytes", snap, err)
+	}
+	if ids, ok, err := src.Candidates("t0ken", true); err != nil || !ok || len(ids) != 1 || ids[0] != 2 {
+		t.Errorf("Candidates(t0ken) = %v, %v, %v; want [2]", ids, ok, err)
+	}
+	if _, ok, _ := src.Candidates("t0", false); ok {
+		t.Error("Candidates of two letters claims to narrow")
 	}
 	b, err := src.Body(&snap[1], tui.ResponseBody)
 	if err != nil || !strings.Contains(string(b.Bytes), "t0ken") {
@@ -581,5 +595,81 @@ func TestNoSession(t *testing.T) {
 	}
 	if _, err := sessionFrom(cmd); err == nil || !strings.Contains(err.Error(), "pick one") {
 		t.Fatalf("both: %v", err)
+	}
+}
+
+// TestLiveSourceOffloads: a running role's UI lists every exchange of its
+// session. Exchanges the recorder evicts to stay within memory are
+// offloaded, not removed, and read back from the file; deleting one
+// removes it from memory, the list and the file.
+func TestLiveSourceOffloads(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "live.db")
+	store, err := session.Open(path, session.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	rec := record.NewRecorder(record.Limits{MaxExchanges: 3})
+	rec.AddSink(store)
+	src := newLiveSource(rec, store)
+	sub := src.Subscribe(0)
+	defer sub.Close()
+	for i := 1; i <= 5; i++ {
+		rec.Add(recorded(uint64(i), "GET", fmt.Sprintf("/item/%d", i), 200, fmt.Sprintf(`{"item":%d}`, i)))
+	}
+	if err := store.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	<-sub.Ready()
+	var offloaded, evicted []uint64
+	for _, ev := range sub.Drain(nil) {
+		switch ev.Kind {
+		case record.EventOffloaded:
+			offloaded = append(offloaded, ev.ID)
+		case record.EventEvicted:
+			evicted = append(evicted, ev.ID)
+		}
+	}
+	if fmt.Sprint(offloaded) != "[1 2]" || len(evicted) != 0 {
+		t.Fatalf("offloaded %v, evicted %v; want [1 2] offloaded", offloaded, evicted)
+	}
+	index, err := src.Index()
+	if err != nil || len(index) != 5 {
+		t.Fatalf("index: %d, %v; want all 5", len(index), err)
+	}
+	xs, err := src.Fetch([]uint64{1, 5})
+	if err != nil || len(xs) != 2 || xs[0].ID != 1 || xs[1].ID != 5 {
+		t.Fatalf("fetch 1 and 5: %+v, %v", xs, err)
+	}
+	if b, err := src.Body(&xs[0], tui.RequestBody); err != nil || string(b.Bytes) != `{"item":1}` {
+		t.Errorf("offloaded #1's body: %q, %v", b.Bytes, err)
+	}
+	if x, ok := src.Get(4); !ok || len(x.Request.Body.Bytes) == 0 {
+		t.Errorf("#4 in memory: %v, %d body bytes", ok, len(x.Request.Body.Bytes))
+	}
+
+	// A replay finds #1, bodies and all, in the session.
+	if x, ok := (history{rec: rec, store: store}).Get(1); !ok || string(x.Request.Body.Bytes) != `{"item":1}` {
+		t.Errorf("history of #1: %v, body %q", ok, x.Request.Body.Bytes)
+	}
+
+	// Deleting #1 (on disk only) and #5 (in memory too) removes both.
+	src.Delete(1, 5)
+	if err := store.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	<-sub.Ready()
+	evicted = nil
+	for _, ev := range sub.Drain(nil) {
+		if ev.Kind == record.EventEvicted {
+			evicted = append(evicted, ev.ID)
+		}
+	}
+	slices.Sort(evicted)
+	if fmt.Sprint(evicted) != "[1 5]" {
+		t.Errorf("after delete: evicted %v, want [1 5]", evicted)
+	}
+	if ids, _ := sessionIDs(t, path); fmt.Sprint(ids) != "[2 3 4]" {
+		t.Errorf("session after delete holds %v, want [2 3 4]", ids)
 	}
 }

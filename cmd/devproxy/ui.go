@@ -30,6 +30,14 @@ func uiConfig(s *roleRun) tui.Config {
 		rp = r
 	}
 	src := tui.RecorderSource(s.rec)
+	if rs := s.session; rs != nil {
+		// Every exchange the session holds is listed, the recorder's
+		// memory holding the recent ones.
+		live := newLiveSource(s.rec, rs.store)
+		evicted := live.evicted
+		rs.onEvict.Store(&evicted)
+		src = live
+	}
 	if v, ok := s.source.(tui.Source); ok && v != nil {
 		src = v
 	}
