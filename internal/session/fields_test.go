@@ -101,3 +101,76 @@ func FuzzHeaderListJSON(f *testing.F) {
 		}
 	})
 }
+
+func TestJSONReader(t *testing.T) {
+	// What SQLite's json functions write, or any valid JSON of the shapes
+	// read: white space, escapes, surrogate pairs, base64 objects.
+	for _, c := range []struct {
+		in   string
+		want record.Fields
+	}{
+		{`[]`, nil},
+		{` [ [ "a" , "b" ] ,["c","d"] ] `, record.Fields{{Name: "a", Value: "b"}, {Name: "c", Value: "d"}}},
+		{`[["q\"\\\/\b\f\n\r\t","\u00e9\u2028\ud83d\ude00"]]`, record.Fields{{Name: "q\"\\/\b\f\n\r\t", Value: "é\u2028😀"}}},
+		{`[["lone","\ud83d"]]`, record.Fields{{Name: "lone", Value: "\uFFFD"}}},
+		{`[[{"base64":"//4="},{"x":[1,{"y":null}],"base64":"YQ=="}]]`, record.Fields{{Name: "\xff\xfe", Value: "a"}}},
+	} {
+		got, err := decodeFields(c.in)
+		if err != nil || !reflect.DeepEqual(got, c.want) {
+			t.Errorf("decodeFields(%s) = %q, %v; want %q", c.in, got, err, c.want)
+		}
+	}
+	for _, bad := range []string{``, `[`, `[["a"]]`, `[["a","b","c"]]`, `[["a",1]]`, `[["a","b"]`, `[["a","b"]] x`, `[["a","\x01"]]`,
+		`[["a","\u12"]]`, `[["a","\q"]]`, `{"a":1}`, `[[{"base64":"!"},"b"]]`, `null`} {
+		if got, err := decodeFields(bad); err == nil {
+			t.Errorf("decodeFields(%q) = %q, want an error", bad, got)
+		}
+	}
+	for _, c := range []struct {
+		in   string
+		want int64
+		ok   bool
+	}{
+		{"0", 0, true}, {"-1", -1, true}, {"9223372036854775807", 1<<63 - 1, true}, {"-9223372036854775808", -1 << 63, true},
+		{"9223372036854775808", 0, false}, {"-9223372036854775809", 0, false}, {"1.5", 0, false}, {"1e3", 0, false}, {"-", 0, false}, {"x", 0, false},
+	} {
+		r := jsonReader{b: c.in}
+		got := r.int()
+		if (r.err == nil) != c.ok || got != c.want {
+			t.Errorf("int(%s) = %d, %v", c.in, got, r.err)
+		}
+	}
+	deep := strings.Repeat("[", 100) + strings.Repeat("]", 100)
+	r := jsonReader{b: `{"later":` + deep + `}`}
+	r.object(func(string) { r.skip(0) })
+	if r.err == nil {
+		t.Error("skip followed 100 levels")
+	}
+}
+
+// FuzzJSONReader reads any text as a header list: the reader must not
+// panic, and what it accepts encoding/json must read the same, but for
+// bytes that are not UTF-8, which it keeps (SQLite's json functions
+// write them as they are) where encoding/json replaces them.
+func FuzzJSONReader(f *testing.F) {
+	f.Add(`[["a","b"],["c","d\u00e9"]]`)
+	f.Add(`[[{"base64":"//4="},"\ud83d\ude00"]]`)
+	f.Fuzz(func(t *testing.T, in string) {
+		got, err := decodeFields(in)
+		if err != nil || !utf8.ValidString(in) {
+			return
+		}
+		var pairs [][2]jsonText
+		if err := json.Unmarshal([]byte(in), &pairs); err != nil {
+			t.Fatalf("read %q, which encoding/json refuses: %v", in, err)
+		}
+		if len(pairs) != len(got) {
+			t.Fatalf("%d fields, encoding/json %d", len(got), len(pairs))
+		}
+		for i, p := range pairs {
+			if got[i].Name != string(p[0]) || got[i].Value != string(p[1]) {
+				t.Fatalf("field %d: %q, encoding/json %q", i, got[i], p)
+			}
+		}
+	})
+}

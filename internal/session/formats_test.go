@@ -39,9 +39,9 @@ func rowV2(x *record.Exchange, notPersisted string, diskBytes int64) []any {
 		int64(len(x.Messages)), int64(x.MessagesDropped), notPersisted, diskBytes)
 }
 
-// writeOldSession writes xs into a new session file of format version 1
-// or 2 at path with the schema steps of those versions, as a devproxy of
-// that version did: every exchange indexed.
+// writeOldSession writes xs into a new session file of format version 1,
+// 2 or 3 at path with the schema steps of those versions, as a devproxy
+// of that version did: every body in bodies, every exchange indexed.
 func writeOldSession(t *testing.T, path string, version int, xs []record.Exchange) {
 	t.Helper()
 	db, err := sql.Open("sqlite", path)
@@ -66,8 +66,12 @@ func writeOldSession(t *testing.T, path string, version int, xs []record.Exchang
 			t.Fatal(err)
 		}
 	}
-	insert := "INSERT INTO exchanges (" + strings.Join(columnsV2, ", ") + ") VALUES (" +
-		strings.TrimSuffix(strings.Repeat("?, ", len(columnsV2)), ", ") + ")"
+	cols := columnsV2
+	if version == 3 {
+		cols = columnsV3
+	}
+	insert := "INSERT INTO exchanges (" + strings.Join(cols, ", ") + ") VALUES (" +
+		strings.TrimSuffix(strings.Repeat("?, ", len(cols)), ", ") + ")"
 	var last uint64
 	for _, x := range xs {
 		for part, b := range [][]byte{x.Request.Body.Bytes, responseBodyOf(x).Bytes} {
@@ -79,7 +83,12 @@ func writeOldSession(t *testing.T, path string, version int, xs []record.Exchang
 			exec("INSERT INTO messages (exchange_id, seq, time_ns, dir, opcode, size, truncated, compressed, close_code, close_reason, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 				int64(x.ID), i, unixNano(m.Time), int(m.Dir), int(m.Opcode), m.Size, m.Truncated, m.Compressed, m.CloseCode, m.CloseReason, m.Payload)
 		}
-		exec(insert, rowV2(&x, "", 1000)...)
+		if version == 3 {
+			row, _ := exchangeRow(&x, "", 1000, nil)
+			exec(insert, row[:len(columnsV3)]...) // without the bodies
+		} else {
+			exec(insert, rowV2(&x, "", 1000)...)
+		}
 		ix := indexText(&x, body.Decoder{Limit: DefaultIndexMax}, DefaultIndexMax)
 		exec("INSERT INTO search (rowid, url, headers, request, response, messages) VALUES (?, ?, ?, ?, ?, ?)",
 			int64(x.ID), ix.url, ix.headers, ix.request, ix.response, ix.messages)
@@ -156,7 +165,7 @@ func responseBodyOf(x record.Exchange) record.Body {
 }
 
 func TestOlderFormatsReadOnly(t *testing.T) {
-	for _, v := range []int{1, 2} {
+	for _, v := range []int{1, 2, 3} {
 		t.Run(fmt.Sprint("version ", v), func(t *testing.T) {
 			path := newPath(t)
 			xs := oldExchanges()
@@ -172,7 +181,7 @@ func TestOlderFormatsReadOnly(t *testing.T) {
 }
 
 func TestOlderFormatsUpgraded(t *testing.T) {
-	for _, v := range []int{1, 2} {
+	for _, v := range []int{1, 2, 3} {
 		t.Run(fmt.Sprint("version ", v), func(t *testing.T) {
 			path := newPath(t)
 			xs := oldExchanges()
@@ -198,5 +207,57 @@ func TestOlderFormatsUpgraded(t *testing.T) {
 			s = open(t, path, Options{ReadOnly: true})
 			checkExchanges(t, s, append(xs, x), 2, 3, 5)
 		})
+	}
+}
+
+func TestBodiesInTheRowOrInChunks(t *testing.T) {
+	s := open(t, newPath(t), Options{})
+	sizes := [][2]int{{inlineMax, inlineMax + 1}, {inlineMax + 1, inlineMax}, {1, 0}, {0, inlineMax}, {ChunkSize + 1, 1}}
+	var xs []record.Exchange
+	for i, n := range sizes {
+		x := rich(uint64(i+1), n[0], n[1])
+		xs = append(xs, x)
+		s.Offer(x)
+	}
+	if err := s.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	for i, x := range xs {
+		var inRow [2][]byte
+		if err := s.rdb.QueryRow("SELECT req_body, resp_body FROM exchanges WHERE id = ?", int64(x.ID)).Scan(&inRow[0], &inRow[1]); err != nil {
+			t.Fatal(err)
+		}
+		var chunks [2]int
+		for part := range chunks {
+			if err := s.rdb.QueryRow("SELECT count(*) FROM bodies WHERE exchange_id = ? AND part = ?", int64(x.ID), part).Scan(&chunks[part]); err != nil {
+				t.Fatal(err)
+			}
+			n := sizes[i][part]
+			if wantRow := n > 0 && n <= inlineMax; (inRow[part] != nil) != wantRow || (chunks[part] > 0) != (n > inlineMax) {
+				t.Errorf("#%d part %d of %d bytes: in the row %v, %d chunks", x.ID, part, n, inRow[part] != nil, chunks[part])
+			}
+		}
+		got, err := s.Load(x.ID)
+		if err != nil || !reflect.DeepEqual(got, x) {
+			t.Errorf("Load(%d) differs: %v", x.ID, err)
+		}
+		for part, want := range []record.Body{x.Request.Body, x.Response.Body} {
+			if b, err := s.Body(x.ID, Part(part)); err != nil || !reflect.DeepEqual(b, want) {
+				t.Errorf("Body(%d, %d) = %d bytes, %v", x.ID, part, len(b.Bytes), err)
+			}
+		}
+	}
+	// Deleted, replaced: nothing of the earlier bodies is left.
+	s.Delete(5)
+	x := rich(1, ChunkSize+5, 3)
+	x.Version = 10
+	s.Offer(x)
+	s.Flush()
+	var chunks int
+	if err := s.rdb.QueryRow("SELECT count(*) FROM bodies WHERE exchange_id IN (1, 5)").Scan(&chunks); err != nil || chunks != 2 {
+		t.Errorf("%d chunks of #1 and #5, %v; want the 2 of the new #1", chunks, err)
+	}
+	if got, err := s.Load(1); err != nil || !reflect.DeepEqual(got, x) {
+		t.Errorf("the new #1 differs: %v", err)
 	}
 }

@@ -189,7 +189,7 @@ type indexStatements struct {
 
 // prepare prepares every statement on conn.
 func (st *indexStatements) prepare(conn *sql.Conn) error {
-	l, err := newLoader(conn, layoutV3)
+	l, err := newLoader(conn, layoutOf(current()))
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ package session
 import (
 	"encoding/base64"
 	"errors"
+	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
 
@@ -198,7 +199,7 @@ func (r *jsonReader) text() string {
 	}
 	var s string
 	r.object(func(key string) {
-		if key != "base64" {
+		if !strings.EqualFold(key, "base64") { // as encoding/json matches it
 			r.skip(0)
 			return
 		}
@@ -275,12 +276,17 @@ func (r *jsonReader) escapedString(start int) string {
 		case 'u':
 			c := r.hex4()
 			if utf16.IsSurrogate(c) {
-				if r.i+1 < len(r.b) && r.b[r.i] == '\\' && r.b[r.i+1] == 'u' {
+				// A pair makes one character; anything else, one
+				// U+FFFD for the lone surrogate, as encoding/json.
+				low := utf8.RuneError
+				if len(r.b)-r.i >= 6 && r.b[r.i] == '\\' && r.b[r.i+1] == 'u' {
+					save := r.i
 					r.i += 2
-					c = utf16.DecodeRune(c, r.hex4())
-				} else {
-					c = utf8.RuneError
+					if low = utf16.DecodeRune(c, r.hex4()); low == utf8.RuneError {
+						r.i = save
+					}
 				}
+				c = low
 			}
 			out = utf8.AppendRune(out, c)
 		default:

@@ -1,7 +1,7 @@
 package session
 
 // What a list of a large session reads: a summary of every exchange, from
-// a narrow SELECT that touches no header or body, and then the few
+// a narrow SELECT that decodes no header or body, and then the few
 // exchanges it shows, whole but for their body bytes.
 
 import (

@@ -155,6 +155,19 @@ func readBody(tx *sql.Tx, lay *layout, id uint64, part Part) (record.Body, error
 	if stored <= 0 {
 		return b, nil
 	}
+	if lay.inlineSQL != "" {
+		var inRow [2][]byte
+		if err := tx.QueryRow(lay.inlineSQL, int64(id)).Scan(&inRow[RequestBody], &inRow[ResponseBody]); err != nil {
+			return b, err
+		}
+		if data := inRow[part]; data != nil {
+			if int64(len(data)) != stored {
+				return b, fmt.Errorf("exchange #%d: the file is damaged: %d body bytes stored, %d found", id, stored, len(data))
+			}
+			b.Bytes = data
+			return b, nil
+		}
+	}
 	rows, err := tx.Query("SELECT data FROM bodies WHERE exchange_id = ? AND part = ? ORDER BY seq", int64(id), int(part))
 	if err != nil {
 		return b, err
@@ -239,7 +252,9 @@ func (s *Store) Load(id uint64) (record.Exchange, error) {
 // (one snapshot) for Load and Search.
 type loader struct {
 	row, bodies, messages *sql.Stmt
-	lay                   *layout
+	// inline reads the bodies kept in the row (format 3); nil before.
+	inline *sql.Stmt
+	lay    *layout
 }
 
 // preparer is *sql.Conn or *sql.Tx.
@@ -256,7 +271,11 @@ func newLoader(p preparer, lay *layout) (loader, error) {
 		{&l.row, lay.selectSQL + " WHERE id = ?"},
 		{&l.bodies, "SELECT part, data FROM bodies WHERE exchange_id = ? ORDER BY part, seq"},
 		{&l.messages, loadMessagesSQL},
+		{&l.inline, lay.inlineSQL},
 	} {
+		if q.sql == "" {
+			continue
+		}
 		st, err := p.PrepareContext(background, q.sql)
 		if err != nil {
 			l.close()
@@ -268,7 +287,7 @@ func newLoader(p preparer, lay *layout) (loader, error) {
 }
 
 func (l loader) close() error {
-	return closeStmts(l.row, l.bodies, l.messages)
+	return closeStmts(l.row, l.bodies, l.messages, l.inline)
 }
 
 // load reads exchange id whole.
@@ -302,6 +321,15 @@ func (l loader) load(id uint64) (record.Exchange, error) {
 // each has.
 func (l loader) loadBodies(id uint64, n stored) ([2][]byte, error) {
 	var b [2][]byte
+	if l.inline != nil {
+		if err := l.inline.QueryRow(int64(id)).Scan(&b[RequestBody], &b[ResponseBody]); err != nil {
+			return b, err
+		}
+	}
+	inRow := [2]bool{b[0] != nil, b[1] != nil}
+	if (inRow[0] || n.body[0] <= 0) && (inRow[1] || n.body[1] <= 0) {
+		return b, checkStored(id, b, n)
+	}
 	rows, err := l.bodies.Query(int64(id))
 	if err != nil {
 		return b, err
@@ -318,6 +346,9 @@ func (l loader) loadBodies(id uint64, n stored) ([2][]byte, error) {
 		if part != 0 && part != 1 {
 			return b, fmt.Errorf("exchange #%d: the file is damaged: a body of part %d", id, part)
 		}
+		if inRow[part] {
+			return b, fmt.Errorf("exchange #%d: the file is damaged: a body both in its row and in chunks", id)
+		}
 		if b[part] == nil {
 			// The stored size sizes the buffer, within reason: the file
 			// may be damaged.
@@ -328,12 +359,17 @@ func (l loader) loadBodies(id uint64, n stored) ([2][]byte, error) {
 	if err := rows.Err(); err != nil {
 		return b, err
 	}
+	return b, checkStored(id, b, n)
+}
+
+// checkStored fails unless b holds the bytes n says are stored.
+func checkStored(id uint64, b [2][]byte, n stored) error {
 	for part, data := range b {
 		if int64(len(data)) != n.body[part] {
-			return b, fmt.Errorf("exchange #%d: the file is damaged: %d body bytes stored, %d found", id, n.body[part], len(data))
+			return fmt.Errorf("exchange #%d: the file is damaged: %d body bytes stored, %d found", id, n.body[part], len(data))
 		}
 	}
-	return b, nil
+	return nil
 }
 
 // readError names the file in a read error and explains the driver's.

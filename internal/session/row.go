@@ -4,10 +4,11 @@ package session
 // table, both ways, in one place. Since format version 3 the row has a
 // column for what a list or a query by hand looks at (and the writer's
 // own queries: version, size on disk) and a JSON object, rec, with the
-// rest; writing an exchange binds 11 values where it bound 48, a bind
-// being a call into the driver that takes the connection's mutex (see
-// docs/session-format.md). Formats 1 and 2 had a column for everything:
-// rowv2.go reads them.
+// rest; since version 4, the bodies of up to inlineMax bytes too. Writing
+// an exchange binds 13 values where it bound 48 (and 4 more for each row
+// of bodies), a bind being a call into the driver that takes the
+// connection's mutex (see docs/session-format.md). Formats 1 and 2 had a
+// column for everything: rowv2.go reads them.
 
 import (
 	"fmt"
@@ -26,16 +27,22 @@ type layout struct {
 	selectSQL string
 	// scan reads a row selected with selectSQL.
 	scan func(scanner) (record.Exchange, stored, error)
-	// summarySQL is Summaries' query (see summaryChunkSQL).
+	// summarySQL is Summaries' query (see list.go).
 	summarySQL string
+	// inlineSQL reads the bodies an exchange's row holds (req_body,
+	// resp_body, NULL when in bodies), by ID; "" in formats without.
+	inlineSQL string
 }
 
 // layoutOf is the layout of format version v.
 func layoutOf(v int) *layout {
-	if v < 3 {
+	switch {
+	case v < 3:
 		return layoutV2
+	case v == 3:
+		return layoutV3
 	}
-	return layoutV3
+	return layoutV4
 }
 
 // scanner is *sql.Row or *sql.Rows.
@@ -52,7 +59,8 @@ type stored struct {
 // writes them and scanV3 reads them.
 var columnsV3 = []string{"id", "version", "start_ns", "end_ns", "method", "url", "host", "status", "size", "disk_bytes", "rec"}
 
-// layoutV3 is the layout of format 3.
+// layoutV3 is the layout of format 3; layoutV4's adds the bodies kept in
+// the row.
 var layoutV3 = &layout{
 	selectSQL: "SELECT " + strings.Join(columnsV3, ", ") + " FROM exchanges",
 	scan:      scanV3,
@@ -62,20 +70,48 @@ var layoutV3 = &layout{
 	FROM (SELECT id, version, status, start_ns, end_ns, size, host FROM exchanges WHERE id > ?1 ORDER BY id LIMIT ?2)`,
 }
 
-// insertExchangeSQL writes (or replaces) an exchange's row.
-var insertExchangeSQL = "INSERT OR REPLACE INTO exchanges (" + strings.Join(columnsV3, ", ") +
-	") VALUES (" + strings.TrimSuffix(strings.Repeat("?, ", len(columnsV3)), ", ") + ")"
+var layoutV4 = &layout{
+	selectSQL:  layoutV3.selectSQL,
+	scan:       scanV3,
+	summarySQL: layoutV3.summarySQL,
+	inlineSQL:  "SELECT req_body, resp_body FROM exchanges WHERE id = ?",
+}
+
+// inlineMax is the largest body kept in its exchange's row (req_body,
+// resp_body) rather than in the bodies table: writing it costs a value
+// bound in the row's statement where a row of bodies cost a statement of
+// its own, a fifth of the writer's time. Larger bodies stay out of the
+// row, so that a scan of the exchanges table (Summaries) stays narrow.
+const inlineMax = 2 << 10
+
+// inline is b when it is kept in the row, else nil.
+func inline(b []byte) []byte {
+	if len(b) == 0 || len(b) > inlineMax {
+		return nil
+	}
+	return b
+}
+
+// insertExchangeSQL writes (or replaces) an exchange's row: the columns
+// exchangeRow writes.
+var insertExchangeSQL = "INSERT OR REPLACE INTO exchanges (" + strings.Join(columnsV3, ", ") + ", req_body, resp_body" +
+	") VALUES (" + strings.TrimSuffix(strings.Repeat("?, ", len(columnsV3)+2), ", ") + ")"
 
 // exchangeRow is x's row: its body bytes as they will be stored (their
-// lengths), notPersisted ("" or why bodies were left out) and diskBytes
-// (an estimate of the bytes x takes, for eviction). rec is a buffer to
-// build the record in, returned for the next row. Numbers are int64:
-// database/sql takes them as they are, where an int goes through
-// reflection.
+// lengths, and the small ones themselves), notPersisted ("" or why bodies
+// were left out) and diskBytes (an estimate of the bytes x takes, for
+// eviction). rec is a buffer to build the record in, returned for the
+// next row. Numbers are int64: database/sql takes them as they are, where
+// an int goes through reflection.
 func exchangeRow(x *record.Exchange, notPersisted string, diskBytes int64, rec []byte) ([]any, []byte) {
 	rec = appendRecord(rec[:0], x, notPersisted)
+	var respBody []byte
+	if x.Response != nil {
+		respBody = inline(x.Response.Body.Bytes)
+	}
 	return []any{int64(x.ID), int64(x.Version), unixNano(x.Start), unixNano(x.End),
-		x.Request.Method, x.Request.URL, x.Request.Host, int64(x.Status()), listSize(x), diskBytes, string(rec)}, rec
+		x.Request.Method, x.Request.URL, x.Request.Host, int64(x.Status()), listSize(x), diskBytes, string(rec),
+		inline(x.Request.Body.Bytes), respBody}, rec
 }
 
 // listSize is the size a list shows of x: the response body's, the bytes

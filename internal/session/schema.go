@@ -15,7 +15,7 @@ const applicationID = 0x64767078
 // FormatVersion is the session format this devproxy writes, kept in PRAGMA
 // user_version. Each change to the schema adds a step to migrations and
 // raises it by one; docs/session-format.md says what each version holds.
-const FormatVersion = 3
+const FormatVersion = 4
 
 // current is the version migrations lead to: FormatVersion (a test checks),
 // unless a test adds a step.
@@ -28,6 +28,7 @@ var migrations = []func(*sql.Tx) error{
 	createV1,
 	deferIndexV2,
 	packRecordsV3,
+	inlineBodiesV4,
 }
 
 // schemaV1 is format version 1. Times are Unix nanoseconds (0: none),
@@ -199,6 +200,17 @@ SELECT id, version, start_ns, end_ns, method, url, host,
 FROM exchanges ORDER BY id;
 DROP TABLE exchanges;
 ALTER TABLE exchanges_v3 RENAME TO exchanges;
+`)
+	return err
+}
+
+// inlineBodiesV4 upgrades to format version 4, where a body of up to
+// inlineMax bytes is kept in its exchange's row (row.go). The bodies
+// written before stay in the bodies table, the columns NULL.
+func inlineBodiesV4(tx *sql.Tx) error {
+	_, err := tx.Exec(`
+ALTER TABLE exchanges ADD COLUMN req_body BLOB;
+ALTER TABLE exchanges ADD COLUMN resp_body BLOB;
 `)
 	return err
 }

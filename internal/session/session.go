@@ -64,8 +64,9 @@ type Options struct {
 	// process may be writing the file meanwhile.
 	ReadOnly bool
 	// MaxSize is the disk budget in bytes for the database file (its
-	// pages in use; the write-ahead log beside it comes on top, and is cut
-	// back to 32 MiB after each checkpoint). When a commit takes the file past it, the
+	// pages in use; the write-ahead log beside it comes on top: up to 32
+	// MiB, 256 MiB during heavy traffic, cut back to 32 MiB after each
+	// checkpoint). When a commit takes the file past it, the
 	// oldest exchanges are deleted in batches until it is back under 90 %
 	// of it, and OnEvict is told. 0 means no budget; a budget under
 	// MinMaxSize is taken as MinMaxSize.
@@ -116,6 +117,9 @@ type Options struct {
 	// closeIndexing is how long Close goes on indexing the backlog:
 	// default closeIndexTime, negative not at all.
 	closeIndexing time.Duration
+	// busyRate is the rate of exchanges a second at which traffic counts
+	// as heavy: default busyRate (writer.go).
+	busyRate int
 }
 
 func (o Options) withDefaults() Options {
@@ -139,6 +143,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.closeIndexing == 0 {
 		o.closeIndexing = closeIndexTime
+	}
+	if o.busyRate <= 0 {
+		o.busyRate = busyRate
 	}
 	return o
 }
@@ -351,8 +358,8 @@ func dsn(path string, readOnly bool) string {
 		q.Set("_synchronous", "NORMAL")
 		q.Add("_pragma", "journal_size_limit(33554432)")
 		// Checkpoints wait for the writer to be idle (see
-		// writer.checkpoint), but not past 32 MiB of pages.
-		q.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", 32<<20/pageSize))
+		// writer.checkpoint), but not past 32 MiB of pages: the writer
+		// sets wal_autocheckpoint to the pages of normalLog.
 		q.Set("_txlock", "immediate")
 	}
 	return fileURI(path, q)

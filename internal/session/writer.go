@@ -86,6 +86,8 @@ type writer struct {
 	idleTimer *time.Timer // wakes the writer at busyUntil
 	// longLog says SQLite's checkpoints wait for busyLog (see noteWritten).
 	longLog bool
+	// pageSize is the file's (older files have smaller pages).
+	pageSize int64
 }
 
 // newWriter pins the writer's connection and prepares its statements.
@@ -104,6 +106,10 @@ func newWriter(s *Store) (*writer, error) {
 		w.close()
 		return nil, err
 	}
+	if err := w.autoCheckpoint(normalLog); err != nil {
+		w.close()
+		return nil, err
+	}
 	return w, nil
 }
 
@@ -111,6 +117,9 @@ func newWriter(s *Store) (*writer, error) {
 func (w *writer) readState() error {
 	var lastID, maxID, through int64
 	var backlog bool
+	if err := w.conn.QueryRowContext(background, "PRAGMA page_size").Scan(&w.pageSize); err != nil {
+		return err
+	}
 	err := w.conn.QueryRowContext(background, `SELECT
 		coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'last_id'), 0),
 		coalesce((SELECT max(id) FROM exchanges), 0),
@@ -338,7 +347,7 @@ func (w *writer) noteWritten(n int) {
 		w.busyFrom, w.busyCount = now, 0
 	}
 	w.busyCount += n
-	if w.busyCount >= busyRate {
+	if w.busyCount >= w.s.opts.busyRate {
 		w.busyUntil = now.Add(time.Second)
 	}
 	w.logLimit(now.Before(w.busyUntil))
@@ -350,15 +359,27 @@ func (w *writer) logLimit(busy bool) {
 	if busy == w.longLog {
 		return
 	}
-	limit := 32 << 20
+	limit := int64(normalLog)
 	if busy {
 		limit = busyLog
 	}
-	if _, err := w.conn.ExecContext(background, fmt.Sprintf("PRAGMA wal_autocheckpoint = %d", limit/pageSize)); err != nil {
+	if err := w.autoCheckpoint(limit); err != nil {
 		w.s.fail(fmt.Errorf("session %s: setting when to checkpoint: %w", w.s.path, explain(err)))
 		return
 	}
 	w.longLog = busy
+}
+
+// normalLog is how large the write-ahead log grows before SQLite
+// checkpoints by itself, unless traffic is heavy. The writer checkpoints
+// when idle long before (checkpointAfter).
+const normalLog = 32 << 20
+
+// autoCheckpoint has SQLite checkpoint by itself when the log reaches
+// limit bytes.
+func (w *writer) autoCheckpoint(limit int64) error {
+	_, err := w.conn.ExecContext(background, fmt.Sprintf("PRAGMA wal_autocheckpoint = %d", limit/max(w.pageSize, 512)))
+	return err
 }
 
 // checkpointAfter is how much the writer lets into the write-ahead log
@@ -566,17 +587,24 @@ func (w *writer) put(it *item) error {
 	return err
 }
 
-// putBodies writes an exchange's bodies, in chunks of ChunkSize, and
-// returns their size. Two bodies of one chunk each, the common case of a
-// request with a body, take one statement (insBodies).
+// putBodies writes the bodies of an exchange that its row does not hold
+// (inline), in chunks of ChunkSize, and returns the size of both. Two
+// bodies of one chunk each take one statement (insBodies).
 func (w *writer) putBodies(id uint64, req []byte, resp *record.Body) (int64, error) {
 	var respBytes []byte
 	if resp != nil {
 		respBytes = resp.Bytes
 	}
+	size := int64(len(req) + len(respBytes))
+	if inline(req) != nil || len(req) == 0 {
+		req = nil
+	}
+	if inline(respBytes) != nil || len(respBytes) == 0 {
+		respBytes = nil
+	}
 	if n, m := len(req), len(respBytes); n > 0 && n <= ChunkSize && m > 0 && m <= ChunkSize {
 		_, err := w.st.insBodies.Exec(int64(id), req, respBytes)
-		return int64(n + m), err
+		return size, err
 	}
 	for part, b := range [2][]byte{req, respBytes} {
 		for seq, off := 0, 0; off < len(b); seq, off = seq+1, off+ChunkSize {
@@ -586,7 +614,7 @@ func (w *writer) putBodies(id uint64, req []byte, resp *record.Body) (int64, err
 			}
 		}
 	}
-	return int64(len(req) + len(respBytes)), nil
+	return size, nil
 }
 
 // clearEarlier deletes the bodies and messages of an earlier version of

@@ -402,3 +402,59 @@ func TestCheckpointWaitsUntilIdle(t *testing.T) {
 	}
 	eventually(t, "the checkpoint once idle", func() bool { return fileSize() >= n*size })
 }
+
+func TestHeavyTrafficLeavesIdleWorkForLater(t *testing.T) {
+	var (
+		s        *Store
+		passes   atomic.Int32
+		longLogs atomic.Int32
+	)
+	logPages := func() (n int64) {
+		if err := s.w.conn.QueryRowContext(background, "PRAGMA wal_autocheckpoint").Scan(&n); err != nil {
+			t.Error(err)
+		}
+		return n
+	}
+	// The hooks run on the writer's goroutine: they may look at it.
+	s = open(t, newPath(t), Options{BatchSize: 4, BatchDelay: time.Hour, busyRate: 8,
+		wrapCommit: func(commit func() error) error {
+			if time.Now().Before(s.w.busyUntil) && logPages() == busyLog/s.w.pageSize {
+				longLogs.Add(1)
+			}
+			return commit()
+		},
+		wrapIndex: func(pass func() error) error {
+			if time.Now().Before(s.w.busyUntil) {
+				t.Error("an index pass while traffic is heavy")
+			}
+			if logPages() != normalLog/s.w.pageSize {
+				t.Error("an index pass with the long log")
+			}
+			passes.Add(1)
+			return pass()
+		}})
+	// 4 batches of 4 in a burst: over 8 a second, heavy from the second
+	// batch; batches then take 4 times as many.
+	for id := uint64(1); id <= 16; id++ {
+		s.Offer(exchange(id, []byte("heavy traffic")))
+		if id%4 == 0 {
+			if err := s.Flush(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for id := uint64(17); id <= 32; id++ {
+		s.Offer(exchange(id, []byte("heavy traffic")))
+	}
+	s.Flush()
+	if st := s.Stats(); st.Batches > 5 {
+		t.Errorf("%d batches; once heavy, the last 16 take one", st.Batches)
+	}
+	if longLogs.Load() == 0 {
+		t.Error("the log was never let grow")
+	}
+	eventually(t, "the backlog indexed once traffic eased", func() bool { return s.Stats().Indexed == 32 })
+	if ids, err := s.Search("heavy traffic", 0); err != nil || len(ids) != 32 {
+		t.Errorf("Search = %d, %v", len(ids), err)
+	}
+}
