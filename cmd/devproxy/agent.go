@@ -20,9 +20,13 @@ needs no inbound port and no certificate), receives the requests clients send
 to the relay, forwards them to --target through devproxy's proxy engine, and
 streams the answers back. It reconnects forever, with backoff.
 
-Transports: tunnel (default; a multiplexed WebSocket, WebSockets from clients
-pass through), poll (the long-poll protocol of Google's inverting proxy, for
-its relays), auto (tunnel, falling back to poll).`,
+Transports: tunnel (default; HTTP/2 multiplexed over one connection opened
+with an HTTP/1.1 Upgrade, or over a WebSocket when something on the way
+passes nothing else; WebSockets from clients pass through), websocket (the
+tunnel over a WebSocket from the start, for a way that holds other
+upgrades), poll (the long-poll protocol of Google's inverting proxy, for its
+relays), auto (tunnel, falling back to poll). With a relay that predates
+HTTP/2 tunnels, tunnel speaks its protocol (yamux over a WebSocket).`,
 		Example: `  devproxy agent --proxy http://127.0.0.1:9000 --backend web --token dpt_… --target http://localhost:3000
   DEVPROXY_TOKEN=dpt_… devproxy agent --proxy https://relay.example.com --backend web --target http://localhost:3000 --no-tui
   devproxy agent --proxy https://notebooks.example.com/ --backend web --transport poll --target http://localhost:8888`,
@@ -34,7 +38,7 @@ its relays), auto (tunnel, falling back to poll).`,
 	fs.String("backend", "", "the backend id this agent serves (required)")
 	fs.String("token", "", "the backend's agent token (from the relay's admin API); also $DEVPROXY_TOKEN")
 	fs.String("target", "", "the private service, e.g. http://localhost:3000 (required)")
-	fs.String("transport", "tunnel", "how to reach the relay: tunnel, poll or auto")
+	fs.String("transport", "tunnel", "how to reach the relay: tunnel, websocket, poll or auto")
 	fs.String("proxy-ca", "", "PEM file of CA certificates to trust for an https relay")
 	fs.Bool("proxy-insecure", false, "do not verify an https relay's certificate")
 	fs.Duration("shutdown-timeout", 5*time.Second, "on exit, take no new requests and wait this long for in-flight exchanges")
@@ -68,9 +72,9 @@ func runAgent(cmd *cobra.Command, args []string) error {
 	}
 	tr, _ := fs.GetString("transport")
 	switch invert.Mode(tr) {
-	case invert.ModeTunnel, invert.ModePoll, invert.ModeAuto:
+	case invert.ModeTunnel, invert.ModeWebSocket, invert.ModePoll, invert.ModeAuto:
 	default:
-		return fmt.Errorf("%s %q: must be tunnel, poll or auto", flagSource(cmd, "transport"), tr)
+		return fmt.Errorf("%s %q: must be tunnel, websocket, poll or auto", flagSource(cmd, "transport"), tr)
 	}
 	upstream, preserveHost, flush, err := upstreamFrom(cmd)
 	if err != nil {

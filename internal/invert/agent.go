@@ -16,9 +16,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/coder/websocket"
-	"github.com/hashicorp/yamux"
-
 	"github.com/devproxy/devproxy/internal/proxy"
 )
 
@@ -27,9 +24,24 @@ type Mode string
 
 // Modes.
 const (
-	ModeTunnel Mode = "tunnel" // yamux over one WebSocket (default)
-	ModePoll   Mode = "poll"   // the reference inverting-proxy long-poll protocol
-	ModeAuto   Mode = "auto"   // tunnel, falling back to poll when the relay has no tunnel
+	// ModeTunnel: the native tunnel, reversed HTTP/2 over an HTTP/1.1
+	// Upgrade, or over a WebSocket where the way to the relay passes
+	// nothing else; yamux over a WebSocket with a relay that predates
+	// HTTP/2 tunnels. The default.
+	ModeTunnel Mode = "tunnel"
+	// ModeWebSocket: the native tunnel over a WebSocket from the start, for
+	// ways to the relay that hold an unknown Upgrade rather than refuse it.
+	ModeWebSocket Mode = "websocket"
+	// ModePoll: the reference inverting-proxy long-poll protocol.
+	ModePoll Mode = "poll"
+	// ModeAuto: the tunnel, falling back to poll when the relay has none.
+	ModeAuto Mode = "auto"
+
+	// ModeYamux is devproxy's first tunnel, yamux over a WebSocket, as
+	// agents before HTTP/2 tunnels speak it: for tests and benchmarks of
+	// the relay's compatibility with them (a tunnel agent falls back to it
+	// by itself with a relay that predates HTTP/2 tunnels).
+	ModeYamux Mode = "yamux"
 )
 
 // AgentOptions configure an Agent.
@@ -42,7 +54,8 @@ type AgentOptions struct {
 	// Token is the backend's agent token (optional against a relay that
 	// does not ask, such as the reference relay).
 	Token string
-	// Mode is tunnel, poll or auto. Default tunnel.
+	// Mode is tunnel, websocket, poll or auto (or one of the modes for
+	// tests and benchmarks). Default tunnel.
 	Mode Mode
 	// Handler serves the requests that arrive: devproxy's proxy engine in
 	// front of the private backend. Required.
@@ -63,7 +76,12 @@ type AgentOptions struct {
 // forever with backoff. Run serves; Shutdown stops it gracefully.
 type Agent struct {
 	opts   AgentOptions
-	client *http.Client // to the relay (poll calls, WebSocket handshake)
+	client *http.Client // to the relay (poll calls)
+	// handshake opens the tunnel: HTTP/1.1, a new connection each time.
+	handshake *http.Client
+	// webSocketOnly is set once the direct upgrade failed where a
+	// WebSocket then worked: later tunnels go straight to the WebSocket.
+	webSocketOnly atomic.Bool
 	// name tells this agent's poll calls from those of the backend's other
 	// agents (HeaderAgent).
 	name string
@@ -78,15 +96,23 @@ type Agent struct {
 
 	mu      sync.Mutex
 	state   string
-	tunnel  *liveTunnel        // the tunnel being served, if any
+	tunnel  agentTunnel        // the tunnel being served, if any
 	stopRun context.CancelFunc // cancels Run's context (the hard stop)
 	running chan struct{}      // closed when Run returns; nil before Run
 }
 
-// liveTunnel is a connected tunnel and the server on its streams.
-type liveTunnel struct {
-	sess *yamux.Session
-	srv  *http.Server
+// agentTunnel is the agent's end of a connected tunnel: a server of the
+// relay's requests.
+type agentTunnel interface {
+	// serve serves until the tunnel ends.
+	serve()
+	// shutdown takes no new requests, waits for those in flight (up to
+	// ctx), then ends the tunnel.
+	shutdown(ctx context.Context) error
+	// close ends the tunnel now.
+	close()
+	// done is closed when the tunnel ends.
+	done() <-chan struct{}
 }
 
 // NewAgent validates o and returns an Agent.
@@ -106,9 +132,9 @@ func NewAgent(o AgentOptions) (*Agent, error) {
 	switch o.Mode {
 	case "":
 		o.Mode = ModeTunnel
-	case ModeTunnel, ModePoll, ModeAuto:
+	case ModeTunnel, ModeWebSocket, ModePoll, ModeAuto, ModeYamux:
 	default:
-		return nil, &proxy.OptionError{Option: "Mode", Err: fmt.Errorf("agent: transport %q: use tunnel, poll or auto", o.Mode)}
+		return nil, &proxy.OptionError{Option: "Mode", Err: fmt.Errorf("agent: transport %q: use tunnel, websocket, poll or auto", o.Mode)}
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -139,7 +165,7 @@ func NewAgent(o AgentOptions) (*Agent, error) {
 	drain, startDrain := context.WithCancel(context.Background())
 	var name [8]byte
 	_, _ = rand.Read(name[:])
-	return &Agent{opts: o, client: &http.Client{Transport: tr}, name: hex.EncodeToString(name[:]), state: "starting", drain: drain, startDrain: startDrain}, nil
+	return &Agent{opts: o, client: &http.Client{Transport: tr}, handshake: upgradeClient(tr), name: hex.EncodeToString(name[:]), state: "starting", drain: drain, startDrain: startDrain}, nil
 }
 
 // Status describes the connection to the relay, for the UI header.
@@ -192,6 +218,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer close(done)
 	// Poll calls and handshakes leave keep-alive connections behind.
 	defer a.client.CloseIdleConnections()
+	defer a.handshake.CloseIdleConnections()
 	a.mu.Lock()
 	a.stopRun, a.running = stop, done
 	a.mu.Unlock()
@@ -258,18 +285,13 @@ func (a *Agent) Shutdown(ctx context.Context) error {
 	if done == nil {
 		return nil // Run was never called
 	}
+	a.setState("shutting down: finishing the requests in flight")
 	var err error
 	if t != nil {
-		// The relay opens no more streams on this tunnel, and any that
-		// cross the go-away are refused.
-		_ = t.sess.GoAway()
-	}
-	a.setState("shutting down: finishing the requests in flight")
-	if t != nil {
-		// Waits for the requests on the tunnel, closing each connection
-		// once its response is done.
-		err = t.srv.Shutdown(ctx)
-		t.sess.Close()
+		// A go-away: the relay sends no more requests on this tunnel
+		// (any that cross it are refused, and it sends them elsewhere);
+		// those in flight finish, then the tunnel closes.
+		err = t.shutdown(ctx)
 	}
 	select {
 	case <-done: // poll requests finished too
@@ -281,76 +303,41 @@ func (a *Agent) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// tunnelURL is the relay's WebSocket endpoint.
-func (a *Agent) tunnelURL() string {
-	u := *a.opts.Relay
-	u.Path = strings.TrimSuffix(u.Path, "/") + TunnelPath
-	if u.Scheme == "https" {
-		u.Scheme = "wss"
-	} else {
-		u.Scheme = "ws"
-	}
-	return u.String()
-}
-
-// runTunnel opens the WebSocket, runs yamux over it as the server side, and
-// serves HTTP on the streams the relay opens, until the tunnel drops. It
-// returns how long the tunnel was up.
+// runTunnel opens the tunnel and serves the requests the relay sends on
+// it, until the tunnel drops. It returns how long the tunnel was up.
 func (a *Agent) runTunnel(ctx context.Context) (time.Duration, error) {
-	sessCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	h := http.Header{}
-	a.authorize(h)
-	h.Set(HeaderTunnelBackend, a.opts.Backend)
-	// A relay of the reference implementation treats a request without its
-	// backend header as an end user's and would queue it for some agent;
-	// with the header and an unknown request id it answers 404 at once, so
-	// auto mode can fall back. Our relay routes by path and ignores both.
-	h.Set(HeaderBackendID, a.opts.Backend)
-	h.Set(HeaderRequestID, "devproxy-tunnel-probe")
-	handshake := time.AfterFunc(10*time.Second, cancel)
+	hctx, cancel := context.WithCancel(ctx)
 	stopDrainWatch := context.AfterFunc(a.drain, cancel) // Shutdown ends a handshake
-	c, res, err := websocket.Dial(sessCtx, a.tunnelURL(), &websocket.DialOptions{HTTPClient: a.client, HTTPHeader: h})
-	stopped := handshake.Stop()
+	conn, proto, how, err := a.dialTunnel(hctx)
+	cancel()
 	if !stopDrainWatch() {
 		if err == nil {
-			c.CloseNow()
+			conn.Close()
 		}
 		return 0, errors.New("shutting down")
 	}
 	if err != nil {
-		ours := res != nil && res.Header.Get(HeaderRelay) != ""
-		switch {
-		case ours && (res.StatusCode == http.StatusUnauthorized || res.StatusCode == http.StatusForbidden || res.StatusCode == http.StatusNotFound):
-			return 0, fmt.Errorf("%w: %s", ErrAgentRejected, responseText(res))
-		case res != nil:
-			return 0, fmt.Errorf("%w: HTTP %d", errNoTunnel, res.StatusCode)
-		case !stopped && ctx.Err() == nil:
-			return 0, fmt.Errorf("%w: no answer to the WebSocket handshake in 10s", errNoTunnel)
+		return 0, err
+	}
+	var t agentTunnel
+	switch proto {
+	case ProtocolH2:
+		t = newH2Server(conn, &a.opts)
+	default:
+		if t, err = newYamuxServer(conn, &a.opts); err != nil {
+			conn.Close()
+			return 0, err
 		}
-		return 0, err
-	}
-	conn := coalesce(websocket.NetConn(sessCtx, c, websocket.MessageBinary))
-	sess, err := yamux.Server(conn, yamuxConfig(a.opts.Logger, a.opts.StreamWindow))
-	if err != nil {
-		conn.Close()
-		return 0, err
-	}
-	srv := &http.Server{
-		Handler:           a.opts.Handler,
-		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(a.opts.Logger.Handler(), slog.LevelWarn),
 	}
 	// Registered under the lock Shutdown takes: either Shutdown sees this
 	// tunnel and drains it, or this sees that Shutdown began.
 	a.mu.Lock()
 	if a.drain.Err() != nil {
 		a.mu.Unlock()
-		sess.Close()
+		t.close()
 		return 0, errors.New("shutting down")
 	}
-	a.tunnel = &liveTunnel{sess: sess, srv: srv}
+	a.tunnel = t
 	a.mu.Unlock()
 	defer func() {
 		a.mu.Lock()
@@ -359,67 +346,83 @@ func (a *Agent) runTunnel(ctx context.Context) (time.Duration, error) {
 	}()
 	start := time.Now()
 	a.setStateLog(fmt.Sprintf("connected to relay (tunnel) since %s", start.Format("15:04:05")), false)
-	a.opts.Logger.Info("agent: connected to the relay", a.where("transport", "tunnel")...)
-	go func() {
-		select {
-		case <-ctx.Done():
-			sess.Close()
-		case <-sess.CloseChan():
-		}
-	}()
-	if err := srv.Serve(newTunnelListener(sess)); errors.Is(err, http.ErrServerClosed) {
-		// Shutdown began: it closes the session once the requests in
-		// flight are done (or ctx ends).
-		<-sess.CloseChan()
-	}
-	sess.Close()
-	srv.Close() // connections still open (a dropped tunnel) end now
+	a.opts.Logger.Info("agent: connected to the relay", a.where("transport", "tunnel", "protocol", protocolName(proto), "carrier", string(how))...)
+	stop := context.AfterFunc(ctx, t.close)
+	defer stop()
+	t.serve()
 	return time.Since(start), errors.New("tunnel closed")
 }
 
-// tunnelListener is the tunnel as the agent's http.Server sees it. Its Close
-// stops Accept but leaves the session open: http.Server.Shutdown closes its
-// listener first and then waits for the requests in flight, which need the
-// session. Whoever ends the tunnel closes the session.
-type tunnelListener struct {
-	*yamux.Session
-	closed    chan struct{}
-	closeOnce sync.Once
-}
-
-func newTunnelListener(s *yamux.Session) *tunnelListener {
-	return &tunnelListener{Session: s, closed: make(chan struct{})}
-}
-
-type accepted struct {
-	c   net.Conn
-	err error
-}
-
-func (l *tunnelListener) Accept() (net.Conn, error) {
-	ch := make(chan accepted, 1)
-	go func() {
-		c, err := l.Session.Accept()
-		ch <- accepted{c, err}
-	}()
-	select {
-	case a := <-ch:
-		return a.c, a.err
-	case <-l.closed:
-		// The goroutine above ends when the session closes; a stream it
-		// still gets is refused.
-		go func() {
-			if a := <-ch; a.c != nil {
-				a.c.Close()
-			}
-		}()
-		return nil, net.ErrClosed
+// protocolName names a tunnel protocol for logs.
+func protocolName(proto string) string {
+	if proto == ProtocolH2 {
+		return "http2"
 	}
+	return "yamux"
 }
 
-func (l *tunnelListener) Close() error {
-	l.closeOnce.Do(func() { close(l.closed) })
-	return nil
+// dialTunnel opens the tunnel's connection and says which protocol it
+// speaks and how it got there. In tunnel mode the direct upgrade comes
+// first; when anything on the way refuses it (or the relay predates it),
+// a WebSocket follows, and later tunnels start there once it worked. Over
+// the WebSocket, a relay that picks no subprotocol speaks yamux.
+func (a *Agent) dialTunnel(ctx context.Context) (net.Conn, string, carrier, error) {
+	switch a.opts.Mode {
+	case ModeYamux:
+		conn, _, err := a.dialCarrier(ctx, carrierWebSocket, nil)
+		return conn, "yamux", carrierWebSocket, err
+	}
+	var upgradeErr error
+	if a.opts.Mode != ModeWebSocket && !a.webSocketOnly.Load() {
+		conn, _, err := a.dialCarrier(ctx, carrierUpgrade, []string{ProtocolH2})
+		if err == nil || errors.Is(err, ErrAgentRejected) || ctx.Err() != nil {
+			return conn, ProtocolH2, carrierUpgrade, err
+		}
+		upgradeErr = err
+	}
+	conn, proto, err := a.dialCarrier(ctx, carrierWebSocket, []string{ProtocolH2})
+	if err != nil {
+		return nil, "", "", err
+	}
+	if errors.Is(upgradeErr, errNoTunnel) {
+		// Refused or held on the way, where a WebSocket passes: not a
+		// passing failure, so later tunnels start with the WebSocket.
+		a.webSocketOnly.Store(true)
+		a.opts.Logger.Info("agent: the direct upgrade did not reach the relay; the tunnel goes over a WebSocket from now on", a.where("reason", cause(upgradeErr))...)
+	}
+	if proto != ProtocolH2 {
+		proto = "yamux"
+		a.opts.Logger.Info("agent: the relay predates HTTP/2 tunnels; speaking yamux over the WebSocket (upgrade the relay for faster transfers)", a.where()...)
+	}
+	return conn, proto, carrierWebSocket, nil
+}
+
+// dialCarrier opens one carrier, offering protocols (the Upgrade token; the
+// WebSocket's subprotocols), within handshakeTimeout. It returns the
+// protocol the relay chose. A relay without the tunnel, or an answer other
+// than the upgrade, is errNoTunnel.
+func (a *Agent) dialCarrier(ctx context.Context, how carrier, protocols []string) (net.Conn, string, error) {
+	hctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
+	defer cancel()
+	var conn net.Conn
+	var proto string
+	var err error
+	if how == carrierUpgrade {
+		proto = protocols[0]
+		conn, err = a.dialUpgrade(hctx, proto)
+	} else {
+		conn, proto, err = a.dialWebSocket(hctx, protocols)
+	}
+	var refused *errRefused
+	switch {
+	case err == nil:
+		return conn, proto, nil
+	case errors.As(err, &refused):
+		return nil, "", fmt.Errorf("%w: %s answered %v", errNoTunnel, how, refused)
+	case hctx.Err() != nil && ctx.Err() == nil:
+		return nil, "", fmt.Errorf("%w: no answer to the %s handshake in %s", errNoTunnel, how, handshakeTimeout)
+	}
+	return nil, "", err
 }
 
 // cause is the innermost message of a connection error ("connection

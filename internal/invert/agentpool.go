@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/devproxy/devproxy/internal/proxy"
-	"github.com/hashicorp/yamux"
 )
 
 // agentPool is the relay's live state for one backend: the agents serving
@@ -42,16 +41,43 @@ type poolAgent interface {
 	takesLocked(now time.Time) bool
 }
 
-// tunnelAgent is an agent connected over a tunnel. Its transport opens
+// tunnelAgent is an agent connected over a tunnel. Requests go as the
+// tunnel protocol's own (HTTP/2), or as HTTP/1.1 on byte streams of the
+// tunnel (yamux; upgrades on HTTP/2) through its transport, which opens
 // streams on its own tunnel, so the upstream connections it keeps alive
 // carry only the requests this agent was picked for.
 type tunnelAgent struct {
-	ys        *yamux.Session
+	sess      relaySession
 	since     time.Time
 	transport *http.Transport
 }
 
-func (a *tunnelAgent) takesLocked(time.Time) bool { return !a.ys.IsClosed() }
+// relaySession is the relay's end of an agent's tunnel.
+type relaySession interface {
+	// openStream opens a byte stream on which the agent serves HTTP/1.1;
+	// errGoingAway when the agent takes no new requests.
+	openStream(ctx context.Context) (net.Conn, error)
+	// native sends requests as the protocol's own, or is nil (yamux).
+	native() http.RoundTripper
+	// takes reports whether the agent takes new requests: the tunnel is
+	// open and, where the protocol tells without opening a stream, the
+	// agent sent no go-away.
+	takes() bool
+	isClosed() bool
+	done() <-chan struct{}
+	close()
+}
+
+func (a *tunnelAgent) takesLocked(time.Time) bool { return a.sess.takes() }
+
+// roundTrip sends req to the agent: natively when the protocol can carry
+// it, else as HTTP/1.1 on a stream.
+func (a *tunnelAgent) roundTrip(req *http.Request) (*http.Response, error) {
+	if rt := a.sess.native(); rt != nil && req.Header.Get("Upgrade") == "" {
+		return rt.RoundTrip(req)
+	}
+	return a.transport.RoundTrip(req)
+}
 
 // pollAgent is an agent that long-polls for requests. Poll agents are told
 // apart by the name devproxy agents send in HeaderAgent; agents that send
@@ -101,7 +127,7 @@ func (p *agentPool) connectedLocked(now time.Time) bool {
 	for _, a := range p.agents {
 		switch a := a.(type) {
 		case *tunnelAgent:
-			if !a.ys.IsClosed() {
+			if !a.sess.isClosed() {
 				return true
 			}
 		case *pollAgent:
@@ -130,7 +156,7 @@ func (p *agentPool) pruneLocked(now time.Time) {
 	for i := len(p.agents) - 1; i >= 0; i-- {
 		switch a := p.agents[i].(type) {
 		case *tunnelAgent:
-			if a.ys.IsClosed() {
+			if a.sess.isClosed() {
 				p.removeLocked(i)
 			}
 		case *pollAgent:
@@ -189,7 +215,7 @@ func (p *agentPool) closeAll() {
 	}
 	p.mu.Unlock()
 	for _, t := range tunnels {
-		t.ys.Close()
+		t.sess.close()
 		t.transport.CloseIdleConnections()
 	}
 	p.poll.failAll(proxy.ErrTunnelLost)
@@ -376,14 +402,14 @@ func (p *agentPool) waitAgent(ctx context.Context) error {
 // idle connections are closed when its tunnel ends.
 func (p *agentPool) dial(ctx context.Context, a *tunnelAgent, wait time.Duration) (net.Conn, error) {
 	for {
-		st, err := a.ys.Open()
+		st, err := a.sess.openStream(ctx)
 		if err == nil {
-			return &tunnelConn{Conn: st, sess: a.ys}, nil
+			return st, nil
 		}
 		switch {
-		case errors.Is(err, yamux.ErrRemoteGoAway):
+		case errors.Is(err, errGoingAway):
 			p.leave(a)
-		case a.ys.IsClosed():
+		case a.sess.isClosed():
 		default:
 			return nil, err
 		}
@@ -414,7 +440,7 @@ func (p *agentPool) status() AgentPoolStatus {
 	for _, a := range p.agents {
 		switch a := a.(type) {
 		case *tunnelAgent:
-			if !a.ys.IsClosed() {
+			if !a.sess.isClosed() {
 				tunnels++
 			}
 		case *pollAgent:

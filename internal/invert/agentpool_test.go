@@ -26,6 +26,7 @@ func TestAgentsOfOneBackendTakeTurns(t *testing.T) {
 		{ModeTunnel, ModeTunnel},
 		{ModePoll, ModePoll},
 		{ModeTunnel, ModePoll},
+		{ModeTunnel, ModeYamux}, // one agent before HTTP/2 tunnels
 	} {
 		t.Run(string(pair[0])+"+"+string(pair[1]), func(t *testing.T) {
 			relayURL := startTwoAgentRelay(t, pair)

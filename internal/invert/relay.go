@@ -15,12 +15,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
 	"github.com/devproxy/devproxy/internal/proxy"
 	"github.com/devproxy/devproxy/internal/record"
-	"github.com/hashicorp/yamux"
 )
 
 // RelayOptions configure a Relay.
@@ -68,6 +68,10 @@ type Relay struct {
 	// closed too, rather than left up.
 	closed     chan struct{}
 	closedOnce sync.Once
+
+	// legacyTunnel makes the relay answer tunnels as relays before HTTP/2
+	// tunnels did (yamux over a WebSocket only), for compatibility tests.
+	legacyTunnel atomic.Bool
 }
 
 // NewRelay returns a relay.
@@ -194,11 +198,21 @@ func (t poolTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		switch a := a.(type) {
 		case *tunnelAgent:
-			res, err := a.transport.RoundTrip(req)
+			res, err := a.roundTrip(req)
+			bodiless := req.Body == nil || req.Body == http.NoBody
+			if errors.Is(err, errGoingAway) {
+				// The agent is going away and did not take the request:
+				// it goes to the next agent, unless its body was spent
+				// (the go-away crossed it on the way).
+				p.leave(a)
+				if err == errGoingAway || bodiless {
+					continue
+				}
+			}
 			var na *proxy.NoAgentError
 			// The tunnels went away before the request was sent. The
 			// transport closed the body, so only a bodiless one can go on.
-			if errors.As(err, &na) && (req.Body == nil || req.Body == http.NoBody) && p.pollTakes() {
+			if errors.As(err, &na) && bodiless && p.pollTakes() {
 				continue
 			}
 			return res, err
@@ -298,28 +312,55 @@ func bearer(req *http.Request) string {
 	return strings.TrimSpace(tok)
 }
 
-// handleTunnel accepts an agent's WebSocket and runs yamux over it; the relay
-// is the yamux client and opens one stream per upstream connection.
+// handleTunnel accepts an agent's tunnel: a direct Upgrade to ProtocolH2,
+// or a WebSocket carrying HTTP/2 (subprotocol ProtocolH2) or, for agents
+// that predate it, yamux. The relay is the client of either protocol.
 func (r *Relay) handleTunnel(w http.ResponseWriter, req *http.Request) {
 	w.Header().Set(HeaderRelay, "1")
 	id := req.Header.Get(HeaderTunnelBackend)
 	if !r.authorizeAgent(w, req, id) {
 		return
 	}
-	c, err := websocket.Accept(w, req, &websocket.AcceptOptions{InsecureSkipVerify: true})
-	if err != nil {
-		return // Accept answered the client
+	var conn net.Conn
+	var err error
+	proto, how := "yamux", carrierWebSocket
+	switch {
+	case hasToken(req.Header, "Upgrade", ProtocolH2) && !r.legacyTunnel.Load():
+		proto, how = ProtocolH2, carrierUpgrade
+		conn, err = acceptUpgrade(w, ProtocolH2)
+	default:
+		opts := &websocket.AcceptOptions{InsecureSkipVerify: true}
+		if !r.legacyTunnel.Load() {
+			opts.Subprotocols = []string{ProtocolH2}
+		}
+		var c *websocket.Conn
+		if c, err = websocket.Accept(w, req, opts); err != nil {
+			return // Accept answered the agent
+		}
+		if c.Subprotocol() == ProtocolH2 {
+			proto = ProtocolH2
+		}
+		conn = websocket.NetConn(context.Background(), c, websocket.MessageBinary)
 	}
-	ctx, cancel := context.WithCancel(req.Context())
-	defer cancel()
-	ys, err := yamux.Client(coalesce(websocket.NetConn(ctx, c, websocket.MessageBinary)), yamuxConfig(r.opts.Logger, r.opts.StreamWindow))
 	if err != nil {
-		c.Close(websocket.StatusInternalError, "yamux")
+		return
+	}
+	var sess relaySession
+	if proto == ProtocolH2 {
+		ctx, cancel := context.WithTimeout(req.Context(), handshakeTimeout)
+		sess, err = newH2Session(ctx, conn, r.opts.StreamWindow)
+		cancel()
+	} else {
+		sess, err = newYamuxSession(conn, r.opts.Logger, r.opts.StreamWindow)
+	}
+	if err != nil {
+		conn.Close()
+		r.opts.Logger.Warn("agent tunnel failed", "backend", id, "reason", err.Error(), "remote", req.RemoteAddr)
 		return
 	}
 	p := r.pool(id)
-	a := &tunnelAgent{ys: ys, since: time.Now()}
-	// The agent serves HTTP/1.1 on the streams it accepts.
+	a := &tunnelAgent{sess: sess, since: time.Now()}
+	// The agent serves HTTP/1.1 on the byte streams of its tunnel.
 	var h1 http.Protocols
 	h1.SetHTTP1(true)
 	a.transport, err = proxy.NewTransport(proxy.TransportOptions{
@@ -329,15 +370,19 @@ func (r *Relay) handleTunnel(w http.ResponseWriter, req *http.Request) {
 		},
 	})
 	if err != nil {
-		ys.Close()
+		sess.close()
 		return
 	}
+	if sess.native() != nil {
+		// Streams carry only upgrades here, which are never reused.
+		a.transport.DisableKeepAlives = true
+	}
 	p.addTunnel(a)
-	r.opts.Logger.Info("agent connected", "backend", id, "transport", "tunnel", "remote", req.RemoteAddr)
+	r.opts.Logger.Info("agent connected", "backend", id, "transport", "tunnel", "protocol", protocolName(proto), "carrier", string(how), "remote", req.RemoteAddr)
 	select {
-	case <-ys.CloseChan():
+	case <-sess.done():
 	case <-r.closed:
-		ys.Close()
+		sess.close()
 	}
 	p.removeTunnel(a)
 	r.opts.Logger.Info("agent disconnected", "backend", id, "transport", "tunnel", "remote", req.RemoteAddr)

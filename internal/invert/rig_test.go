@@ -199,8 +199,11 @@ func waitDone(t *testing.T, rec *record.Recorder, n int) []record.Exchange {
 	}
 }
 
+// forEachTransport runs fn with an agent of each transport: the tunnel
+// (HTTP/2 over an upgrade), the tunnel over a WebSocket, yamux over a
+// WebSocket (an agent that predates HTTP/2 tunnels), and poll.
 func forEachTransport(t *testing.T, fn func(t *testing.T, r *rig)) {
-	for _, tr := range []Mode{ModeTunnel, ModePoll} {
+	for _, tr := range []Mode{ModeTunnel, ModeWebSocket, ModeYamux, ModePoll} {
 		t.Run(string(tr), func(t *testing.T) { fn(t, newRig(t, tr)) })
 	}
 }

@@ -10,8 +10,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/hashicorp/yamux"
 )
 
 // TestAgentGracefulShutdown: an agent told to shut down stops taking new
@@ -24,6 +22,7 @@ func TestAgentGracefulShutdown(t *testing.T) {
 		{ModePoll, ModePoll},
 		{ModePoll, ModeTunnel},
 		{ModeTunnel, ModePoll},
+		{ModeYamux, ModeTunnel}, // an agent before HTTP/2 tunnels, replaced
 	} {
 		t.Run(string(c.first)+" then "+string(c.second), func(t *testing.T) {
 			testGracefulShutdown(t, newRig(t, c.first), c.second)
@@ -62,7 +61,7 @@ func testGracefulShutdown(t *testing.T, r *rig, secondTransport Mode) {
 		shutdown := make(chan error, 1)
 		go func() { shutdown <- old.Shutdown(ctx) }()
 		waitShuttingDown(t, old)
-		if r.transport == ModeTunnel {
+		if r.transport != ModePoll {
 			waitGoAwaySeen(t, r.relay.pool("web"))
 		}
 
@@ -168,12 +167,11 @@ func waitGoAwaySeen(t *testing.T, p *agentPool) {
 		}
 		p.mu.Unlock()
 		for _, s := range ss {
-			st, err := s.ys.Open()
-			if err == nil {
-				st.Close()
-				return false
+			gone := !s.sess.takes()
+			if y, ok := s.sess.(*yamuxSession); ok {
+				gone = y.goingAway()
 			}
-			if !errors.Is(err, yamux.ErrRemoteGoAway) && !s.ys.IsClosed() {
+			if !gone {
 				return false
 			}
 		}

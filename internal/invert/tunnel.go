@@ -1,121 +1,175 @@
 package invert
 
 import (
-	"context"
-	"encoding/binary"
+	"bufio"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
-	"strings"
 	"sync"
-	"time"
 
 	"github.com/devproxy/devproxy/internal/proxy"
-	"github.com/hashicorp/yamux"
 )
 
-// StreamWindow is the default yamux per-stream receive window. yamux's own
+// The native tunnel. The agent dials the relay and asks on TunnelPath for
+// one connection that carries the relay's requests back to it. What the
+// connection carries is a protocol; how it gets there is a carrier.
+//
+// Protocols:
+//
+//   - ProtocolH2, reversed HTTP/2: the relay is the HTTP/2 client and sends
+//     each end-user request as a stream, the agent is the HTTP/2 server
+//     (cloudflared's design). Flow control, multiplexing, trailers and
+//     cancellation come from the standard library. A request that needs a
+//     byte stream (an Upgrade, such as a WebSocket) travels as HTTP/1.1
+//     inside a CONNECT stream (h2stream.go).
+//   - yamux, devproxy's first tunnel protocol: HTTP/1.1 on yamux streams.
+//     Relays still serve it to agents that predate HTTP/2, and agents
+//     speak it to relays that predate it.
+//
+// Carriers:
+//
+//   - an HTTP/1.1 Upgrade (Upgrade: devproxy-h2), after which the protocol
+//     runs on the connection itself, framed once;
+//   - a WebSocket, for ways to the relay that pass WebSocket and nothing
+//     else: the agent offers ProtocolH2 as the subprotocol; a relay that
+//     picks none speaks yamux (carrier.go).
+//
+// The agent tries the Upgrade first and falls back to a WebSocket; see
+// Agent.dialTunnel.
+
+// ProtocolH2 names reversed HTTP/2 on the tunnel: the Upgrade token of a
+// direct tunnel, and the WebSocket subprotocol of one over a WebSocket.
+const ProtocolH2 = "devproxy-h2"
+
+// HeaderTunnel marks the relay's own requests on an HTTP/2 tunnel: "hello"
+// (the first request, answered by the agent itself) and "stream" (a CONNECT
+// for a byte stream). The relay strips X-Devproxy-* headers from end-user
+// requests, so no end user can send either.
+const HeaderTunnel = "X-Devproxy-Tunnel"
+
+// StreamWindow is the default receive window per stream. yamux's own
 // default, 256 KiB, caps a stream at window/RTT (frp#2987); 4 MiB keeps
 // bulk transfers fast over long round trips. The receiver may buffer a
 // window per stream, so a process with a memory budget sets a smaller one
 // (RelayOptions and AgentOptions.StreamWindow).
 const StreamWindow = 4 << 20
 
-// yamuxConfig is shared by both ends: keepalives find a dead peer within
-// about ten seconds. yamux's own messages (a failed keepalive, a broken
-// frame) go to logger. window is the receive window per stream (0:
-// StreamWindow).
-func yamuxConfig(logger *slog.Logger, window uint32) *yamux.Config {
-	c := yamux.DefaultConfig()
-	if window == 0 {
-		window = StreamWindow
+// minStreamWindow is the smallest window per stream either end uses.
+const minStreamWindow = 256 << 10
+
+// streamWindow is the window per stream for a configured value (0: the
+// default).
+func streamWindow(w uint32) uint32 {
+	if w == 0 {
+		w = StreamWindow
 	}
-	c.MaxStreamWindowSize = max(window, 256<<10)
-	c.EnableKeepAlive = true
-	c.KeepAliveInterval = 5 * time.Second
-	c.ConnectionWriteTimeout = 5 * time.Second
-	c.StreamOpenTimeout = 10 * time.Second
-	c.StreamCloseTimeout = time.Minute
-	c.AcceptBacklog = 512
-	c.LogOutput = nil
-	c.Logger = yamuxLog{logger}
-	return c
+	return max(w, minStreamWindow)
 }
 
-// yamuxLog turns yamux's printf lines ("[ERR] yamux: keepalive failed: …")
-// into records: warnings for its errors and warnings, else information.
-type yamuxLog struct{ l *slog.Logger }
+// windowsPerConn is how many stream windows an HTTP/2 tunnel's connection
+// window holds: the most a receiver buffers for all its streams together
+// (yamux has no such bound). A reader that stops holds its stream's window
+// of the connection's, so the connection stalls only when this many
+// streams are full at once.
+const windowsPerConn = 64
 
-func (y yamuxLog) Print(v ...any)                 { y.log(fmt.Sprint(v...)) }
-func (y yamuxLog) Printf(format string, v ...any) { y.log(fmt.Sprintf(format, v...)) }
-func (y yamuxLog) Println(v ...any)               { y.log(fmt.Sprintln(v...)) }
-
-func (y yamuxLog) log(msg string) {
-	msg = strings.TrimSpace(msg)
-	level := slog.LevelInfo
-	for _, tag := range []string{"[ERR] ", "[WARN] "} {
-		if rest, ok := strings.CutPrefix(msg, tag); ok {
-			msg, level = rest, slog.LevelWarn
-		}
-	}
-	y.l.Log(context.Background(), level, msg)
-}
-
-// tunnelConn is one yamux stream on the relay side. When the session under it
-// dies, errors say the tunnel was lost, so exchanges are recorded that way.
+// tunnelConn is one byte stream of a tunnel on the relay side. When the
+// tunnel under it dies, errors say the tunnel was lost, so exchanges are
+// recorded that way.
 type tunnelConn struct {
 	net.Conn
-	sess *yamux.Session
+	lost func() bool
 }
 
-func (c *tunnelConn) wrap(err error) error {
-	if err != nil && c.sess.IsClosed() && !errors.Is(err, proxy.ErrTunnelLost) {
+func (c *tunnelConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	return n, lostErr(err, c.lost)
+}
+
+func (c *tunnelConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	return n, lostErr(err, c.lost)
+}
+
+// lostErr marks err as proxy.ErrTunnelLost when the tunnel is gone.
+func lostErr(err error, lost func() bool) error {
+	if err != nil && lost() && !errors.Is(err, proxy.ErrTunnelLost) {
 		return fmt.Errorf("%w: %v", proxy.ErrTunnelLost, err)
 	}
 	return err
 }
 
-func (c *tunnelConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	return n, c.wrap(err)
-}
-
-func (c *tunnelConn) Write(p []byte) (int, error) {
-	n, err := c.Conn.Write(p)
-	return n, c.wrap(err)
-}
-
-// yamux frame header: version, type, flags (2), stream id (4), length (4).
-const (
-	yamuxHeaderSize = 12
-	yamuxTypeData   = 0
-)
-
-// coalescer joins each yamux data-frame header with the body written right
-// after it, so one frame is one WebSocket message (one flush, one syscall)
-// instead of two. yamux writes from a single send loop, header then body.
-type coalescer struct {
+// notifyConn is a tunnel's connection that says when it is closed, by
+// either protocol's implementation or by a failure.
+type notifyConn struct {
 	net.Conn
-	mu  sync.Mutex
-	hdr []byte
-	buf []byte
+	once   sync.Once
+	closed chan struct{}
 }
 
-func coalesce(c net.Conn) net.Conn { return &coalescer{Conn: c} }
+func newNotifyConn(c net.Conn) *notifyConn {
+	return &notifyConn{Conn: c, closed: make(chan struct{})}
+}
 
-func (c *coalescer) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.hdr) == 0 {
-		if len(p) == yamuxHeaderSize && p[1] == yamuxTypeData && binary.BigEndian.Uint32(p[8:12]) > 0 {
-			c.hdr = append(c.hdr[:0], p...) // a body follows
-			return len(p), nil
-		}
-		return c.Conn.Write(p)
+func (c *notifyConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(func() { close(c.closed) })
+	return err
+}
+
+func (c *notifyConn) isClosed() bool {
+	select {
+	case <-c.closed:
+		return true
+	default:
+		return false
 	}
-	c.buf = append(append(c.buf[:0], c.hdr...), p...)
-	c.hdr = c.hdr[:0]
-	n, err := c.Conn.Write(c.buf)
-	return max(n-yamuxHeaderSize, 0), err
 }
+
+// oneConnListener hands out one connection, then blocks until closed: how
+// an http.Server serves the tunnel's connection.
+type oneConnListener struct {
+	conn   net.Conn
+	ch     chan net.Conn
+	closed chan struct{}
+	once   sync.Once
+}
+
+func newOneConnListener(c net.Conn) *oneConnListener {
+	l := &oneConnListener{conn: c, ch: make(chan net.Conn, 1), closed: make(chan struct{})}
+	l.ch <- c
+	return l
+}
+
+func (l *oneConnListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.ch:
+		return c, nil
+	case <-l.closed:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *oneConnListener) Close() error {
+	l.once.Do(func() { close(l.closed) })
+	return nil
+}
+
+func (l *oneConnListener) Addr() net.Addr { return l.conn.LocalAddr() }
+
+// readBufConn reads its connection through a buffer, so that one read
+// takes the small frames the peer sent together (large payloads still go
+// straight to the reader).
+type readBufConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+// tunnelReadBuffer is the agent's read buffer on an HTTP/2 tunnel.
+const tunnelReadBuffer = 64 << 10
+
+func newReadBufConn(c net.Conn) *readBufConn {
+	return &readBufConn{Conn: c, r: bufio.NewReaderSize(c, tunnelReadBuffer)}
+}
+
+func (c *readBufConn) Read(p []byte) (int, error) { return c.r.Read(p) }
