@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/devproxy/devproxy/internal/record"
@@ -44,12 +45,20 @@ type watchedConn struct {
 	scan     *requestScanner
 	active   bool // a handler is running for a request on this connection
 	reported bool // a refusal or timeout was recorded; nothing more to say
+
+	// hijacked is set once net/http handed the connection over (an
+	// upgrade: a WebSocket, a tunnel): what crosses it is no longer
+	// HTTP/1.1 requests, so it is passed through unwatched.
+	hijacked atomic.Bool
 }
 
 type connKey struct{}
 
 func (c *watchedConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
+	if c.hijacked.Load() {
+		return n, err
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if n > 0 {
@@ -72,6 +81,9 @@ func (c *watchedConn) Read(p []byte) (int, error) {
 const goErrorHeaders = "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n"
 
 func (c *watchedConn) Write(p []byte) (int, error) {
+	if c.hijacked.Load() {
+		return c.Conn.Write(p)
+	}
 	c.mu.Lock()
 	if !c.active && !c.reported && bytes.HasPrefix(p, []byte("HTTP/1.1 ")) {
 		if head, body, ok := bytes.Cut(p, []byte(goErrorHeaders)); ok && !bytes.Contains(head, []byte("\r\nDate:")) {

@@ -111,6 +111,11 @@ func Listen(o ServerOptions, h http.Handler) (*Server, error) {
 			}
 			return ctx
 		}
+		s.srv.ConnState = func(c net.Conn, st http.ConnState) {
+			if wc, ok := c.(*watchedConn); ok && st == http.StateHijacked {
+				wc.hijacked.Store(true)
+			}
+		}
 	}
 	return s, nil
 }
