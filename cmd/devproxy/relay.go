@@ -22,9 +22,10 @@ func newRelayCmd() *cobra.Command {
 		Short: "Public side of the inverting proxy: clients call it, agents beside private backends dial in",
 		Long: `relay is a public server that clients call. It has no route to the backends:
 each backend runs "devproxy agent" beside it, which dials out to the relay and
-carries requests in and responses back. Agents connect over a multiplexed
-tunnel (yamux over a WebSocket) or the long-poll protocol of Google's inverting
-proxy, which this relay also speaks.
+carries requests in and responses back. Agents connect over a tunnel (HTTP/2
+over one connection the agent opens, or over a WebSocket when nothing else
+passes) or the long-poll protocol of Google's inverting proxy, which this
+relay also speaks.
 
 Backends are registered through the admin API (or in the config file):
   curl -H "Authorization: Bearer $ADMIN_TOKEN" -d '{"id":"web","pathPrefixes":["/"]}' http://127.0.0.1:9000/api/backends
