@@ -340,6 +340,19 @@ func (e *Exchange) Status() int {
 }
 
 // ContentType is the response's media type without parameters, or "".
+// ResponseSize is the size a list shows and sorts by: the response body's,
+// or the bytes both ways of an upgraded exchange (a WebSocket); -1 without
+// a response.
+func (e *Exchange) ResponseSize() int64 {
+	switch {
+	case e.Response == nil:
+		return -1
+	case e.Upgraded:
+		return e.UpgradeUp + e.UpgradeDn
+	}
+	return e.Response.Body.Size
+}
+
 func (e *Exchange) ContentType() string {
 	if e.Response == nil {
 		return ""

@@ -110,20 +110,8 @@ func exchangeRow(x *record.Exchange, notPersisted string, diskBytes int64, rec [
 		respBody = inline(x.Response.Body.Bytes)
 	}
 	return []any{int64(x.ID), int64(x.Version), unixNano(x.Start), unixNano(x.End),
-		x.Request.Method, x.Request.URL, x.Request.Host, int64(x.Status()), listSize(x), diskBytes, string(rec),
+		x.Request.Method, x.Request.URL, x.Request.Host, int64(x.Status()), x.ResponseSize(), diskBytes, string(rec),
 		inline(x.Request.Body.Bytes), respBody}, rec
-}
-
-// listSize is the size a list shows of x: the response body's, the bytes
-// both ways of an upgraded exchange, -1 without a response (Summary.Size).
-func listSize(x *record.Exchange) int64 {
-	switch {
-	case x.Response == nil:
-		return -1
-	case x.Upgraded:
-		return x.UpgradeUp + x.UpgradeDn
-	}
-	return x.Response.Body.Size
 }
 
 // appendRecord appends x's record: a JSON object with what the columns do

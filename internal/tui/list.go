@@ -83,21 +83,8 @@ func (e *entry) unload(now time.Time) {
 	if !x.End.IsZero() {
 		d = int64(x.Duration(now))
 	}
-	e.sum = summary{version: x.Version, status: int32(x.Status()), dur: d, size: responseSize(x)}
+	e.sum = summary{version: x.Version, status: int32(x.Status()), dur: d, size: x.ResponseSize()}
 	e.x = nil
-}
-
-// responseSize is the size the list shows and sorts by: the response
-// body's, or an upgraded connection's bytes both ways; -1 without a
-// response.
-func responseSize(x *record.Exchange) int64 {
-	switch {
-	case x.Response == nil:
-		return -1
-	case x.Upgraded:
-		return x.UpgradeUp + x.UpgradeDn
-	}
-	return x.Response.Body.Size
 }
 
 // columns is the list's column layout for one width; a zero width hides a
@@ -545,11 +532,7 @@ func rowCells(e *entry, ctx *uiContext) cells {
 	c.dur = compactDur(d)
 	c.slow = d >= time.Second
 	if x.Response != nil {
-		n := x.Response.Body.Size
-		if x.Upgraded {
-			n = x.UpgradeUp + x.UpgradeDn
-		}
-		c.size = compactSize(n)
+		c.size = compactSize(x.ResponseSize())
 		c.ctype = shortType(x.ContentType())
 		if x.Upgraded {
 			c.ctype = "websocket"

@@ -54,7 +54,7 @@ func (o order) sortKey(e *entry, now time.Time) int64 {
 	case byDuration:
 		return int64(x.Duration(now))
 	case bySize:
-		return responseSize(x)
+		return x.ResponseSize()
 	case byStatus:
 		return int64(x.Status())
 	}
