@@ -51,13 +51,9 @@ var summaryChunk = 8192
 // first: 100,000 summaries take a few megabytes and about a tenth of a
 // second.
 func (s *Store) Summaries(after uint64, limit int) ([]Summary, error) {
-	db, err := s.reader()
+	tx, err := s.snapshot()
 	if err != nil {
 		return nil, err
-	}
-	tx, err := db.Begin()
-	if err != nil {
-		return nil, s.readError(err)
 	}
 	defer tx.Rollback()
 	var (
@@ -169,13 +165,9 @@ func (s *Store) GetMany(ids []uint64) ([]record.Exchange, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	db, err := s.reader()
+	tx, err := s.snapshot()
 	if err != nil {
 		return nil, err
-	}
-	tx, err := db.Begin()
-	if err != nil {
-		return nil, s.readError(err)
 	}
 	defer tx.Rollback()
 	xs, withMessages, err := getMany(tx, s.lay, idList(ids))

@@ -120,13 +120,9 @@ func (s *Store) Get(id uint64) (record.Exchange, error) {
 // Content-Encoding intact, unless the exchange's BodiesDecoded). An
 // exchange without a response has an empty response body.
 func (s *Store) Body(id uint64, part Part) (record.Body, error) {
-	db, err := s.reader()
+	tx, err := s.snapshot() // one snapshot: the sizes and the bytes agree
 	if err != nil {
 		return record.Body{}, err
-	}
-	tx, err := db.Begin() // one snapshot: the sizes and the bytes agree
-	if err != nil {
-		return record.Body{}, s.readError(err)
 	}
 	defer tx.Rollback()
 	b, err := readBody(tx, s.lay, id, part)
@@ -229,13 +225,9 @@ func scanMessages(rows *sql.Rows, err error) ([]record.Message, error) {
 // file. It is for exports and replay; a list reads Range, a detail view
 // Get and Body.
 func (s *Store) Load(id uint64) (record.Exchange, error) {
-	db, err := s.reader()
+	tx, err := s.snapshot()
 	if err != nil {
 		return record.Exchange{}, err
-	}
-	tx, err := db.Begin()
-	if err != nil {
-		return record.Exchange{}, s.readError(err)
 	}
 	defer tx.Rollback()
 	l, err := newLoader(tx, s.lay)

@@ -56,13 +56,9 @@ func (s *Store) Search(query string, limit int, in ...Field) ([]uint64, error) {
 	if err != nil {
 		return nil, err
 	}
-	db, err := s.reader()
+	tx, err := s.snapshot() // one snapshot: the index and its backlog agree
 	if err != nil {
 		return nil, err
-	}
-	tx, err := db.Begin() // one snapshot: the index and its backlog agree
-	if err != nil {
-		return nil, s.readError(err)
 	}
 	defer tx.Rollback()
 	// Format 1 indexed every exchange as it wrote it: no backlog.

@@ -519,6 +519,21 @@ func (s *Store) reader() (*sql.DB, error) {
 	return s.rdb, nil
 }
 
+// snapshot begins a read transaction on the reader pool: what it reads
+// comes from one state of the file, whatever the writer commits meanwhile.
+// The caller rolls it back when done.
+func (s *Store) snapshot() (*sql.Tx, error) {
+	db, err := s.reader()
+	if err != nil {
+		return nil, err
+	}
+	tx, err := db.Begin()
+	if err != nil {
+		return nil, s.readError(err)
+	}
+	return tx, nil
+}
+
 // A Store is the recorder's sink to disk.
 var _ record.Sink = (*Store)(nil)
 
