@@ -186,12 +186,12 @@ func (s *liveSource) Fetch(ids []uint64) ([]record.Exchange, error) {
 // Body is x's body: in memory when x came from the recorder with its
 // bytes, else read from the file.
 func (s *liveSource) Body(x *record.Exchange, part tui.BodyPart) (record.Body, error) {
-	b := bodyOfPart(x, part)
+	b := part.Of(x)
 	if len(b.Bytes) > 0 || b.Size == 0 {
 		return b, nil
 	}
 	if mem, ok := s.rec.Get(x.ID); ok && mem.Version == x.Version {
-		return bodyOfPart(&mem, part), nil
+		return part.Of(&mem), nil
 	}
 	return s.body(x, part)
 }
@@ -369,17 +369,6 @@ func (l *liveSub) Close() {
 		}
 		l.src.mu.Unlock()
 	})
-}
-
-// bodyOfPart is the body x carries for part.
-func bodyOfPart(x *record.Exchange, part tui.BodyPart) record.Body {
-	if part == tui.RequestBody {
-		return x.Request.Body
-	}
-	if x.Response == nil {
-		return record.Body{}
-	}
-	return x.Response.Body
 }
 
 // sortByID orders xs by ID.

@@ -214,7 +214,7 @@ func (s *lazySource) Body(x *record.Exchange, part BodyPart) (record.Body, error
 	if !ok {
 		return record.Body{}, fmt.Errorf("%s is gone", x.Label())
 	}
-	return bodyOf(&full, part), nil
+	return part.Of(&full), nil
 }
 
 // TestLazySource reads bodies only through Source.Body: the detail view,

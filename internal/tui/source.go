@@ -114,12 +114,14 @@ func (s recorderSource) SetPaused(p bool)                      { s.rec.SetPaused
 func (s recorderSource) Clear()                                { s.rec.Clear() }
 func (s recorderSource) Delete(ids ...uint64)                  { s.rec.Delete(ids...) }
 func (s recorderSource) Body(x *record.Exchange, part BodyPart) (record.Body, error) {
-	return bodyOf(x, part), nil
+	return part.Of(x), nil
 }
 
-// bodyOf is the body x carries in memory; a missing response has none.
-func bodyOf(x *record.Exchange, part BodyPart) record.Body {
-	if part == RequestBody {
+// Of is the body x carries for part, as it is in memory (a source that
+// reads bodies lazily may have left its bytes out); a missing response
+// has none.
+func (p BodyPart) Of(x *record.Exchange) record.Body {
+	if p == RequestBody {
 		return x.Request.Body
 	}
 	if x.Response == nil {

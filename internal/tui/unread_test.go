@@ -84,7 +84,7 @@ func (s *shelf) Body(x *record.Exchange, part BodyPart) (record.Body, error) {
 	if !ok {
 		return record.Body{}, fmt.Errorf("#%d is gone", x.ID)
 	}
-	return bodyOf(&s.xs[i], part), nil
+	return part.Of(&s.xs[i]), nil
 }
 
 func (s *shelf) Index() ([]Summary, error) {
