@@ -244,11 +244,14 @@ func (s *h2Session) openStream(ctx context.Context) (net.Conn, error) {
 // agent's handler, CONNECT streams to an HTTP/1.1 server with the same
 // handler (for upgrades).
 type h2Server struct {
-	conn    *notifyConn
-	handler http.Handler
-	h2      *http.Server
-	h1      *http.Server
-	streams *streamListener
+	conn *notifyConn
+	// requests serves the relay's requests: the agent's handler behind a
+	// coalescingWriter, on pooled goroutines.
+	requests http.Handler
+	workers  *handlerPool
+	h2       *http.Server
+	h1       *http.Server
+	streams  *streamListener
 }
 
 func newH2Server(conn net.Conn, o *AgentOptions) *h2Server {
@@ -256,7 +259,8 @@ func newH2Server(conn net.Conn, o *AgentOptions) *h2Server {
 	// Go's HTTP/2 server reads frames straight from its connection: two
 	// reads for each small frame (a header, then the payload) without a
 	// buffer under it. The client has its own.
-	s := &h2Server{conn: newNotifyConn(newReadBufConn(conn)), handler: o.Handler, streams: newStreamListener(conn)}
+	s := &h2Server{conn: newNotifyConn(newReadBufConn(conn)), streams: newStreamListener(conn), workers: newHandlerPool()}
+	s.requests = coalesced{o.Handler}
 	s.h2 = &http.Server{
 		Handler:   s,
 		Protocols: unencryptedH2(),
@@ -276,11 +280,7 @@ func newH2Server(conn net.Conn, o *AgentOptions) *h2Server {
 func (s *h2Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.Header.Get(HeaderTunnel) {
 	case "":
-		cw := newCoalescingWriter(w)
-		// Deferred: the handler may panic (http.ErrAbortHandler when the
-		// client went away), and the sender must be done with w first.
-		defer cw.finish()
-		s.handler.ServeHTTP(cw, r)
+		s.workers.serve(s.requests, w, r)
 	case "hello":
 		w.WriteHeader(http.StatusNoContent)
 	case "stream":
@@ -342,6 +342,7 @@ func (s *h2Server) shutdown(ctx context.Context) error {
 }
 
 func (s *h2Server) close() {
+	s.workers.close()
 	s.conn.Close()
 	s.h2.Close()
 	s.h1.Close()

@@ -2,6 +2,7 @@ package invert
 
 import (
 	"net/http"
+	"strconv"
 	"sync"
 )
 
@@ -27,6 +28,7 @@ type coalescingWriter struct {
 	cond        *sync.Cond // signalled when the sender takes or finishes a chunk
 	wroteHeader bool       // a final status went out
 	written     int        // body bytes written, up to coalesceAfter
+	left        int64      // of the declared Content-Length, to write; -1 without one
 	pending     []byte     // written by the handler, not yet sent
 	spare       []byte     // the sender's last chunk, reused
 	sending     bool       // the sender goroutine runs
@@ -43,10 +45,21 @@ const (
 	coalesceAfter = 32 << 10
 )
 
+// coalesced serves a handler through a coalescingWriter.
+type coalesced struct{ h http.Handler }
+
+func (c coalesced) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	cw := newCoalescingWriter(w)
+	// Deferred: the handler may panic (http.ErrAbortHandler when the
+	// client went away), and the sender must be done with w first.
+	defer cw.finish()
+	c.h.ServeHTTP(cw, r)
+}
+
 var coalescePool = sync.Pool{New: func() any { b := make([]byte, 0, coalesceLimit); return &b }}
 
 func newCoalescingWriter(w http.ResponseWriter) *coalescingWriter {
-	c := &coalescingWriter{w: w, rc: http.NewResponseController(w)}
+	c := &coalescingWriter{w: w, rc: http.NewResponseController(w), left: -1}
 	c.cond = sync.NewCond(&c.mu)
 	return c
 }
@@ -59,9 +72,18 @@ func (c *coalescingWriter) WriteHeader(code int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.waitIdleLocked()
-	c.w.WriteHeader(code)
 	if code >= 200 || code == http.StatusSwitchingProtocols {
-		c.wroteHeader = true
+		c.finalHeaderLocked()
+	}
+	c.w.WriteHeader(code)
+}
+
+// finalHeaderLocked notes that the final status goes out, and the body's
+// declared length.
+func (c *coalescingWriter) finalHeaderLocked() {
+	c.wroteHeader = true
+	if n, err := strconv.ParseInt(c.w.Header().Get("Content-Length"), 10, 64); err == nil && n >= 0 {
+		c.left = n
 	}
 }
 
@@ -71,8 +93,11 @@ func (c *coalescingWriter) Write(p []byte) (int, error) {
 	if !c.wroteHeader {
 		// Here, not on the sender: the server reads the handler's header
 		// map when it sends the status.
+		c.finalHeaderLocked()
 		c.w.WriteHeader(http.StatusOK)
-		c.wroteHeader = true
+	}
+	if c.left >= 0 {
+		c.left = max(c.left-int64(len(p)), 0)
 	}
 	if c.written+len(p) <= coalesceAfter && !c.sending && c.err == nil {
 		c.written += len(p)
@@ -141,11 +166,16 @@ func (c *coalescingWriter) waitIdleLocked() {
 }
 
 // Flush: the sender flushes when it runs out of data; with nothing
-// pending, flush now (headers without a body yet, an event stream).
+// pending, flush now (headers without a body yet, an event stream). Once
+// all of a declared Content-Length is written, Flush waits for the handler
+// to return, which sends what is left with the end of the stream: the
+// engine flushes after its last write, just before it returns, and a small
+// response then goes out as two frames and one write instead of three
+// frames and two writes.
 func (c *coalescingWriter) Flush() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.sending {
+	if c.sending || c.wroteHeader && c.left == 0 {
 		return
 	}
 	_ = c.rc.Flush()
