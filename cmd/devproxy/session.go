@@ -164,6 +164,9 @@ type runSession struct {
 	// keep is set (--keep-session, or k in the UI's quit question).
 	temp bool
 	keep atomic.Bool
+	// lazy says the search index waits for the first search: a temporary
+	// session may never be searched (session.Options.LazyIndex).
+	lazy bool
 	// closed is set once closeSession ran.
 	closed bool
 	// onEvict, when set, is also told of the session's evictions (the
@@ -190,12 +193,13 @@ func (s *roleRun) openSession(o *sessionOptions) error {
 	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
 		return fmt.Errorf("%s %s: is a directory; name a file in it, e.g. %s", o.src, path, filepath.Join(path, "session.db"))
 	}
-	rs := &runSession{path: path, temp: temp}
+	rs := &runSession{path: path, temp: temp, lazy: temp && !o.keep}
 	rs.keep.Store(o.keep)
 	store, err := session.Open(path, session.Options{
 		MaxSize:    o.maxSize,
 		QueueBytes: s.memory.queue,
 		Redact:     o.redact,
+		LazyIndex:  rs.lazy,
 		OnError: func(err error) {
 			s.logger.Error("session: writing failed; exchanges are kept in memory only from now on", "session", rs.path, "error", err)
 		},
@@ -311,6 +315,9 @@ func (s *roleRun) closeSession() error {
 	}
 	rs.closed = true
 	_ = rs.store.Flush() // a write error was logged when it happened
+	if rs.lazy && rs.keep.Load() {
+		s.indexKept(rs.store)
+	}
 	total, _ := rs.store.Count()
 	closeErr := rs.store.Close()
 	// Read the counters once the writer has stopped: all is told.
@@ -352,6 +359,26 @@ func (s *roleRun) closeSession() error {
 		}
 	}
 	return closeErr
+}
+
+// keptIndexTime bounds how long exiting waits to index a temporary session
+// the user chose to keep in the UI's quit question.
+const keptIndexTime = 30 * time.Second
+
+// indexKept indexes a temporary session that was kept although its index
+// waited for a first search: whoever opens it later with devproxy view
+// reads it only, and would otherwise read every exchange for each search.
+// What is not indexed within keptIndexTime is indexed by the next devproxy
+// that records into the file.
+func (s *roleRun) indexKept(store *session.Store) {
+	st := store.Stats()
+	if st.Written <= st.Indexed {
+		return
+	}
+	fmt.Fprintf(s.stderr, "devproxy: indexing the kept session for search (%d exchanges, at most %s)\n", st.Written-st.Indexed, keptIndexTime)
+	ctx, cancel := context.WithTimeout(context.Background(), keptIndexTime)
+	defer cancel()
+	_ = store.Index(ctx)
 }
 
 // abandonSession deletes a temporary session that was not kept without

@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -350,6 +352,61 @@ func TestUIConfigForSessions(t *testing.T) {
 	named := &roleRun{role: record.RoleServe, rec: record.NewRecorder(record.Limits{}), session: &runSession{path: "/s/n.db"}}
 	if cfg := uiConfig(named); !cfg.SavedOnExit || cfg.TempSession != "" {
 		t.Errorf("named session: SavedOnExit %v, TempSession %q", cfg.SavedOnExit, cfg.TempSession)
+	}
+}
+
+// TestKeptTempSessionIsIndexed: a temporary session is indexed only once
+// searched, but one the user keeps from the UI's quit question is indexed
+// before exit, for devproxy view (which reads only) to search.
+func TestKeptTempSessionIsIndexed(t *testing.T) {
+	state := isolate(t)
+	var stderr bytes.Buffer
+	r := &roleRun{role: record.RoleServe, name: "serve", rec: record.NewRecorder(record.Limits{}),
+		stderr: &stderr, logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if err := r.openSession(&sessionOptions{maxSize: defaultTempSessionMax, redact: redact.None}); err != nil {
+		t.Fatal(err)
+	}
+	if !r.session.lazy {
+		t.Fatal("a temporary session indexes before anyone searches")
+	}
+	const n = 20
+	for id := uint64(1); id <= n; id++ {
+		if !r.session.store.Offer(record.Exchange{ID: id, Version: 1, State: record.Done,
+			Request: record.Request{Method: "GET", URL: fmt.Sprintf("http://example.test/%d", id)}}) {
+			t.Fatal("Offer refused")
+		}
+	}
+	if err := r.session.store.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if st := r.session.store.Stats(); st.Written != n || st.Indexed != 0 {
+		t.Fatalf("before keeping: %+v", st)
+	}
+	r.session.keep.Store(true) // k in the UI's quit question
+	if err := r.closeSession(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stderr.String(), "indexing the kept session for search (20 exchanges") {
+		t.Errorf("stderr:\n%s", stderr.String())
+	}
+	files, _ := filepath.Glob(filepath.Join(state, "devproxy", "sessions", "serve-*.db"))
+	if len(files) != 1 {
+		t.Fatalf("sessions %v", files)
+	}
+	// Nothing is left to index: a writer that indexes the backlog finds none.
+	store, err := session.Open(files[0], session.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	if err := store.Index(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if st := store.Stats(); st.Indexed != 0 {
+		t.Errorf("%d exchanges were left to index", st.Indexed)
+	}
+	if ids, err := store.Search("example.test/7", 0); err != nil || !slices.Equal(ids, []uint64{7}) {
+		t.Errorf("Search = %v, %v", ids, err)
 	}
 }
 

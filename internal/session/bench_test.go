@@ -201,3 +201,47 @@ func BenchmarkGetMany(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkSearchLazy is what the first search of a session with a lazy
+// index (Options.LazyIndex) costs: a body search over 20,000 exchanges as
+// BenchmarkWrite's, none indexed, so each is read and searched; "indexed"
+// is the same search once the index holds them all, the baseline. It
+// reports the time per exchange searched.
+func BenchmarkSearchLazy(b *testing.B) {
+	const n = 20_000
+	path := newPath(b)
+	s := open(b, path, Options{QueueBytes: 1 << 40, LazyIndex: true})
+	for i := range n {
+		s.Offer(benchExchange(uint64(i + 1)))
+	}
+	if err := s.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range []struct {
+		name    string
+		indexed bool
+	}{{"not-indexed", false}, {"indexed", true}} {
+		b.Run(c.name, func(b *testing.B) {
+			if c.indexed {
+				s := open(b, path, Options{})
+				if err := s.Index(b.Context()); err != nil {
+					b.Fatal(err)
+				}
+				if err := s.Close(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			r := open(b, path, Options{ReadOnly: true})
+			for b.Loop() {
+				ids, err := r.Search("zanzibar", 0, FieldRequest, FieldResponse)
+				if err != nil || len(ids) != 0 {
+					b.Fatalf("%v, %v", ids, err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/exchange")
+		})
+	}
+}

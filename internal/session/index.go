@@ -7,7 +7,10 @@ package session
 // empty, a pass at a time in small transactions, looking at the queue
 // again between passes: under sustained traffic it does not index at all,
 // and it catches up when the traffic pauses. Search reads the exchanges
-// not indexed yet (search.go), so it misses nothing meanwhile.
+// not indexed yet (search.go), so it misses nothing meanwhile. With
+// Options.LazyIndex the writer does not index at all until the first
+// Search (or Index): a temporary session that nobody searches never pays
+// for an index, which cost more CPU than all the rest of recording.
 //
 // Every exchange with an ID up to the meta key indexed_through is indexed,
 // except those in the table unindexed: exchanges written (again, or late)

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -331,4 +332,66 @@ func TestIndexErrorReported(t *testing.T) {
 	if ids, err := s.Search("still found", 0); err != nil || len(ids) != 1 {
 		t.Errorf("Search = %v, %v", ids, err)
 	}
+}
+
+func TestLazyIndex(t *testing.T) {
+	var passes atomic.Int32
+	count := func(pass func() error) error { passes.Add(1); return pass() }
+	xs := searchExchanges(t)
+	write := func(s *Store) {
+		for _, x := range xs {
+			s.Offer(x)
+		}
+		if err := s.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Nobody searches: nothing is indexed, not even as the store closes.
+	path := newPath(t)
+	s := open(t, path, Options{LazyIndex: true, wrapIndex: count})
+	write(s)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := passes.Load(); n != 0 {
+		t.Errorf("%d index passes before any search", n)
+	}
+	s = open(t, path, Options{ReadOnly: true})
+	if n := backlog(t, s); n != len(xs) {
+		t.Errorf("backlog %d, want %d", n, len(xs))
+	}
+	searchCases(t, s) // a reader finds the same
+
+	// The first search finds the same as the index would, and turns
+	// indexing on; Index waits for it to finish.
+	s = open(t, newPath(t), Options{LazyIndex: true, wrapIndex: count})
+	write(s)
+	if n := s.Stats().Indexed; n != 0 {
+		t.Errorf("%d indexed before any search", n)
+	}
+	searchCases(t, s)
+	if err := s.Index(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if n := backlog(t, s); n != 0 || s.Stats().Indexed != uint64(len(xs)) {
+		t.Fatalf("backlog %d after Index, %d indexed", n, s.Stats().Indexed)
+	}
+	if hits := indexHits(t, s, "zanzibar"); len(hits) != 5 {
+		t.Fatalf("the index finds %v", hits)
+	}
+	searchCases(t, s)
+
+	// Index alone turns it on too, and waits for what was offered.
+	s = open(t, newPath(t), Options{LazyIndex: true})
+	for _, x := range xs {
+		s.Offer(x)
+	}
+	if err := s.Index(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if n := backlog(t, s); n != 0 {
+		t.Fatalf("backlog %d after Index", n)
+	}
+	searchCases(t, s)
 }

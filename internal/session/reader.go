@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/devproxy/devproxy/internal/record"
 )
@@ -243,10 +244,11 @@ func (s *Store) Load(id uint64) (record.Exchange, error) {
 // the writer's connection for the index passes, in a read transaction
 // (one snapshot) for Load and Search.
 type loader struct {
+	// row reads an exchange's row, with the bodies it keeps (inline) in
+	// formats that have them.
 	row, bodies, messages *sql.Stmt
-	// inline reads the bodies kept in the row (format 3); nil before.
-	inline *sql.Stmt
-	lay    *layout
+	inline                bool
+	lay                   *layout
 }
 
 // preparer is *sql.Conn or *sql.Tx.
@@ -255,19 +257,21 @@ type preparer interface {
 }
 
 func newLoader(p preparer, lay *layout) (loader, error) {
-	l := loader{lay: lay}
+	l := loader{lay: lay, inline: lay.inlineSQL != ""}
+	row := lay.selectSQL + " WHERE id = ?"
+	if l.inline {
+		// One statement rather than two: a search of exchanges not indexed
+		// yet loads each, and spent half its time in these.
+		row = strings.Replace(lay.selectSQL, " FROM exchanges", ", req_body, resp_body FROM exchanges", 1) + " WHERE id = ?"
+	}
 	for _, q := range []struct {
 		s   **sql.Stmt
 		sql string
 	}{
-		{&l.row, lay.selectSQL + " WHERE id = ?"},
+		{&l.row, row},
 		{&l.bodies, "SELECT part, data FROM bodies WHERE exchange_id = ? ORDER BY part, seq"},
 		{&l.messages, loadMessagesSQL},
-		{&l.inline, lay.inlineSQL},
 	} {
-		if q.sql == "" {
-			continue
-		}
 		st, err := p.PrepareContext(background, q.sql)
 		if err != nil {
 			l.close()
@@ -279,12 +283,30 @@ func newLoader(p preparer, lay *layout) (loader, error) {
 }
 
 func (l loader) close() error {
-	return closeStmts(l.row, l.bodies, l.messages, l.inline)
+	return closeStmts(l.row, l.bodies, l.messages)
+}
+
+// withBodies scans a row of loader.row: the layout's columns, then the
+// bodies the row keeps.
+type withBodies struct {
+	sc scanner
+	b  *[2][]byte
+}
+
+func (w withBodies) Scan(dest ...any) error {
+	return w.sc.Scan(append(dest, &w.b[RequestBody], &w.b[ResponseBody])...)
 }
 
 // load reads exchange id whole.
 func (l loader) load(id uint64) (record.Exchange, error) {
-	x, n, err := l.lay.scan(l.row.QueryRow(int64(id)))
+	var (
+		sc     scanner = l.row.QueryRow(int64(id))
+		inline [2][]byte
+	)
+	if l.inline {
+		sc = withBodies{sc, &inline}
+	}
+	x, n, err := l.lay.scan(sc)
 	if errors.Is(err, sql.ErrNoRows) {
 		return record.Exchange{}, fmt.Errorf("exchange #%d: %w", id, ErrNotFound)
 	}
@@ -292,7 +314,7 @@ func (l loader) load(id uint64) (record.Exchange, error) {
 		return record.Exchange{}, err
 	}
 	if n.body[0] > 0 || n.body[1] > 0 {
-		b, err := l.loadBodies(id, n)
+		b, err := l.loadBodies(id, n, inline)
 		if err != nil {
 			return record.Exchange{}, err
 		}
@@ -310,14 +332,8 @@ func (l loader) load(id uint64) (record.Exchange, error) {
 }
 
 // loadBodies reads both bodies of exchange id, n saying how many bytes
-// each has.
-func (l loader) loadBodies(id uint64, n stored) ([2][]byte, error) {
-	var b [2][]byte
-	if l.inline != nil {
-		if err := l.inline.QueryRow(int64(id)).Scan(&b[RequestBody], &b[ResponseBody]); err != nil {
-			return b, err
-		}
-	}
+// each has, b holding those its row keeps (nil where it keeps none).
+func (l loader) loadBodies(id uint64, n stored, b [2][]byte) ([2][]byte, error) {
 	inRow := [2]bool{b[0] != nil, b[1] != nil}
 	if (inRow[0] || n.body[0] <= 0) && (inRow[1] || n.body[1] <= 0) {
 		return b, checkStored(id, b, n)

@@ -45,9 +45,10 @@ var ErrShortQuery = errors.New("session: the search index finds text of 3 or mor
 // and bodies not persisted, are not searched.
 //
 // Most exchanges are found through the index. Those the writer has not
-// indexed yet (it indexes when idle: see index.go) are read and searched
-// one by one, so that a search right after a burst of traffic misses
-// nothing; it only takes longer.
+// indexed yet (it indexes when idle: see index.go; with Options.LazyIndex
+// only after the first search) are read and searched one by one, so that
+// a search right after a burst of traffic misses nothing; it only takes
+// longer.
 func (s *Store) Search(query string, limit int, in ...Field) ([]uint64, error) {
 	if utf8.RuneCountInString(query) < 3 {
 		return nil, ErrShortQuery
@@ -55,6 +56,9 @@ func (s *Store) Search(query string, limit int, in ...Field) ([]uint64, error) {
 	fields, err := searchFields(in)
 	if err != nil {
 		return nil, err
+	}
+	if s.w != nil && s.w.lazy.CompareAndSwap(true, false) {
+		s.w.signal() // someone searches: index from now on
 	}
 	tx, err := s.snapshot() // one snapshot: the index and its backlog agree
 	if err != nil {

@@ -22,7 +22,11 @@ func gzipped(t testing.TB, b []byte) []byte {
 	return buf.Bytes()
 }
 
-func TestSearch(t *testing.T) {
+// searchExchanges are the exchanges searchCases search: a large gzip'd
+// JSON body, plain, binary, URL, header, WebSocket, cut and accented
+// text.
+func searchExchanges(t *testing.T) []record.Exchange {
+	t.Helper()
 	// About 900 KB of JSON with the needle near its end, gzip'd on the wire.
 	var js bytes.Buffer
 	js.WriteString(`{"items":[`)
@@ -56,7 +60,11 @@ func TestSearch(t *testing.T) {
 	cut := exchange(7, []byte("a capture cut inside a character: zanzibar caf\xc3"))
 	cut.Response.Body.Truncated = true
 	accents := exchange(8, []byte("Ünïcode Straße"))
+	return []record.Exchange{big, plain, binary, inURL, inHeader, ws, cut, accents}
+}
 
+func TestSearch(t *testing.T) {
+	xs := searchExchanges(t)
 	// The first three are indexed, the others wait (a burst went by);
 	// then all are indexed. Search finds the same either way.
 	s, g := openGated(t, newPath(t), Options{})
@@ -68,10 +76,10 @@ func TestSearch(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	write(big, plain, binary)
+	write(xs[:3]...)
 	waitIndexed(t, s, g)
 	g.shut()
-	write(inURL, inHeader, ws, cut, accents)
+	write(xs[3:]...)
 	if n := backlog(t, s); n != 5 {
 		t.Fatalf("backlog %d, want 5", n)
 	}

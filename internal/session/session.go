@@ -7,7 +7,8 @@
 // A Store opened for writing is a record.Sink: the recorder offers it each
 // exchange as it finishes, and Offer queues it for one writer goroutine
 // without waiting. The writer commits in batches, and fills the search
-// index only when its queue is empty (index.go). When the disk falls
+// index only when its queue is empty (index.go), or, with
+// Options.LazyIndex, only once someone searches. When the disk falls
 // behind and the queue reaches its byte budget, bodies are the first thing
 // not persisted (the stored exchange carries a mark saying so), then whole
 // exchanges are counted as dropped; the proxy is never slowed.
@@ -89,6 +90,15 @@ type Options struct {
 	// exchange's text messages together) that goes into the search index.
 	// Default DefaultIndexMax (1 MiB); negative indexes no bodies.
 	IndexMax int64
+	// LazyIndex leaves the search index alone until the store is first
+	// searched (Search) or asked to index (Index): until then the writer
+	// only writes, and Close does not index either. Indexing costs about
+	// twice what writing does, so a session that may never be searched
+	// (a temporary one) should not pay it. Searches find the same
+	// exchanges either way: those not indexed yet are read one by one,
+	// so the first search of a long session takes longer, and the writer
+	// indexes the backlog when idle from then on.
+	LazyIndex bool
 	// Redact hides secrets before they reach the disk, at the redact
 	// package's levels; "" or redact.None (the default) keeps everything as
 	// captured. A redacted exchange's bodies are stored with their
@@ -460,6 +470,20 @@ func (s *Store) Flush() error {
 		s.w.flush()
 	}
 	return s.Err()
+}
+
+// Index has a store with a lazy index (Options.LazyIndex) index from now
+// on, and waits until every exchange offered before the call is written
+// and indexed, the store closes, or ctx ends (its error is returned; the
+// writer goes on indexing when idle). Use it before closing a session
+// that will be kept and read later: a read-only reader cannot index it,
+// and would read every exchange not indexed for each search. A store
+// that is not lazy waits the same way.
+func (s *Store) Index(ctx context.Context) error {
+	if s.w == nil {
+		return nil
+	}
+	return s.w.index(ctx)
 }
 
 // Close writes what is queued, stops the writer, closes the file and
