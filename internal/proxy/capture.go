@@ -55,7 +55,8 @@ func (t *requestTee) Read(p []byte) (int, error) {
 func (t *requestTee) Close() error { return t.body.Close() }
 
 // headerFlushDelay: when a response with a known length has sent headers but
-// no body yet, the headers go out after this long without waiting for it.
+// the upstream holds its body back, the headers go out after this long
+// without waiting for it.
 const headerFlushDelay = 2 * time.Millisecond
 
 // responseWriter sits between ReverseProxy and the client's ResponseWriter:
@@ -65,7 +66,9 @@ const headerFlushDelay = 2 * time.Millisecond
 // With streamFlush (the default), it owns flushing for responses of known
 // length: each write is flushed at once unless it completed the body (the
 // server sends that at the end anyway), so a slow drip arrives as it is
-// produced while a small response costs one write, not two. Responses of
+// produced while a small response costs one write, not two. The headers of
+// such a response wait for its first body bytes, unless the upstream holds
+// those back for headerFlushDelay (see bodyEnd). Responses of
 // unknown length and event streams are flushed after every write by
 // ReverseProxy itself, through Flush.
 type responseWriter struct {
@@ -104,11 +107,33 @@ func (w *responseWriter) WriteHeader(code int) {
 				w.length = n
 			}
 		}
-		if w.streamFlush && w.length > 0 {
-			w.timer = time.AfterFunc(headerFlushDelay, w.flushHeaders)
-		}
 	}
 	w.ResponseWriter.WriteHeader(code)
+}
+
+// waitingForBody arms the header timer before a read of the upstream body
+// that may block, when the headers of a response of known length are still
+// held back waiting for it; the returned func disarms it once the read
+// returns. The timer measures how long the upstream withholds the body, not
+// how late this goroutine runs: armed from WriteHeader, a busy process would
+// send the headers of most responses in a write of their own.
+func (w *responseWriter) waitingForBody() (disarm func()) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.streamFlush || w.length <= 0 || w.written > 0 || w.done || w.timer != nil {
+		return nil
+	}
+	w.timer = time.AfterFunc(headerFlushDelay, w.flushHeaders)
+	return w.stopTimer
+}
+
+func (w *responseWriter) stopTimer() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.timer != nil {
+		w.timer.Stop()
+		w.timer = nil
+	}
 }
 
 func (w *responseWriter) Write(p []byte) (int, error) {
@@ -284,16 +309,30 @@ func (c *countingConn) CloseWrite() error {
 	return nil
 }
 
-// bodyEnd marks the moment the response body reached EOF.
+// bodyEnd marks the moment the response body reached EOF. Around its first
+// read it arms the header timer of rw (see responseWriter.waitingForBody).
 type bodyEnd struct {
 	io.ReadCloser
-	t   *timing
-	eof atomic.Bool
-	err error // the first read error other than EOF; read after the copy ends
+	t    *timing
+	rw   *responseWriter
+	read bool // a read returned bytes or an error: the timer is done with
+	eof  atomic.Bool
+	err  error // the first read error other than EOF; read after the copy ends
 }
 
 func (b *bodyEnd) Read(p []byte) (int, error) {
-	n, err := b.ReadCloser.Read(p)
+	var n int
+	var err error
+	if !b.read && b.rw != nil {
+		disarm := b.rw.waitingForBody()
+		n, err = b.ReadCloser.Read(p)
+		if disarm != nil {
+			disarm()
+		}
+		b.read = n > 0 || err != nil
+	} else {
+		n, err = b.ReadCloser.Read(p)
+	}
 	switch {
 	case err == io.EOF:
 		b.eof.Store(true)

@@ -136,6 +136,7 @@ func New(opts Options) (*Handler, error) {
 		FlushInterval:  flush,
 		ModifyResponse: h.modifyResponse,
 		ErrorHandler:   h.errorHandler,
+		BufferPool:     copyBuffers,
 		ErrorLog:       slog.NewLogLogger(opts.Logger.Handler(), slog.LevelDebug),
 	}
 	return h, nil
@@ -210,7 +211,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		st.reqBody = &requestTee{body: r.Body, req: r, rec: rec}
 		r.Body = st.reqBody
 	}
-	ctx := context.WithValue(r.Context(), stateKey{}, st)
+	// One derived request carries both the state and the trace (the
+	// outbound request's context is this one's), not one copy for each.
+	ctx := httptrace.WithClientTrace(context.WithValue(r.Context(), stateKey{}, st), st.timing.trace())
 	r = r.WithContext(ctx)
 	st.flow.In = r
 
@@ -259,8 +262,6 @@ func (h *Handler) finish(st *state, r *http.Request, aborted bool) {
 }
 
 func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
-	st, _ := pr.In.Context().Value(stateKey{}).(*state)
-
 	stripForwarding(pr.Out.Header)
 	if h.opts.TrustForwarded {
 		for _, k := range []string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"} {
@@ -282,9 +283,6 @@ func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
 
 	if h.opts.Rewrite != nil {
 		h.opts.Rewrite(pr)
-	}
-	if st != nil {
-		pr.Out = pr.Out.WithContext(httptrace.WithClientTrace(pr.Out.Context(), st.timing.trace()))
 	}
 }
 
@@ -319,7 +317,7 @@ func (h *Handler) modifyResponse(res *http.Response) error {
 		}
 		return nil
 	}
-	st.body = &bodyEnd{ReadCloser: res.Body, t: st.timing}
+	st.body = &bodyEnd{ReadCloser: res.Body, t: st.timing, rw: st.rw}
 	res.Body = st.body
 	st.rw.tee = true
 	return nil

@@ -159,21 +159,12 @@ func (s *requestScanner) endHeader() {
 		s.state = scanOff
 		return
 	}
-	_, fields, folded := splitHeaderBlock(s.hdr)
-	var cl, te []string
-	for _, f := range fields {
-		switch strings.ToLower(f.name) {
-		case "content-length":
-			cl = append(cl, f.value)
-		case "transfer-encoding":
-			te = append(te, f.value)
-		}
-	}
+	cl, te, folded := framingFields(s.hdr)
 	verdict := ""
 	switch {
 	case len(cl) > 0 && len(te) > 0:
 		verdict = "the request has both Content-Length and Transfer-Encoding, which front proxies and servers frame differently (request smuggling)"
-	case folded["content-length"] || folded["transfer-encoding"]:
+	case folded:
 		verdict = "the request folds its Content-Length or Transfer-Encoding over several lines (obs-fold), which front proxies and servers read differently (request smuggling)"
 	}
 	s.verdicts = append(s.verdicts, verdict)
@@ -210,6 +201,67 @@ func (s *requestScanner) next() string {
 // partial reports whether part of a header block has arrived.
 func (s *requestScanner) partial() bool {
 	return s.state == scanHeader && s.hdrBytes > 0
+}
+
+// framingFields returns the values of a header block's Content-Length and
+// Transfer-Encoding fields and whether either was folded (obs-fold), read
+// as splitHeaderBlock reads the block but without copying the rest: the
+// scanner judges every request's headers.
+func framingFields(b []byte) (cl, te []string, folded bool) {
+	var last *[]string // the list the last field went to; nil for others
+	fields := 0
+	for i := 0; len(b) > 0; i++ {
+		line := b
+		if j := bytes.IndexByte(b, '\n'); j >= 0 {
+			line, b = b[:j], b[j+1:]
+		} else {
+			b = nil
+		}
+		line = bytes.TrimSuffix(line, []byte("\r"))
+		if i == 0 {
+			continue // the request line
+		}
+		if len(line) == 0 {
+			break
+		}
+		if (line[0] == ' ' || line[0] == '\t') && fields > 0 {
+			folded = folded || last != nil
+			continue
+		}
+		name, value, ok := bytes.Cut(line, []byte(":"))
+		if !ok {
+			continue
+		}
+		fields++
+		switch {
+		case asciiEqualFold(name, "content-length"):
+			last = &cl
+		case asciiEqualFold(name, "transfer-encoding"):
+			last = &te
+		default:
+			last = nil
+			continue
+		}
+		*last = append(*last, string(bytes.TrimSpace(value)))
+	}
+	return cl, te, folded
+}
+
+// asciiEqualFold reports whether b is lower, ignoring the case of ASCII
+// letters; lower is lower case.
+func asciiEqualFold(b []byte, lower string) bool {
+	if len(b) != len(lower) {
+		return false
+	}
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
 }
 
 type headerField struct{ name, value string }

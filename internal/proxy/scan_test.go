@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -76,6 +77,43 @@ func FuzzRequestScanner(f *testing.F) {
 		}
 		if !slices.Equal(whole, split) || st1 != st2 || st1 != bytewise.state || len(bytewise.verdicts) != len(whole) {
 			t.Fatalf("split changed the result: whole %q/%d, split %q/%d, bytewise %d/%d", whole, st1, split, st2, len(bytewise.verdicts), bytewise.state)
+		}
+	})
+}
+
+// FuzzFramingFields: the scanner's quick read of the framing fields agrees
+// with splitHeaderBlock, which records a refused request's headers.
+func FuzzFramingFields(f *testing.F) {
+	f.Add([]byte("POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"))
+	f.Add([]byte("POST / HTTP/1.1\r\ncontent-LENGTH:  4 \r\n\tx\r\nHost: a\r\n\r\n"))
+	f.Add([]byte("GET / HTTP/1.1\nA:\n b\nTransfer-Encoding: chunked\n \n\nContent-Length: 1\n"))
+	f.Add([]byte(" x\r\n y\r\nno colon\r\n z\r\nTransfer-Encoding:\r\n w\r\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		cl, te, folded := framingFields(b)
+		_, fields, fold := splitHeaderBlock(b)
+		var wantCL, wantTE []string
+		for _, fl := range fields {
+			// ASCII case only: a name with other letters is no token, and
+			// net/http refuses the request before any verdict matters.
+			lower := strings.Map(func(r rune) rune {
+				if 'A' <= r && r <= 'Z' {
+					return r + 'a' - 'A'
+				}
+				return r
+			}, fl.name)
+			switch lower {
+			case "content-length":
+				wantCL = append(wantCL, fl.value)
+			case "transfer-encoding":
+				wantTE = append(wantTE, fl.value)
+			}
+		}
+		wantFolded := fold["content-length"] || fold["transfer-encoding"]
+		if folded != wantFolded || len(cl) != len(wantCL) || len(te) != len(wantTE) {
+			t.Fatalf("framingFields = %q %q %v, splitHeaderBlock %q %q %v", cl, te, folded, wantCL, wantTE, wantFolded)
+		}
+		if !folded && (!slices.Equal(cl, wantCL) || !slices.Equal(te, wantTE)) {
+			t.Fatalf("framingFields = %q %q, splitHeaderBlock %q %q", cl, te, wantCL, wantTE)
 		}
 	})
 }

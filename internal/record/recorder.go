@@ -264,9 +264,17 @@ func (r *Recorder) evict(i int) {
 	e := r.ring[i]
 	e.kept = false
 	r.captured -= e.held()
-	copy(r.ring[i:], r.ring[i+1:])
-	r.ring[len(r.ring)-1] = nil
-	r.ring = r.ring[:len(r.ring)-1]
+	if i == 0 {
+		// The usual case, once per exchange when the ring is full: drop the
+		// front rather than move every other entry; append reallocates the
+		// ring from time to time instead.
+		r.ring[0] = nil
+		r.ring = r.ring[1:]
+	} else {
+		copy(r.ring[i:], r.ring[i+1:])
+		r.ring[len(r.ring)-1] = nil
+		r.ring = r.ring[:len(r.ring)-1]
+	}
 	r.stats.Evicted++
 	r.emit(Event{Kind: EventEvicted, ID: e.ex.ID})
 }
@@ -413,10 +421,7 @@ func (e *entry) ResponseBody(p []byte) {
 // captureLocked adds p to body b, sizing the buffer from the declared length
 // hint on the first bytes, and tells subscribers. Callers hold r.mu.
 func (e *entry) captureLocked(b *Body, hint int64, p []byte, kind EventKind) {
-	if b.Bytes == nil && hint > 0 {
-		b.Bytes = make([]byte, 0, min(hint, e.r.limits.MaxBodyCapture))
-	}
-	e.appendBody(b, p)
+	e.appendBody(b, hint, p)
 	e.ex.Version++
 	e.r.emit(Event{Kind: kind, ID: e.ex.ID})
 }
@@ -512,8 +517,10 @@ func (e *entry) finishLocked(f Finish) (*Exchange, []*sink) {
 }
 
 // appendBody captures p into b within the per-body and total limits,
-// evicting the oldest other exchanges to make room. Callers hold r.mu.
-func (e *entry) appendBody(b *Body, p []byte) {
+// evicting the oldest other exchanges to make room. The first bytes size
+// the buffer from hint, the body's declared length (0: unknown). Callers
+// hold r.mu.
+func (e *entry) appendBody(b *Body, hint int64, p []byte) {
 	r := e.r
 	b.Size += int64(len(p))
 	n := int64(len(p))
@@ -524,6 +531,9 @@ func (e *entry) appendBody(b *Body, p []byte) {
 	if n > 0 {
 		if int64(cap(b.Bytes)-len(b.Bytes)) < n {
 			want := max(2*int64(cap(b.Bytes)), int64(len(b.Bytes))+n, 512)
+			if b.Bytes == nil && hint > 0 {
+				want = max(hint, n)
+			}
 			want = min(want, r.limits.MaxBodyCapture)
 			grown := make([]byte, len(b.Bytes), want)
 			copy(grown, b.Bytes)
@@ -567,7 +577,7 @@ func (e *entry) reserve(n int64) int64 {
 // fill captures a whole body read from elsewhere (a HAR file), keeping its
 // recorded total size. Callers hold r.mu.
 func (e *entry) fill(b *Body, from Body) {
-	e.appendBody(b, from.Bytes)
+	e.appendBody(b, 0, from.Bytes)
 	if from.Size > b.Size {
 		b.Size = from.Size
 	}
