@@ -48,6 +48,8 @@ func classify(err error, target string, clientGone bool) *record.Error {
 	switch {
 	case clientGone || errors.Is(err, context.Canceled):
 		return &record.Error{Kind: record.ErrCanceled, Message: "client went away before the response", Status: StatusClientClosed}
+	case errors.Is(err, ErrNoUpstream):
+		return &record.Error{Kind: record.ErrUnreachable, Message: err.Error(), Status: http.StatusServiceUnavailable}
 	case errors.As(err, &noAgent):
 		return &record.Error{Kind: record.ErrNoAgent, Message: noAgent.Error(), Status: http.StatusServiceUnavailable}
 	case errors.Is(err, ErrTunnelLost):

@@ -79,6 +79,7 @@ type Handler struct {
 	target string // for messages, e.g. "http://localhost:3000"
 	rp     *httputil.ReverseProxy
 	via    string
+	routed bool // the caller gave a Router: the upstream that answered is marked
 }
 
 func newLoopToken() string {
@@ -119,7 +120,7 @@ func New(opts Options) (*Handler, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	h := &Handler{opts: opts, target: opts.TargetName, via: "devproxy (" + opts.LoopToken + ")"}
+	h := &Handler{opts: opts, target: opts.TargetName, via: "devproxy (" + opts.LoopToken + ")", routed: opts.Router != nil}
 	if opts.Target != nil && h.target == "" {
 		h.target = (&url.URL{Scheme: opts.Target.Scheme, Host: opts.Target.Host, Path: opts.Target.Path}).String()
 	}
@@ -239,6 +240,11 @@ func (h *Handler) finish(st *state, r *http.Request, aborted bool) {
 	end := time.Now()
 	f := record.Finish{End: end, Timings: st.timing.phases(end), Err: st.err}
 	if st.upgraded != nil {
+		if st.err != nil {
+			// ReverseProxy refused the switch (e.g. a protocol other than
+			// the one asked for) and left the upstream connection open.
+			_ = st.upgraded.Close()
+		}
 		st.rec.Upgraded(st.upgraded.up.Load(), st.upgraded.down.Load())
 	}
 	if st.res != nil {

@@ -6,17 +6,23 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/devproxy/devproxy/internal/record"
 )
 
 // The engine is one httputil.ReverseProxy whose Transport is a pipeline:
-// for every attempt it runs the request stages (any of which may answer by
-// itself), asks the Router for an Upstream, rewrites the outbound URL to it
-// and calls the upstream's own transport. Response stages run from
+// it runs the request stages once (any of which may answer by itself), then
+// for every attempt asks the Router for an Upstream, rewrites the outbound
+// URL to it and calls the upstream's own transport, trying again after a
+// failure as the upstream's RetryPolicy allows. Response stages run from
 // ModifyResponse on whatever answered, so a stage's synthetic response is
-// recorded, timed and streamed exactly like an upstream one.
+// recorded, timed and streamed exactly like an upstream one. All of this
+// happens before ReverseProxy writes anything to the client, so a response
+// that reaches it is final.
 
 // Upstream is where an attempt goes.
 type Upstream struct {
@@ -31,6 +37,14 @@ type Upstream struct {
 	// Done, when set, is told how the attempt ended (for passive health and
 	// load accounting): the response headers, or the error.
 	Done func(res *http.Response, err error)
+	// Retry says whether a failed attempt at this upstream is tried again
+	// (see RetryPolicy); nil: it is not.
+	Retry *RetryPolicy
+	// Release, when set, is called exactly once per attempt, when the
+	// attempt is over: at once after an error; after a response, when its
+	// body reached its end or was closed (for a 101, when the upgraded
+	// connection closed). Pools count requests in flight with it.
+	Release func()
 }
 
 // Router chooses the Upstream for a flow. It may fail (no route, no agent);
@@ -58,11 +72,37 @@ type Flow struct {
 	Out *http.Request
 	// Upstream is the router's choice for this attempt (nil before).
 	Upstream *Upstream
-	// Attempt counts the attempts at this exchange, from 1.
+	// Attempt counts the attempts at this exchange, from 1; request stages
+	// run once, with Attempt 1.
 	Attempt int
+	// Tried holds the upstreams of earlier failed attempts of this exchange,
+	// oldest first; a Router avoids them when it can.
+	Tried []*Upstream
 	// Rec is the exchange's recording; stages note what they did with
 	// Rec.Mark.
 	Rec record.Recording
+
+	mu     sync.Mutex
+	values map[any]any
+}
+
+// Set keeps v under key for the rest of the exchange, so a stage can pass
+// what it decided in one phase (request, route, response) to a later one.
+// Keys should be of an unexported type, as with context values.
+func (f *Flow) Set(key, v any) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.values == nil {
+		f.values = make(map[any]any)
+	}
+	f.values[key] = v
+}
+
+// Value returns what Set kept under key, or nil.
+func (f *Flow) Value(key any) any {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.values[key]
 }
 
 // Stage is one step of the pipeline. A stage implements RequestStage,
@@ -72,7 +112,8 @@ type Stage interface {
 	Name() string
 }
 
-// RequestStage runs before the upstream is called. It may change f.Out; it
+// RequestStage runs once per exchange, before the first attempt (retries do
+// not run it again). It may change f.Out; it
 // may answer by itself by returning a response (its Body is streamed to the
 // client and recorded like an upstream body); or fail the exchange with an
 // error (a *record.Error says exactly what the client is told).
@@ -101,7 +142,7 @@ func (p pipeline) RoundTrip(out *http.Request) (*http.Response, error) {
 	}
 	f := st.flow
 	f.Out = out
-	f.Attempt++
+	f.Attempt = 1
 	for _, s := range p.h.opts.Stages {
 		rs, ok := s.(RequestStage)
 		if !ok {
@@ -116,6 +157,44 @@ func (p pipeline) RoundTrip(out *http.Request) (*http.Response, error) {
 			return synthetic(res, f.Out), nil
 		}
 	}
+	var pl retryPlan
+	for {
+		start := time.Now()
+		if f.Attempt == 1 {
+			pl.first = start
+		}
+		res, err := p.attempt(f, &pl)
+		took := time.Since(start)
+		u := f.Upstream
+		retry := false
+		if err != nil {
+			wait, ok := pl.again(f, u, err, st.requestBodyErr())
+			retry = ok && sleep(out, wait) && pl.withinAfterWait(f, u, err)
+		}
+		if retry || f.Attempt > 1 {
+			f.Rec.Mark(record.Mark{Stage: "retry", Name: "attempt", Value: attemptMark(f.Attempt, u, res, err, took)})
+		}
+		if !retry {
+			if f.Attempt > 1 {
+				f.Rec.Mark(record.Mark{Stage: "retry", Name: "retried", Value: strconv.Itoa(f.Attempt - 1)})
+			}
+			if err == nil && u != nil && p.h.routed {
+				f.Rec.Mark(record.Mark{Stage: "route", Name: "upstream", Value: u.Name})
+			}
+			return res, err
+		}
+		if u != nil {
+			f.Tried = append(f.Tried, u)
+		}
+		f.Attempt++
+		st.timing.newAttempt()
+	}
+}
+
+// attempt routes f and sends it once. It sets f.Upstream (nil when the
+// Router failed), and calls the upstream's Done and Release.
+func (p pipeline) attempt(f *Flow, pl *retryPlan) (*http.Response, error) {
+	f.Upstream = nil
 	u, err := p.h.opts.Router.Route(f)
 	if err != nil {
 		return nil, err
@@ -130,6 +209,15 @@ func (p pipeline) RoundTrip(out *http.Request) (*http.Response, error) {
 	if p.h.opts.PreserveHost {
 		sent.Host = f.In.Host
 	}
+	if f.Out.Body != nil && pl.body == nil && u.Retry != nil {
+		pl.body = newReplayBody(f.Out.Body, u.Retry.BodyBuffer, f.Out.ContentLength)
+	}
+	if f.Out.Body != nil && pl.body != nil {
+		// Each attempt reads through its own reader: the transport closes
+		// it when the attempt fails, and the next one starts over.
+		sent.Body = pl.body.attempt()
+		sent.GetBody = nil
+	}
 	f.Rec.Upstream(sent.URL.String())
 	tr := u.Transport
 	if tr == nil {
@@ -138,6 +226,14 @@ func (p pipeline) RoundTrip(out *http.Request) (*http.Response, error) {
 	res, err := tr.RoundTrip(&sent)
 	if u.Done != nil {
 		u.Done(res, err)
+	}
+	if u.Release != nil {
+		release := sync.OnceFunc(u.Release)
+		if err != nil {
+			release()
+		} else {
+			withRelease(res, release)
+		}
 	}
 	return res, err
 }

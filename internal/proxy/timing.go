@@ -57,6 +57,20 @@ func (t *timing) trace() *httptrace.ClientTrace {
 	}
 }
 
+// newAttempt forgets the connection marks of a failed attempt, so the
+// phases describe the attempt that answered; the time spent on earlier
+// attempts counts as blocked.
+func (t *timing) newAttempt() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.getConn, t.gotConn = time.Time{}, time.Time{}
+	t.dnsStart, t.dnsDone = time.Time{}, time.Time{}
+	t.connectStart, t.connectEnd = time.Time{}, time.Time{}
+	t.tlsStart, t.tlsDone = time.Time{}, time.Time{}
+	t.wrote, t.firstByte = time.Time{}, time.Time{}
+	t.reused, t.serverAddr = false, ""
+}
+
 func (t *timing) markBodyEnd() {
 	t.mu.Lock()
 	if t.bodyEnd.IsZero() {
