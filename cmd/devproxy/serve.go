@@ -33,7 +33,8 @@ func newServeCmd() *cobra.Command {
 		},
 	}
 	fs := cmd.Flags()
-	fs.String("target", "", "URL of the service to proxy to, e.g. http://localhost:3000 (required)")
+	fs.StringArray("target", nil, "URL of the service to proxy to, e.g. http://localhost:3000 (required unless routes are given; repeat it for a pool of several, taken in turns)")
+	addRouteFlags(fs)
 	addListenFlags(fs, "127.0.0.1:8080")
 	addAllowedHostFlag(fs)
 	addUpstreamFlags(fs)
@@ -52,6 +53,7 @@ func addAllowedHostFlag(fs *pflag.FlagSet) {
 // serveOptions is everything serve (and demo) need, validated.
 type serveOptions struct {
 	target          *url.URL
+	routing         *routing // nil: every request goes to target
 	server          proxy.ServerOptions
 	tlsFingerprint  string
 	transport       proxy.TransportOptions
@@ -76,12 +78,11 @@ func serveOptionsFrom(cmd *cobra.Command, needTarget bool) (serveOptions, error)
 	fs := cmd.Flags()
 	var o serveOptions
 	if needTarget {
-		raw, _ := fs.GetString("target")
-		t, err := parseTarget(raw, flagSource(cmd, "target"))
+		r, t, err := routingFrom(cmd)
 		if err != nil {
 			return o, err
 		}
-		o.target = t
+		o.routing, o.target = r, t
 	}
 	srv, fp, err := serverOptionsFrom(cmd)
 	if err != nil {

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/devproxy/devproxy/internal/proxy"
 	"github.com/devproxy/devproxy/internal/record"
+	"github.com/devproxy/devproxy/internal/route"
 	"github.com/spf13/cobra"
 )
 
@@ -26,7 +28,7 @@ func runServe(cmd *cobra.Command, o *serveOptions, prepare func(*roleRun) error)
 	if err != nil {
 		return flagError(err)
 	}
-	h, err := proxy.New(proxy.Options{
+	popts := proxy.Options{
 		Target:        o.target,
 		Role:          record.RoleServe,
 		Tap:           s.rec,
@@ -35,7 +37,26 @@ func runServe(cmd *cobra.Command, o *serveOptions, prepare func(*roleRun) error)
 		FlushInterval: o.flushInterval,
 		Logger:        s.logger,
 		ErrorHints:    upstreamErrorHints,
-	})
+	}
+	if o.routing != nil {
+		table, err := s.newRouteTable(o.routing.specs(), transport)
+		if err != nil {
+			if o.routing.configPath != "" {
+				return fmt.Errorf("config file %s: %w", o.routing.configPath, err)
+			}
+			return flagError(err)
+		}
+		sw := route.NewSwitch(table)
+		popts.Router, popts.Stages, popts.TargetName = sw, []proxy.Stage{sw}, routesName(table)
+		s.status = healthStatus(sw)
+		watch := s.newRouteWatch(o.routing)
+		s.background = append(s.background, func(ctx context.Context) {
+			sw.Current().Start(ctx)
+			s.watchRoutes(ctx, cmd, o.routing, watch, sw, transport)
+			sw.Current().Close()
+		})
+	}
+	h, err := proxy.New(popts)
 	if err != nil {
 		return err
 	}

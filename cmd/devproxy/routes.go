@@ -1,0 +1,253 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/devproxy/devproxy/internal/route"
+	"github.com/fsnotify/fsnotify"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+)
+
+func init() { extraConfigKeys["routes"] = true }
+
+// addRouteFlags adds serve's --route.
+func addRouteFlags(fs *pflag.FlagSet) {
+	fs.StringArray("route", nil, "add a route: 'PATH=URL[,URL…]' or 'HOST/PATH=URL' (repeatable; longest path wins; routes with health checks, retries, cache, rate limits and auth go in the config file's routes:)")
+}
+
+// routing is serve's route table when it has more than one upstream or any
+// route: the specs given on the command line and the config file's, which
+// a reload reads again.
+type routing struct {
+	// flagSpecs are the routes from --route and --target, which a reload
+	// keeps; configSpecs those read from the config file.
+	flagSpecs, configSpecs []route.Spec
+	// configPath is the config file the routes came from, watched for
+	// changes; "" when it had none.
+	configPath string
+}
+
+func (r *routing) specs() []route.Spec {
+	return append(append([]route.Spec(nil), r.flagSpecs...), r.configSpecs...)
+}
+
+// routingFrom reads --target (repeatable), --route and the config file's
+// routes:. It returns nil when there is exactly one target and no route:
+// serve then sends everything to that target, as it always has.
+func routingFrom(cmd *cobra.Command) (*routing, *url.URL, error) {
+	fs := cmd.Flags()
+	raws, _ := fs.GetStringArray("target")
+	var targets []*url.URL
+	for _, raw := range raws {
+		for _, one := range strings.Split(raw, ",") {
+			t, err := parseTarget(strings.TrimSpace(one), flagSource(cmd, "target"))
+			if err != nil {
+				return nil, nil, err
+			}
+			targets = append(targets, t)
+		}
+	}
+	r := &routing{}
+	flags, _ := fs.GetStringArray("route")
+	for _, raw := range flags {
+		spec, err := route.ParseFlag(raw)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s %q: %w", flagSource(cmd, "route"), raw, err)
+		}
+		r.flagSpecs = append(r.flagSpecs, spec)
+	}
+	if v := configViper(cmd); v != nil && v.IsSet("routes") {
+		path := v.ConfigFileUsed()
+		specs, err := route.Decode(v.Get("routes"))
+		if err != nil {
+			return nil, nil, fmt.Errorf("config file %s: %w", path, err)
+		}
+		r.configSpecs, r.configPath = specs, path
+	}
+	switch {
+	case len(r.flagSpecs) == 0 && len(r.configSpecs) == 0 && len(targets) == 0:
+		_, err := parseTarget("", flagSource(cmd, "target"))
+		return nil, nil, err
+	case len(r.flagSpecs) == 0 && len(r.configSpecs) == 0 && len(targets) == 1:
+		return nil, targets[0], nil
+	}
+	if len(targets) > 0 {
+		// The targets are one pool behind every path no route takes.
+		spec := route.Spec{Name: "target", Match: route.MatchSpec{Path: "/"}}
+		for _, t := range targets {
+			spec.Upstreams = append(spec.Upstreams, t.String())
+		}
+		r.flagSpecs = append(r.flagSpecs, spec)
+	}
+	return r, nil, nil
+}
+
+// newRouteTable builds a table for specs with serve's transport and logger.
+func (s *roleRun) newRouteTable(specs []route.Spec, transport http.RoundTripper) (*route.Table, error) {
+	return route.New(specs, route.Options{Logger: s.logger, Transport: transport})
+}
+
+// healthStatus is the UI header's text for the pools: "api 2/3 up" for
+// each route with more than one upstream or with health checks that took
+// one down.
+func healthStatus(sw *route.Switch) func() string {
+	return func() string {
+		var parts []string
+		for _, p := range sw.Health() {
+			if p.Total < 2 && p.Up == p.Total {
+				continue
+			}
+			parts = append(parts, p.Route+" "+strconv.Itoa(p.Up)+"/"+strconv.Itoa(p.Total)+" up")
+		}
+		return strings.Join(parts, " · ")
+	}
+}
+
+// routeWatch is what a running serve listens on for reloads: SIGHUP and
+// changes of the config file. It is set up before serve says it listens, so
+// a change made right after is not missed.
+type routeWatch struct {
+	hup     chan os.Signal
+	watcher *fsnotify.Watcher // nil when the file is not watched
+}
+
+func (s *roleRun) newRouteWatch(r *routing) *routeWatch {
+	w := &routeWatch{hup: make(chan os.Signal, 1)}
+	signal.Notify(w.hup, syscall.SIGHUP)
+	if r.configPath == "" {
+		return w
+	}
+	fw, err := fsnotify.NewWatcher()
+	if err == nil {
+		// The directory, not the file: editors that save by replacing the
+		// file would end a watch on the file itself.
+		if err = fw.Add(filepath.Dir(r.configPath)); err != nil {
+			fw.Close()
+		}
+	}
+	if err != nil {
+		s.logger.Warn("routes: not watching the config file; SIGHUP still reloads it", "file", r.configPath, "error", err)
+		return w
+	}
+	w.watcher = fw
+	return w
+}
+
+func (w *routeWatch) close() {
+	signal.Stop(w.hup)
+	if w.watcher != nil {
+		w.watcher.Close()
+	}
+}
+
+// watchRoutes reloads the routes on SIGHUP or when the config file changes,
+// until ctx ends. A reload reads and validates the whole file, builds a new
+// table and swaps it in: exchanges in flight finish on the old one, and
+// connections stay open. A bad file keeps the running routes and says why.
+func (s *roleRun) watchRoutes(ctx context.Context, cmd *cobra.Command, r *routing, w *routeWatch, sw *route.Switch, transport http.RoundTripper) {
+	defer w.close()
+	var events <-chan fsnotify.Event
+	if w.watcher != nil {
+		events = w.watcher.Events
+	}
+	want, _ := filepath.Abs(r.configPath)
+	debounce := time.NewTimer(time.Hour)
+	debounce.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-w.hup:
+			s.reloadRoutes(cmd, r, sw, transport, "SIGHUP")
+		case ev := <-events:
+			if ev.Op == fsnotify.Chmod {
+				continue
+			}
+			if name, _ := filepath.Abs(ev.Name); name == want {
+				// One save is often several events: reload once they stop.
+				debounce.Reset(150 * time.Millisecond)
+			}
+		case <-debounce.C:
+			if _, err := os.Stat(r.configPath); err != nil {
+				continue // removed for a moment by an editor's save: wait for it
+			}
+			s.reloadRoutes(cmd, r, sw, transport, "the config file changed")
+		}
+	}
+}
+
+// reloadRoutes reads the config file again and swaps in its routes.
+func (s *roleRun) reloadRoutes(cmd *cobra.Command, r *routing, sw *route.Switch, transport http.RoundTripper, why string) {
+	if err := s.tryReload(cmd, r, sw, transport); err != nil {
+		s.logger.Error("routes: reload failed, the previous routes stay in use: "+err.Error(), "reason", why)
+		if !s.useTUI() {
+			fmt.Fprintln(s.stderr, "devproxy: reload failed, the previous routes stay in use:", err)
+		}
+		return
+	}
+	names := make([]string, 0)
+	for _, p := range sw.Health() {
+		names = append(names, p.Route)
+	}
+	s.logger.Info("routes: reloaded ("+why+"): "+strings.Join(names, ", "), "file", r.configPath)
+}
+
+func (s *roleRun) tryReload(cmd *cobra.Command, r *routing, sw *route.Switch, transport http.RoundTripper) error {
+	if r.configPath == "" {
+		return errors.New("the routes come from the command line only; put them in a config file (--config) to reload them")
+	}
+	v := viper.New()
+	if err := readConfigFile(v, cmd, r.configPath); err != nil {
+		return err
+	}
+	next := *r
+	next.configSpecs = nil
+	if v.IsSet("routes") {
+		specs, err := route.Decode(v.Get("routes"))
+		if err != nil {
+			return fmt.Errorf("config file %s: %w", r.configPath, err)
+		}
+		next.configSpecs = specs
+	}
+	specs := next.specs()
+	if len(specs) == 0 {
+		return fmt.Errorf("config file %s: no routes left and no --target: keep at least one route", r.configPath)
+	}
+	t, err := s.newRouteTable(specs, transport)
+	if err != nil {
+		return fmt.Errorf("config file %s: %w", r.configPath, err)
+	}
+	t.Start(context.Background())
+	*r = next
+	old := sw.Swap(t)
+	// Flows pinned to the old table finish on it; closing only stops its
+	// health checks.
+	old.Close()
+	return nil
+}
+
+// routesName is what the header and the log call the upstream side of a
+// routed serve: "api, web (2 routes)", or the one route's name.
+func routesName(t *route.Table) string {
+	var names []string
+	for _, p := range t.Health() {
+		names = append(names, p.Route)
+	}
+	if len(names) == 1 {
+		return "route " + names[0]
+	}
+	return fmt.Sprintf("%d routes: %s", len(names), strings.Join(names, ", "))
+}
