@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/devproxy/devproxy/internal/proxy"
+	"github.com/devproxy/devproxy/internal/record"
 	"github.com/devproxy/devproxy/internal/route"
 	"github.com/fsnotify/fsnotify"
 	"github.com/spf13/cobra"
@@ -25,6 +27,7 @@ func init() { extraConfigKeys["routes"] = true }
 
 // addRouteFlags adds serve's --route.
 func addRouteFlags(fs *pflag.FlagSet) {
+	fs.Bool("show-health", false, "list the routes' active health checks as exchanges (they are not otherwise: they are not your traffic)")
 	fs.StringArray("route", nil, "add a route: 'PATH=URL[,URL…]' or 'HOST/PATH=URL' (repeatable; longest path wins; routes with health checks, retries, cache, rate limits and auth go in the config file's routes:)")
 }
 
@@ -38,6 +41,8 @@ type routing struct {
 	// configPath is the config file the routes came from, watched for
 	// changes; "" when it had none.
 	configPath string
+	// showHealth records health checks as exchanges (--show-health).
+	showHealth bool
 }
 
 func (r *routing) specs() []route.Spec {
@@ -61,6 +66,7 @@ func routingFrom(cmd *cobra.Command) (*routing, *url.URL, error) {
 		}
 	}
 	r := &routing{}
+	r.showHealth, _ = fs.GetBool("show-health")
 	flags, _ := fs.GetStringArray("route")
 	for _, raw := range flags {
 		spec, err := route.ParseFlag(raw)
@@ -96,8 +102,15 @@ func routingFrom(cmd *cobra.Command) (*routing, *url.URL, error) {
 }
 
 // newRouteTable builds a table for specs with serve's transport and logger.
-func (s *roleRun) newRouteTable(specs []route.Spec, transport http.RoundTripper) (*route.Table, error) {
-	return route.New(specs, route.Options{Logger: s.logger, Transport: transport})
+func (s *roleRun) newRouteTable(specs []route.Spec, transport http.RoundTripper, showHealth bool) (*route.Table, error) {
+	o := route.Options{Logger: s.logger, Transport: transport}
+	if showHealth {
+		o.HealthClient = &http.Client{
+			Transport:     proxy.RecordTransport(s.rec, record.RoleServe, []record.Mark{{Stage: "route", Name: "health", Value: "check"}}, transport),
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
+	}
+	return route.New(specs, o)
 }
 
 // healthStatus is the UI header's text for the pools: "api 2/3 up" for
@@ -226,7 +239,7 @@ func (s *roleRun) tryReload(cmd *cobra.Command, r *routing, sw *route.Switch, tr
 	if len(specs) == 0 {
 		return fmt.Errorf("config file %s: no routes left and no --target: keep at least one route", r.configPath)
 	}
-	t, err := s.newRouteTable(specs, transport)
+	t, err := s.newRouteTable(specs, transport, r.showHealth)
 	if err != nil {
 		return fmt.Errorf("config file %s: %w", r.configPath, err)
 	}

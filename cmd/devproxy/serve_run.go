@@ -39,7 +39,7 @@ func runServe(cmd *cobra.Command, o *serveOptions, prepare func(*roleRun) error)
 		ErrorHints:    upstreamErrorHints,
 	}
 	if o.routing != nil {
-		table, err := s.newRouteTable(o.routing.specs(), transport)
+		table, err := s.newRouteTable(o.routing.specs(), transport, o.routing.showHealth)
 		if err != nil {
 			if o.routing.configPath != "" {
 				return fmt.Errorf("config file %s: %w", o.routing.configPath, err)
