@@ -5,6 +5,7 @@ package match
 // new row here.
 
 import (
+	"net/url"
 	"path"
 	"strconv"
 	"strings"
@@ -46,8 +47,13 @@ var keys = []key{
 	{name: "dur", phase: PhaseResponse, parse: parseDurTerm, eval: evalDur},
 	{name: "size", phase: PhaseResponse, parse: parseSizeTerm, eval: evalSize},
 	{name: "type", phase: PhaseResponse, parse: parseText, eval: evalType},
+	{name: "route", phase: PhaseRequest, parse: parseMarkGlob, eval: evalMark("route")},
+	{name: "upstream", phase: PhaseRequest, parse: parseMarkGlob, eval: evalUpstream},
+	{name: "cache", phase: PhaseResponse, parse: parseCache, eval: func(t *term, x *record.Exchange, _ *Env) bool { v, _ := x.Mark("cache"); return v == t.text }},
 	{name: "error", form: formWord, phase: PhaseResponse, eval: func(_ *term, x *record.Exchange, _ *Env) bool { return x.Err != nil }},
 	{name: "replay", form: formWord, phase: PhaseRequest, eval: func(_ *term, x *record.Exchange, _ *Env) bool { return x.ReplayOf != 0 }},
+	{name: "retried", form: formWord, phase: PhaseResponse, eval: func(_ *term, x *record.Exchange, _ *Env) bool { _, ok := x.Mark("retried"); return ok }},
+	{name: "limited", form: formWord, phase: PhaseRequest, eval: func(_ *term, x *record.Exchange, _ *Env) bool { v, _ := x.Mark("limit"); return v == "limited" }},
 	{form: formText, phase: PhaseResponse, bodies: true, eval: evalText},
 }
 
@@ -465,3 +471,54 @@ func (o cmpOp) cmp(a, b int64) bool {
 
 // span is an inclusive range of statuses.
 type span struct{ lo, hi int }
+
+// parseMarkGlob reads the value of a term on a mark (route:, upstream:):
+// text the mark contains, or a glob it matches whole (case-insensitive; *
+// crosses "/", as in path:).
+func parseMarkGlob(t *term, v string) string {
+	t.text = strings.ToLower(v)
+	return parseGlob(t, t.text)
+}
+
+// cacheVerdicts are the cache marks a cache: term may name.
+var cacheVerdicts = []string{"hit", "miss", "stale", "revalidated", "bypass"}
+
+func parseCache(t *term, v string) string {
+	t.text = strings.ToLower(v)
+	for _, c := range cacheVerdicts {
+		if t.text == c {
+			return ""
+		}
+	}
+	return "want cache:" + strings.Join(cacheVerdicts, ", cache:")
+}
+
+// evalMark evaluates a term against the last mark named name.
+func evalMark(name string) func(t *term, x *record.Exchange, _ *Env) bool {
+	return func(t *term, x *record.Exchange, _ *Env) bool {
+		v, ok := x.Mark(name)
+		return ok && matchMark(t, v)
+	}
+}
+
+// evalUpstream matches the upstream that answered (its mark, e.g.
+// "http://127.0.0.1:3001"), else the scheme and host of the URL the request
+// was sent to.
+func evalUpstream(t *term, x *record.Exchange, _ *Env) bool {
+	if v, ok := x.Mark("upstream"); ok {
+		return matchMark(t, v)
+	}
+	u, err := url.Parse(x.Request.UpstreamURL)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	return matchMark(t, u.Scheme+"://"+u.Host)
+}
+
+func matchMark(t *term, v string) bool {
+	v = strings.ToLower(v)
+	if t.glob != "" {
+		return globMatch(t.glob, v)
+	}
+	return strings.Contains(v, t.text)
+}

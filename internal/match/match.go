@@ -110,9 +110,16 @@ type Env struct {
 //	                ways; no operator means >=
 //	type:json       the response Content-Type contains json (for an upgraded
 //	                exchange, also its Upgrade protocol: type:websocket)
+//	route:api       the route that took the request (serve's routes) contains
+//	                api, or a glob matches it
+//	upstream:3001   the upstream that answered (or the URL the request was
+//	                sent to) contains 3001, or a glob matches it
+//	cache:hit       the cache's verdict: hit, miss, stale, revalidated, bypass
 //	error           the exchange failed (any error, including a client that
 //	                went away)
 //	replay          the exchange is a replay of another
+//	retried         the exchange took more than one attempt
+//	limited         a rate limit refused the request
 //
 // An empty expression matches everything.
 func Parse(s string) (*Matcher, error) {

@@ -513,3 +513,56 @@ type blankDecoder struct{}
 func (blankDecoder) Body(record.Body, record.Fields, bool) ([]byte, string, bool, error) {
 	return []byte("zzz"), "", false, nil
 }
+
+// TestRoutingKeys: route:, upstream:, cache:, retried and limited read the
+// marks serve's routes put on an exchange.
+func TestRoutingKeys(t *testing.T) {
+	routed := &record.Exchange{
+		Request: record.Request{Method: "GET", URL: "http://api.localhost/v1/x", UpstreamURL: "http://127.0.0.1:3002/x"},
+		Marks: []record.Mark{
+			{Stage: "route", Name: "route", Value: "api.localhost/v1/"},
+			{Stage: "retry", Name: "attempt", Value: "1 http://127.0.0.1:3001 → dial tcp: connection refused (0.3 ms)"},
+			{Stage: "retry", Name: "attempt", Value: "2 http://127.0.0.1:3002 → 200 (1.0 ms)"},
+			{Stage: "retry", Name: "retried", Value: "1"},
+			{Stage: "route", Name: "upstream", Value: "http://127.0.0.1:3002"},
+			{Stage: "cache", Name: "cache", Value: "hit"},
+		},
+	}
+	limited := &record.Exchange{
+		Request: record.Request{Method: "GET", URL: "http://localhost/x"},
+		Marks:   []record.Mark{{Stage: "rate limit", Name: "limit", Value: "limited"}},
+	}
+	plain := &record.Exchange{Request: record.Request{Method: "GET", URL: "http://localhost/x", UpstreamURL: "http://localhost:3000/x"}}
+	for _, tc := range []struct {
+		expr                   string
+		routed, limited, plain bool
+	}{
+		{"route:api", true, false, false},
+		{"route:api.*", true, false, false},
+		{"upstream:3002", true, false, false},
+		{"upstream:3001", false, false, false},  // tried, but did not answer
+		{"upstream:*:3000", false, false, true}, // no mark: the URL it went to
+		{"cache:hit", true, false, false},
+		{"cache:miss", false, false, false},
+		{"retried", true, false, false},
+		{"limited", false, true, false},
+		{"-limited -retried", false, false, true},
+	} {
+		m, err := Parse(tc.expr)
+		if err != nil {
+			t.Fatalf("%q: %v", tc.expr, err)
+		}
+		for _, c := range []struct {
+			name string
+			x    *record.Exchange
+			want bool
+		}{{"routed", routed, tc.routed}, {"limited", limited, tc.limited}, {"plain", plain, tc.plain}} {
+			if got := m.Match(c.x, env); got != c.want {
+				t.Errorf("%q on %s: %v, want %v", tc.expr, c.name, got, c.want)
+			}
+		}
+	}
+	if _, err := Parse("cache:warm"); err == nil || !strings.Contains(err.Error(), "cache:hit") {
+		t.Errorf("cache:warm: %v, want an error listing the verdicts", err)
+	}
+}
