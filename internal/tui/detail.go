@@ -329,6 +329,3 @@ func (d *detailView) position(height int) string {
 	}
 	return s
 }
-
-// cellWidth is the cells s takes.
-func cellWidth(s string) int { return ansi.StringWidth(s) }

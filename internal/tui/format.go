@@ -9,12 +9,25 @@ import (
 	"github.com/devproxy/devproxy/internal/record"
 )
 
+// cellWidth is the cells s (which may hold ANSI styles) takes. Printable
+// ASCII, the most of what the list shows, is one cell a byte: counted
+// without ansi.StringWidth's grapheme segmentation, which a screenful of
+// new rows a frame would otherwise pay for every cell.
+func cellWidth(s string) int {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f {
+			return ansi.StringWidth(s)
+		}
+	}
+	return len(s)
+}
+
 // fit pads or truncates s (which may hold ANSI styles) to exactly w cells.
 func fit(s string, w int) string {
 	if w <= 0 {
 		return ""
 	}
-	n := ansi.StringWidth(s)
+	n := cellWidth(s)
 	if n > w {
 		return ansi.Truncate(s, w, "…")
 	}
@@ -29,7 +42,7 @@ func fitRight(s string, w int) string {
 	if w <= 0 {
 		return ""
 	}
-	n := ansi.StringWidth(s)
+	n := cellWidth(s)
 	if n > w {
 		return ansi.Truncate(s, w, "…")
 	}
@@ -41,7 +54,7 @@ func truncate(s string, w int) string {
 	if w <= 0 {
 		return ""
 	}
-	if ansi.StringWidth(s) <= w {
+	if cellWidth(s) <= w {
 		return s
 	}
 	return ansi.Truncate(s, w, "…")

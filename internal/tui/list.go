@@ -274,6 +274,20 @@ func (l *listView) indexOf(id uint64) (int, bool) {
 	return l.cursor, false
 }
 
+// has reports whether rows, a run of the list's rows, hold exchange id.
+func (l *listView) has(rows []*entry, id uint64) bool {
+	if l.order == byTime {
+		_, ok := searchEntries(rows, id)
+		return ok
+	}
+	for _, e := range rows {
+		if e.id == id {
+			return true
+		}
+	}
+	return false
+}
+
 // isMarked reports whether exchange id is marked.
 func (l *listView) isMarked(id uint64) bool {
 	_, ok := l.marked[id]
@@ -587,53 +601,55 @@ func (l *listView) rowText(e *entry, cols columns) string {
 
 // styledRow is a row with each column coloured.
 func styledRow(c cells, cols columns, st *styles) string {
+	p := &st.row
 	var b strings.Builder
-	b.WriteString(st.accent.Render(fit(c.mark, 1)))
+	b.Grow(cols.width + 160) // the text and about 20 bytes of escapes a column
+	b.WriteString(p.accent.Render(fit(c.mark, 1)))
 	sep := func() { b.WriteByte(' ') }
-	b.WriteString(st.muted.Render(fit(c.id, cols.id)))
+	b.WriteString(p.muted.Render(fit(c.id, cols.id)))
 	sep()
 	if cols.time > 0 {
-		b.WriteString(st.muted.Render(fit(c.time, cols.time)))
+		b.WriteString(p.muted.Render(fit(c.time, cols.time)))
 		sep()
 	}
-	b.WriteString(st.methodStyle(c.method).Render(fit(c.method, cols.method)))
+	b.WriteString(st.methodPaint(c.method).Render(fit(c.method, cols.method)))
 	sep()
-	statusStyle := st.statusStyle(c.code)
+	status := st.statusPaint(c.code)
 	switch {
 	case c.failed && c.code == 499:
-		statusStyle = st.clientErr
+		status = &p.clientErr
 	case c.failed:
-		statusStyle = st.err
+		status = &p.err
 	case c.inflight:
-		statusStyle = st.inflight
+		status = &p.inflight
 	}
-	b.WriteString(statusStyle.Render(fit(c.status, cols.status)))
+	b.WriteString(status.Render(fit(c.status, cols.status)))
 	sep()
 	url := c.url
 	if c.replay != "" {
 		rw := len([]rune(c.replay))
 		if rw >= cols.url {
-			b.WriteString(st.replay.Render(fit(c.replay, cols.url)))
+			b.WriteString(p.replay.Render(fit(c.replay, cols.url)))
 		} else {
-			b.WriteString(st.replay.Render(c.replay))
-			b.WriteString(st.text.Render(fit(url, cols.url-rw)))
+			b.WriteString(p.replay.Render(c.replay))
+			b.WriteString(p.text.Render(fit(url, cols.url-rw)))
 		}
 	} else {
-		b.WriteString(st.text.Render(fit(url, cols.url)))
+		b.WriteString(p.text.Render(fit(url, cols.url)))
 	}
 	sep()
-	durStyle := st.muted
+	dur := &p.muted
 	if c.slow {
-		durStyle = st.slow
+		dur = &p.slow
 	}
-	b.WriteString(durStyle.Render(fitRight(c.dur, cols.dur)))
+	b.WriteString(dur.Render(fitRight(c.dur, cols.dur)))
 	sep()
 	if cols.size > 0 {
-		b.WriteString(st.muted.Render(fitRight(c.size, cols.size)))
+		b.WriteString(p.muted.Render(fitRight(c.size, cols.size)))
 		sep()
 	}
 	if cols.ctype > 0 {
-		b.WriteString(st.muted.Render(fit(c.ctype, cols.ctype)))
+		b.WriteString(p.muted.Render(fit(c.ctype, cols.ctype)))
 		sep()
 	}
 	return b.String()

@@ -50,7 +50,16 @@ func (m *Model) keptEntry(old map[uint64]*entry, x *record.Exchange) *entry {
 	if e := old[x.ID]; e != nil && e.x != nil && e.x.Version == x.Version {
 		return e
 	}
-	return newEntry(x)
+	return newEntry(own(x))
+}
+
+// own is a copy of x, an element of a slice of exchanges (a snapshot, a
+// read), allocated on its own. An entry pointing into the slice would keep
+// all of it alive, and with it the bodies of exchanges the source has let
+// go and the UI unloaded: under a load of large bodies, tens of MiB.
+func own(x *record.Exchange) *record.Exchange {
+	c := *x
+	return &c
 }
 
 // apply merges one batch from the pump and returns the filter work it
@@ -75,13 +84,14 @@ func (m *Model) apply(b batchMsg) tea.Cmd {
 			m.forgetVerdicts()
 		}
 		m.remove(b.removed)
-		m.offload(b.offloaded)
-		for i := range b.updates {
-			m.upsert(&b.updates[i])
+		for _, x := range b.updates {
+			m.upsert(x)
 		}
 		cmd = m.evalPending()
 	}
 	m.followOrReselect(selID, hadSel)
+	// Once the rows are in place: what is near the screen stays read.
+	m.offload(b.offloaded)
 	return cmd
 }
 
@@ -129,19 +139,48 @@ func (m *Model) remove(ids []uint64) {
 
 // offload drops the exchanges the source moved out of memory; they stay
 // in the list, read again when needed. One the detail view shows stays
-// read until another is shown.
+// read until another is shown. One in the read window (on or near the
+// screen) keeps all but its body bytes, which the source reads back when
+// they are needed: unloading it would have it read again at once, a read
+// of the source and one more frame for each batch under load, with the
+// row shown unread in between. Both are dropped later, by trimRead.
 func (m *Model) offload(ids []uint64) {
+	if len(ids) == 0 {
+		return
+	}
+	lo, hi := m.readWindow()
+	window := m.list.rows[lo:hi]
 	for _, id := range ids {
 		e := m.byID[id]
 		if e == nil || e.x == nil {
 			continue
 		}
-		if m.detail.x != nil && m.detail.x.ID == id {
-			m.readLog = append(m.readLog, id) // dropped later, by trimRead
-			continue
+		switch {
+		case m.detail.x != nil && m.detail.x.ID == id:
+			m.readLog = append(m.readLog, id)
+		case len(e.x.Messages) == 0 && m.list.has(window, id):
+			// Messages are left to a read: a copy without their
+			// payloads would show them empty.
+			e.x = withoutBodyBytes(e.x)
+			m.readLog = append(m.readLog, id)
+		default:
+			e.unload(m.ctx.now)
 		}
-		e.unload(m.ctx.now)
 	}
+	m.trimRead()
+}
+
+// withoutBodyBytes is a copy of x without the bytes of its bodies, as a
+// Lister reads it.
+func withoutBodyBytes(x *record.Exchange) *record.Exchange {
+	c := *x
+	c.Request.Body.Bytes = nil
+	if x.Response != nil {
+		r := *x.Response
+		r.Body.Bytes = nil
+		c.Response = &r
+	}
+	return &c
 }
 
 // upsert adds or replaces the entry for x. The filter judges it at once if

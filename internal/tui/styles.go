@@ -2,6 +2,7 @@ package tui
 
 import (
 	"image/color"
+	"strings"
 
 	"charm.land/lipgloss/v2"
 	"github.com/devproxy/devproxy/internal/bodyview"
@@ -86,11 +87,63 @@ type styles struct {
 
 	// Event log levels.
 	evDebug, evInfo, evWarn, evError lipgloss.Style
+
+	// row is the list rows' styles as paints.
+	row rowPaints
+}
+
+// paint is a style as the escape codes it puts around a text, for text
+// drawn so often that lipgloss's Render costs: the list's rows, up to a
+// screenful of new ones per frame while traffic flows. Render gives what
+// the style's Render gives.
+type paint struct {
+	style    lipgloss.Style
+	pre, suf string
+	// exact says the style's Render of one line is the affixes around it;
+	// it is not when spaces are styled apart, or the style pads or sizes
+	// its text. Render then calls the style's.
+	exact bool
+}
+
+// newPaint is s as a paint.
+func newPaint(s lipgloss.Style) paint {
+	p := paint{style: s}
+	p.pre, p.suf = affixes(s)
+	const probe = "a b"
+	p.exact = s.Render(probe) == p.pre+probe+p.suf && s.Render("") == p.pre+p.suf
+	return p
+}
+
+// Render styles text as the style's Render would.
+func (p *paint) Render(text string) string {
+	if !p.exact || strings.ContainsAny(text, "\t\r\n") {
+		return p.style.Render(text)
+	}
+	return p.pre + text + p.suf
+}
+
+// rowPaints are the styles a list row is drawn with.
+type rowPaints struct {
+	accent, muted, text, replay, slow  paint
+	ok, redirect, clientErr, serverErr paint
+	err, inflight                      paint
+	get, post, put, del, other         paint
+}
+
+func rowPaintsOf(s *styles) rowPaints {
+	return rowPaints{
+		accent: newPaint(s.accent), muted: newPaint(s.muted), text: newPaint(s.text),
+		replay: newPaint(s.replay), slow: newPaint(s.slow),
+		ok: newPaint(s.ok), redirect: newPaint(s.redirect), clientErr: newPaint(s.clientErr), serverErr: newPaint(s.serverErr),
+		err: newPaint(s.err), inflight: newPaint(s.inflight),
+		get: newPaint(s.get), post: newPaint(s.post), put: newPaint(s.put), del: newPaint(s.del), other: newPaint(s.other),
+	}
 }
 
 func newStyles(t theme, mono bool, gen int) *styles {
 	s := themeStyles(t, mono, gen)
 	s.body = bodyPaletteOf(s)
+	s.row = rowPaintsOf(s)
 	return s
 }
 
@@ -197,33 +250,39 @@ func (s *styles) popupBox() lipgloss.Style {
 }
 
 // statusStyle colours a status code by class.
-func (s *styles) statusStyle(code int) lipgloss.Style {
+func (s *styles) statusStyle(code int) lipgloss.Style { return s.statusPaint(code).style }
+
+// statusPaint is statusStyle as a paint.
+func (s *styles) statusPaint(code int) *paint {
 	switch {
 	case code >= 500:
-		return s.serverErr
+		return &s.row.serverErr
 	case code >= 400:
-		return s.clientErr
+		return &s.row.clientErr
 	case code >= 300:
-		return s.redirect
+		return &s.row.redirect
 	case code >= 200:
-		return s.ok
+		return &s.row.ok
 	}
-	return s.muted
+	return &s.row.muted
 }
 
 // methodStyle colours a request method.
-func (s *styles) methodStyle(m string) lipgloss.Style {
+func (s *styles) methodStyle(m string) lipgloss.Style { return s.methodPaint(m).style }
+
+// methodPaint is methodStyle as a paint.
+func (s *styles) methodPaint(m string) *paint {
 	switch m {
 	case "GET", "HEAD":
-		return s.get
+		return &s.row.get
 	case "POST":
-		return s.post
+		return &s.row.post
 	case "PUT", "PATCH":
-		return s.put
+		return &s.row.put
 	case "DELETE":
-		return s.del
+		return &s.row.del
 	}
-	return s.other
+	return &s.row.other
 }
 
 // styleInput gives a line input the current styles.

@@ -109,9 +109,13 @@ func Run(ctx context.Context, cfg Config) error {
 	return nil
 }
 
-// frameInterval is the pump's minimum gap between batches: about 60 per
-// second, the renderer's frame rate.
-const frameInterval = time.Second / 60
+// frameInterval is the pump's minimum gap between batches: 30 a second.
+// Under load every batch changes the list, and each change costs a View
+// and the renderer's parse and diff of the whole screen, so traffic
+// redraws the screen at most 30 times a second, half the renderer's rate;
+// a key press is still drawn at the renderer's next frame (60 a second),
+// whatever the traffic.
+const frameInterval = time.Second / 30
 
 // pump drains sub and sends one batch per frame at most. It is the only
 // goroutine that calls send (Program.Send, which blocks while the program
@@ -146,8 +150,10 @@ func pump(ctx context.Context, src Source, sub Subscription, send func(tea.Msg),
 // by the pump so that Update never waits on the source.
 type batchMsg struct {
 	// updates are current copies of the exchanges that changed, oldest
-	// first.
-	updates []record.Exchange
+	// first, each allocated on its own: entries keep them, and one held in
+	// a shared array would keep every other copy in it (and the body
+	// bytes they share with the source) alive after its own entry let go.
+	updates []*record.Exchange
 	// removed are exchanges that left the source.
 	removed []uint64
 	// offloaded are exchanges the source moved out of memory (it still
@@ -212,10 +218,10 @@ func resolve(src Source, evs []record.Event) batchMsg {
 		b.stats = readStats(src)
 		return b
 	}
-	b.updates = make([]record.Exchange, 0, len(ids))
+	b.updates = make([]*record.Exchange, 0, len(ids))
 	for _, id := range ids {
 		if x, ok := src.Get(id); ok {
-			b.updates = append(b.updates, x)
+			b.updates = append(b.updates, &x)
 		} else {
 			b.removed = append(b.removed, id)
 		}

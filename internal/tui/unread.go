@@ -43,10 +43,12 @@ func (m *Model) lister() Lister {
 }
 
 // readWindow is the range of list rows kept read: the screen, a screen
-// above it and one below.
+// above it and one below. It is empty when the rows changed under an
+// offset not yet moved to them.
 func (m *Model) readWindow() (lo, hi int) {
 	h := m.listRows()
-	return max(0, m.list.offset-h), min(len(m.list.rows), m.list.offset+2*h)
+	hi = min(len(m.list.rows), m.list.offset+2*h)
+	return min(max(0, m.list.offset-h), hi), hi
 }
 
 // ensureRead starts reading the unread entries in the read window. An
@@ -102,7 +104,7 @@ func (m *Model) fetched(msg fetchedMsg) {
 			continue // a newer copy came from the source meanwhile
 		}
 		if k < len(msg.xs) && msg.xs[k].ID == id {
-			m.attach(e, &msg.xs[k])
+			m.attach(e, own(&msg.xs[k]))
 			continue
 		}
 		if msg.err == nil {

@@ -283,18 +283,56 @@ func TestListerExportAll(t *testing.T) {
 }
 
 // An exchange the source moves out of memory stays listed, and is read
-// back when it is needed.
+// back when it is needed. One on or near the screen keeps all but its
+// body bytes, so that its row needs no read; one far from it keeps only
+// its summary.
 func TestOffloadedExchangeStaysListed(t *testing.T) {
-	rec := newRecorder(t, fixtures()...)
-	m := newModel(t, rec, 120, 30)
-	send(t, m, batchMsg{offloaded: []uint64{1, 2}, stats: rec.Stats()})
+	var xs []record.Exchange
+	for range 40 {
+		xs = append(xs, fixtures()...)
+	}
+	rec := newRecorder(t, xs...)   // 200 exchanges
+	m := newModel(t, rec, 120, 30) // following: the read window is the last ~2 screens
+	near := uint64(len(xs) - 4)    // the last copy of the first fixture, a 200 with a body
+	if lo, hi := m.readWindow(); !m.list.has(m.list.rows[lo:hi], near) || m.list.has(m.list.rows[lo:hi], 1) {
+		t.Fatalf("read window %d–%d of %d rows", lo, hi, len(m.list.rows))
+	}
+	send(t, m, batchMsg{offloaded: []uint64{1, 2, near}, stats: rec.Stats()})
 	if e := m.byID[1]; e == nil || e.x != nil {
 		t.Fatalf("#1 after offload: %+v; want listed, unread", e)
 	}
 	if e := m.byID[1]; e.sum.status != 200 || e.sum.size <= 0 {
 		t.Errorf("#1's summary = %+v", e.sum)
 	}
-	if len(m.entries) != 5 {
-		t.Errorf("entries = %d, want 5", len(m.entries))
+	e := m.byID[near]
+	if e == nil || e.x == nil {
+		t.Fatalf("#%d, on screen, after offload: %+v; want read", near, e)
 	}
+	if e.x.Response == nil || e.x.Response.Body.Bytes != nil || e.x.Response.Body.Size <= 0 {
+		t.Errorf("#%d keeps its response body's bytes, or lost its size: %+v", near, e.x.Response)
+	}
+	if len(m.entries) != len(xs) {
+		t.Errorf("entries = %d, want %d", len(m.entries), len(xs))
+	}
+}
+
+// A batch that evicts the oldest exchanges and offloads others judges
+// which are near the screen by the rows as they are after the evictions.
+func TestOffloadAfterEvictions(t *testing.T) {
+	var xs []record.Exchange
+	for range 4 {
+		xs = append(xs, fixtures()...)
+	}
+	rec := newRecorder(t, xs...)
+	m := newModel(t, rec, 120, 30) // every row on screen
+	send(t, m, batchMsg{removed: []uint64{1, 2, 3, 4, 5}, offloaded: []uint64{6, 7}, stats: rec.Stats()})
+	if len(m.entries) != len(xs)-5 {
+		t.Fatalf("entries = %d, want %d", len(m.entries), len(xs)-5)
+	}
+	for _, id := range []uint64{6, 7} {
+		if e := m.byID[id]; e == nil || e.x == nil {
+			t.Errorf("#%d, on screen, after offload: %+v; want read", id, e)
+		}
+	}
+	checkFrame(t, m, 120, 30)
 }
