@@ -3,29 +3,39 @@ package invert
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/devproxy/devproxy/internal/proxy"
+	"github.com/devproxy/devproxy/internal/route"
 )
 
 // agentPool is the relay's live state for one backend: the agents serving
-// it, over either transport, and its requests in flight. Each request picks
-// one agent, taking turns (round robin), and goes to that agent only: a
-// tunnel agent has its own upstream transport, so a connection kept alive
-// for reuse stays with the agent whose turn it was, and a poll agent fetches
-// only the requests given to it.
+// it, over either transport, and its requests in flight. The agents that
+// take turns are the members of a route.Pool (round robin, with passive
+// health), in the order they joined, so the relay chooses among a
+// backend's agents exactly as serve chooses among a route's upstreams.
+// Each request goes to the one agent picked for it: a tunnel agent has its
+// own upstream transport, so a connection kept alive for reuse stays with
+// the agent whose turn it was, and a poll agent fetches only the requests
+// given to it.
 type agentPool struct {
 	id string
+	r  *Relay
+	// members holds the agents in turns: tunnel agents until their tunnel
+	// closes or they send a go-away, poll agents while they call. Each
+	// member's Value is its *tunnelAgent or *pollAgent. Changed under mu.
+	members *route.Pool
 
 	mu       sync.Mutex
-	agents   []poolAgent           // in the order they joined; turns go round it
 	tunnels  map[*tunnelAgent]bool // every open tunnel, also those out of turns after a go-away
 	polls    map[string]*pollAgent // poll agents by the name they send in HeaderAgent
-	next     int                   // index in agents where the next turn starts
+	joined   int                   // agents that joined, numbering them ("agent 3 of web")
 	changed  chan struct{}         // closed and replaced when agents come, go or stop taking requests
 	lastPoll time.Time             // last poll call seen, of any poll agent
 	since    time.Time             // when the current run of connectivity began
@@ -39,6 +49,8 @@ type poolAgent interface {
 	// takesLocked reports whether the agent takes new requests now.
 	// Callers hold the pool's mu.
 	takesLocked(now time.Time) bool
+	// member is the agent in the pool's turns.
+	member() *route.Member
 }
 
 // tunnelAgent is an agent connected over a tunnel. Requests go as the
@@ -50,6 +62,7 @@ type tunnelAgent struct {
 	sess      relaySession
 	since     time.Time
 	transport *http.Transport
+	m         *route.Member
 }
 
 // relaySession is the relay's end of an agent's tunnel.
@@ -69,14 +82,49 @@ type relaySession interface {
 }
 
 func (a *tunnelAgent) takesLocked(time.Time) bool { return a.sess.takes() }
+func (a *tunnelAgent) member() *route.Member      { return a.m }
 
-// roundTrip sends req to the agent: natively when the protocol can carry
-// it, else as HTTP/1.1 on a stream.
-func (a *tunnelAgent) roundTrip(req *http.Request) (*http.Response, error) {
+// RoundTrip sends req to the agent: natively when the protocol can carry
+// it, else as HTTP/1.1 on a stream. A request the agent did not take (it
+// is going away) fails with a notTaken error.
+func (a *tunnelAgent) RoundTrip(req *http.Request) (*http.Response, error) {
 	if rt := a.sess.native(); rt != nil && req.Header.Get("Upgrade") == "" {
-		return rt.RoundTrip(req)
+		res, err := rt.RoundTrip(req)
+		if errors.Is(err, errGoingAway) {
+			// The agent refused the stream or it was never opened: the
+			// agent did not see the request (a body may have been read,
+			// which the engine checks before sending it elsewhere).
+			err = notTaken(err)
+		}
+		return res, err
 	}
 	return a.transport.RoundTrip(req)
+}
+
+// dial opens a stream on the agent's tunnel for its transport. When the
+// agent is going away or its tunnel closed, the request that needs the
+// stream was not sent: the error is notTaken, and the engine asks the
+// relay for another agent.
+func (a *tunnelAgent) dial(ctx context.Context) (net.Conn, error) {
+	st, err := a.sess.openStream(ctx)
+	if err != nil && (errors.Is(err, errGoingAway) || a.sess.isClosed()) {
+		return nil, notTaken(err)
+	}
+	return st, err
+}
+
+// notTaken wraps the error of a request an agent did not take: it is going
+// away, its tunnel closed before a stream opened, or (polling) another
+// agent was given the request before this one fetched it. Nothing reached
+// the agent, so the error reads as a failed dial: the engine may send the
+// request to another agent whatever its method, as long as it can still
+// send the body.
+func notTaken(err error) error { return &net.OpError{Op: "dial", Net: "agent", Err: err} }
+
+// isNotTaken reports whether err is a notTaken error.
+func isNotTaken(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial" && op.Net == "agent"
 }
 
 // pollAgent is an agent that long-polls for requests. Poll agents are told
@@ -85,6 +133,7 @@ func (a *tunnelAgent) roundTrip(req *http.Request) (*http.Response, error) {
 // the requests given to it, as they would with the reference relay.
 type pollAgent struct {
 	name string
+	m    *route.Member
 	// The fields below are guarded by the pool's mu.
 	polling   int       // pending-list calls open now
 	lastPoll  time.Time // when its last pending-list call began or ended
@@ -102,6 +151,8 @@ const pollAlive = 5 * time.Second
 // further names count as the unnamed agent's.
 const maxPollAgents = 64
 
+func (a *pollAgent) member() *route.Member { return a.m }
+
 func (a *pollAgent) connectedLocked(now time.Time) bool {
 	return a.polling > 0 || !a.lastPoll.IsZero() && now.Sub(a.lastPoll) < pollAlive
 }
@@ -113,8 +164,70 @@ func (a *pollAgent) takesLocked(now time.Time) bool {
 	return !a.draining && !a.abandoned && a.connectedLocked(now)
 }
 
-func newAgentPool(id string) *agentPool {
-	return &agentPool{id: id, polls: map[string]*pollAgent{}, tunnels: map[*tunnelAgent]bool{}, changed: make(chan struct{}), poll: newPollQueue()}
+// pollTransport sends requests to one poll agent through the poll queue.
+type pollTransport struct {
+	p *agentPool
+	a *pollAgent
+}
+
+// RoundTrip queues req for the agent and waits for its answer. A request
+// withdrawn before the agent fetched it fails with a notTaken error.
+func (t pollTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	res, err := t.p.r.pollRoundTrip(t.p, t.a, req)
+	if errors.Is(err, errPickAgain) {
+		err = notTaken(err)
+	}
+	return res, err
+}
+
+// Passive health of a backend's agents: an agent whose request fails at
+// the transport level (the tunnel broke, the agent's answer was malformed)
+// or whose own engine answers 502 or 504 (it could not reach or hear from
+// its backend: refused, reset, timed out) is skipped for
+// RelayOptions.AgentFailWindow while the backend has other agents. A backend's own 502 or 504 counts
+// the same. A client that went away is never the agent's failure.
+var agentFailStatus = []string{"502", "504"}
+
+// newAgentPool returns the pool of r's backend id.
+func newAgentPool(r *Relay, id string) *agentPool {
+	logger := r.opts.Logger
+	members, err := route.NewPool(id, route.RoundRobin, &route.PassiveSpec{MaxFails: 1, FailWindow: r.opts.AgentFailWindow, UnhealthyStatus: agentFailStatus})
+	if err != nil {
+		panic(err) // the policy and statuses are constants
+	}
+	members.OnHealth = func(ev route.HealthEvent) {
+		if ev.Healthy {
+			logger.Info("agent back in turns", "backend", ev.Route, "agent", ev.Upstream, "reason", ev.Reason)
+		} else {
+			logger.Warn("agent skipped: its requests failed", "backend", ev.Route, "agent", ev.Upstream, "reason", ev.Reason)
+		}
+	}
+	return &agentPool{id: id, r: r, members: members, polls: map[string]*pollAgent{}, tunnels: map[*tunnelAgent]bool{}, changed: make(chan struct{}), poll: newPollQueue()}
+}
+
+// newMemberLocked numbers a joining agent and makes its member; the
+// caller adds it. Callers hold p.mu.
+func (p *agentPool) newMemberLocked(a poolAgent, rt http.RoundTripper) *route.Member {
+	p.joined++
+	return &route.Member{
+		Name: fmt.Sprintf("agent %d of %s", p.joined, p.id),
+		// The host is the backend id: nothing resolves or dials it, the
+		// agent's transport opens a stream on its tunnel or hands the
+		// request to the poll agent.
+		URL:       &url.URL{Scheme: "http", Host: p.id},
+		Transport: rt,
+		Value:     a,
+	}
+}
+
+// agentsLocked returns the agents in turns, in the order they joined.
+func (p *agentPool) agentsLocked() []poolAgent {
+	ms := p.members.Members()
+	as := make([]poolAgent, len(ms))
+	for i, m := range ms {
+		as[i] = m.Value.(poolAgent)
+	}
+	return as
 }
 
 // notifyLocked wakes goroutines waiting for an agent. Callers hold p.mu.
@@ -124,7 +237,7 @@ func (p *agentPool) notifyLocked() {
 }
 
 func (p *agentPool) connectedLocked(now time.Time) bool {
-	for _, a := range p.agents {
+	for _, a := range p.agentsLocked() {
 		switch a := a.(type) {
 		case *tunnelAgent:
 			if !a.sess.isClosed() {
@@ -139,29 +252,26 @@ func (p *agentPool) connectedLocked(now time.Time) bool {
 	return false
 }
 
-// removeLocked drops agent i, keeping the turn where it was.
-func (p *agentPool) removeLocked(i int) {
-	if a, ok := p.agents[i].(*pollAgent); ok && p.polls[a.name] == a {
+// removeLocked takes agent a out of turns.
+func (p *agentPool) removeLocked(a poolAgent) {
+	if a, ok := a.(*pollAgent); ok && p.polls[a.name] == a {
 		delete(p.polls, a.name)
 	}
-	p.agents = append(p.agents[:i], p.agents[i+1:]...)
-	if i < p.next {
-		p.next--
-	}
+	p.members.Remove(a.member())
 }
 
 // pruneLocked drops tunnel agents whose tunnel closed and poll agents that
 // stopped calling.
 func (p *agentPool) pruneLocked(now time.Time) {
-	for i := len(p.agents) - 1; i >= 0; i-- {
-		switch a := p.agents[i].(type) {
+	for _, a := range p.agentsLocked() {
+		switch a := a.(type) {
 		case *tunnelAgent:
 			if a.sess.isClosed() {
-				p.removeLocked(i)
+				p.removeLocked(a)
 			}
 		case *pollAgent:
 			if !a.connectedLocked(now) {
-				p.removeLocked(i)
+				p.removeLocked(a)
 			}
 		}
 	}
@@ -173,7 +283,8 @@ func (p *agentPool) addTunnel(a *tunnelAgent) {
 	if !p.connectedLocked(time.Now()) {
 		p.since = a.since
 	}
-	p.agents = append(p.agents, a)
+	a.m = p.newMemberLocked(a, a)
+	p.members.Add(a.m)
 	p.tunnels[a] = true
 	p.notifyLocked()
 }
@@ -183,16 +294,7 @@ func (p *agentPool) addTunnel(a *tunnelAgent) {
 func (p *agentPool) leave(a *tunnelAgent) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.leaveLocked(a)
-}
-
-func (p *agentPool) leaveLocked(a *tunnelAgent) {
-	for i, o := range p.agents {
-		if o == a {
-			p.removeLocked(i)
-			break
-		}
-	}
+	p.removeLocked(a)
 	p.notifyLocked()
 }
 
@@ -200,7 +302,8 @@ func (p *agentPool) leaveLocked(a *tunnelAgent) {
 // connections its transport keeps.
 func (p *agentPool) removeTunnel(a *tunnelAgent) {
 	p.mu.Lock()
-	p.leaveLocked(a)
+	p.removeLocked(a)
+	p.notifyLocked()
 	delete(p.tunnels, a)
 	p.mu.Unlock()
 	a.transport.CloseIdleConnections()
@@ -238,8 +341,9 @@ func (p *agentPool) pollStart(name string, draining bool) *pollAgent {
 	}
 	if a == nil {
 		a = &pollAgent{name: name}
+		a.m = p.newMemberLocked(a, pollTransport{p: p, a: a})
 		p.polls[name] = a
-		p.agents = append(p.agents, a)
+		p.members.Add(a.m)
 	}
 	took := a.takesLocked(now)
 	a.polling++
@@ -283,21 +387,8 @@ func (p *agentPool) othersTake(a poolAgent) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := time.Now()
-	for _, o := range p.agents {
+	for _, o := range p.agentsLocked() {
 		if o != a && o.takesLocked(now) {
-			return true
-		}
-	}
-	return false
-}
-
-// pollTakes reports whether a poll agent takes new requests.
-func (p *agentPool) pollTakes() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	now := time.Now()
-	for _, a := range p.agents {
-		if a, ok := a.(*pollAgent); ok && a.takesLocked(now) {
 			return true
 		}
 	}
@@ -312,63 +403,71 @@ func (p *agentPool) changes() <-chan struct{} {
 	return p.changed
 }
 
-// pickFor says which agents a request can use.
-type pickFor int
-
-const (
-	anyAgent pickFor = iota
-	// upgrade: only a tunnel carries an Upgrade (WebSocket); a poll agent
-	// is picked only when no tunnel agent is there, to answer 501.
-	upgrade
-	// stream: the request needs a tunnel stream; when only poll agents are
-	// there, pick fails with a NoAgentError.
-	stream
-)
-
 // pick waits up to wait for an agent that takes new requests and returns
-// the next one in turn.
-func (p *agentPool) pick(ctx context.Context, wait time.Duration, want pickFor) (poolAgent, error) {
+// the one whose turn it is (see chooseLocked), or a NoAgentError naming the
+// backend.
+func (p *agentPool) pick(r *http.Request, wait time.Duration, tried []*proxy.Upstream) (*route.Member, error) {
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
 	for {
 		p.mu.Lock()
-		now := time.Now()
-		p.pruneLocked(now)
-		a := p.turnLocked(now, want != anyAgent)
-		if a == nil && want == upgrade {
-			a = p.turnLocked(now, false)
-		}
-		if a == nil && want == stream && p.turnLocked(now, false) != nil {
-			p.mu.Unlock()
-			return nil, &proxy.NoAgentError{Backend: p.id}
-		}
+		p.pruneLocked(time.Now())
+		m := p.chooseLocked(r, tried)
 		changed := p.changed
 		p.mu.Unlock()
-		if a != nil {
-			return a, nil
+		if m != nil {
+			return m, nil
 		}
 		select {
 		case <-changed:
 		case <-deadline.C:
 			return nil, &proxy.NoAgentError{Backend: p.id}
-		case <-ctx.Done():
-			return nil, ctx.Err()
+		case <-r.Context().Done():
+			return nil, r.Context().Err()
 		}
 	}
 }
 
-// turnLocked returns the next agent in turn that takes new requests (a
-// tunnel agent, with tunnelOnly) and moves the turn past it.
-func (p *agentPool) turnLocked(now time.Time, tunnelOnly bool) poolAgent {
-	n := len(p.agents)
-	for i := range n {
-		j := (p.next + i) % n
-		a := p.agents[j]
-		if _, isTunnel := a.(*tunnelAgent); tunnelOnly && !isTunnel || !a.takesLocked(now) {
-			continue
+// chooseLocked returns the agent for r among those that take new requests,
+// or nil when none does. The pool's policy chooses, preferring agents this
+// exchange did not try yet. An upgrade (WebSocket) goes to a tunnel agent:
+// only a tunnel carries it, so a poll agent gets it (to answer 501) only
+// when no tunnel agent is there. Passive health steers requests away from
+// agents that failed, but does not refuse them: when every agent that
+// takes requests failed lately, the first one in turns gets the request,
+// as the only agent of a backend always does. Callers hold p.mu.
+func (p *agentPool) chooseLocked(r *http.Request, tried []*proxy.Upstream) *route.Member {
+	now := time.Now()
+	takes := func(m *route.Member) bool { return m.Value.(poolAgent).takesLocked(now) }
+	tunnel := func(m *route.Member) bool {
+		_, ok := m.Value.(*tunnelAgent)
+		return ok && takes(m)
+	}
+	untried := func(ok func(*route.Member) bool) func(*route.Member) bool {
+		return func(m *route.Member) bool {
+			for _, u := range tried {
+				if u.Name == m.Name {
+					return false
+				}
+			}
+			return ok(m)
 		}
-		p.next = j + 1
-		return a
+	}
+	groups := []func(*route.Member) bool{takes}
+	if r.Header.Get("Upgrade") != "" {
+		groups = []func(*route.Member) bool{tunnel, takes}
+	}
+	for _, ok := range groups {
+		for _, ok := range []func(*route.Member) bool{untried(ok), ok} {
+			if m, err := p.members.Pick(r, func(m *route.Member) bool { return !ok(m) }); err == nil {
+				return m
+			}
+		}
+		for _, m := range p.members.Members() {
+			if ok(m) {
+				return m
+			}
+		}
 	}
 	return nil
 }
@@ -378,7 +477,7 @@ func (p *agentPool) waitAgent(ctx context.Context) error {
 	for {
 		p.mu.Lock()
 		now := time.Now()
-		for _, a := range p.agents {
+		for _, a := range p.agentsLocked() {
 			if a.takesLocked(now) {
 				p.mu.Unlock()
 				return nil
@@ -391,33 +490,6 @@ func (p *agentPool) waitAgent(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-	}
-}
-
-// dial opens a stream on a's tunnel for a's transport. When a is going away
-// (it sent a go-away) or gone, the request that needs the stream was given
-// to a but not sent yet, so it takes a stream on the next tunnel agent in
-// turn instead, waiting for one up to wait as a new request would. That
-// connection then sits in a's transport: a takes no new requests, and its
-// idle connections are closed when its tunnel ends.
-func (p *agentPool) dial(ctx context.Context, a *tunnelAgent, wait time.Duration) (net.Conn, error) {
-	for {
-		st, err := a.sess.openStream(ctx)
-		if err == nil {
-			return st, nil
-		}
-		switch {
-		case errors.Is(err, errGoingAway):
-			p.leave(a)
-		case a.sess.isClosed():
-		default:
-			return nil, err
-		}
-		next, err := p.pick(ctx, wait, stream)
-		if err != nil {
-			return nil, err
-		}
-		a = next.(*tunnelAgent)
 	}
 }
 
@@ -437,7 +509,7 @@ func (p *agentPool) status() AgentPoolStatus {
 	p.pruneLocked(now)
 	st := AgentPoolStatus{InFlight: p.inflight.Load(), Transports: []string{}}
 	tunnels, polls, polling := 0, 0, false
-	for _, a := range p.agents {
+	for _, a := range p.agentsLocked() {
 		switch a := a.(type) {
 		case *tunnelAgent:
 			if !a.sess.isClosed() {

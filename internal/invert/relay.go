@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,6 +20,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/devproxy/devproxy/internal/proxy"
 	"github.com/devproxy/devproxy/internal/record"
+	"github.com/devproxy/devproxy/internal/route"
 )
 
 // RelayOptions configure a Relay.
@@ -45,6 +45,10 @@ type RelayOptions struct {
 	// each response the relay may buffer before its client reads it.
 	// Default StreamWindow; at least 256 KiB.
 	StreamWindow uint32
+	// AgentFailWindow is how long an agent whose request failed (a broken
+	// tunnel, or a 502 or 504 from its engine: it could not reach its
+	// backend) is skipped while its backend has other agents. Default 10s.
+	AgentFailWindow time.Duration
 }
 
 // Relay is the public side of the inverting proxy: an http.Handler that
@@ -57,8 +61,8 @@ type Relay struct {
 
 	mu    sync.Mutex
 	pools map[string]*agentPool
-	// engine proxies end-user requests; its Router sends each to the agent
-	// pool of the backend serveEndUser chose.
+	// engine proxies end-user requests; its Router sends each to an agent
+	// of the backend serveEndUser chose.
 	engine *proxy.Handler
 
 	closing   chan struct{}
@@ -97,6 +101,9 @@ func NewRelay(o RelayOptions) (*Relay, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.AgentFailWindow <= 0 {
+		o.AgentFailWindow = route.DefaultFailWindow
+	}
 	r := &Relay{opts: o, pools: map[string]*agentPool{}, closing: make(chan struct{}), closed: make(chan struct{})}
 	engine, err := proxy.New(proxy.Options{
 		TargetName:    "the relay's backends",
@@ -119,9 +126,11 @@ func NewRelay(o RelayOptions) (*Relay, error) {
 // from serveEndUser to route.
 type backendKey struct{}
 
-// route sends a flow to the agent pool of its backend. The upstream URL's
-// host is the backend id: nothing resolves or dials it, the pool's transport
-// opens a stream on an agent's tunnel or hands the request to a poll agent.
+// route sends each attempt of a flow to one agent of its backend, picked
+// by the backend's pool (waiting up to AgentWait for one): the upstream is
+// that agent, named like "agent 2 of web", with the agent's own transport.
+// Its Done feeds the agent's passive health; a request the agent did not
+// take (it went away first) is tried again on another agent.
 func (r *Relay) route(f *proxy.Flow) (*proxy.Upstream, error) {
 	id, _ := f.In.Context().Value(backendKey{}).(string)
 	if id == "" {
@@ -130,11 +139,57 @@ func (r *Relay) route(f *proxy.Flow) (*proxy.Upstream, error) {
 	if f.Attempt == 1 {
 		f.Rec.Mark(record.Mark{Stage: "relay", Name: "backend", Value: id})
 	}
-	return &proxy.Upstream{
-		Name:      "backend " + strconv.Quote(id),
-		URL:       &url.URL{Scheme: "http", Host: id},
-		Transport: poolTransport{r: r, p: r.pool(id)},
-	}, nil
+	p := r.pool(id)
+	m, err := p.pick(f.Out, r.opts.AgentWait, f.Tried)
+	if err != nil {
+		return nil, err
+	}
+	// Only a request the agent did not take is tried again (see
+	// agentAttempt); a failure once it was sent is final, as without a pool.
+	retry := &proxy.RetryPolicy{Tries: 1}
+	u := p.members.Upstream(m, retry)
+	if passive := u.Done; passive != nil {
+		ctx := f.Out.Context()
+		u.Done = func(res *http.Response, err error) {
+			// Neither a client that went away nor an agent that went
+			// away before taking the request is the agent's failure.
+			if ctx.Err() == nil && !isNotTaken(err) {
+				passive(res, err)
+			}
+		}
+	}
+	u.Transport = &agentAttempt{p: p, m: m, retry: retry, attempt: f.Attempt}
+	return u, nil
+}
+
+// agentAttempt is the transport of one attempt at one agent.
+type agentAttempt struct {
+	p       *agentPool
+	m       *route.Member
+	retry   *proxy.RetryPolicy // the attempt's Upstream.Retry
+	attempt int                // the flow's Attempt
+}
+
+// RoundTrip sends req through the agent's transport. A request the agent
+// did not take (a go-away crossed it, its tunnel closed, or a poll request
+// was withdrawn for another agent) may be tried again: the engine asks
+// route for another agent, unless the request body was already read.
+func (t *agentAttempt) RoundTrip(req *http.Request) (*http.Response, error) {
+	t.p.inflight.Add(1)
+	defer t.p.inflight.Add(-1)
+	res, err := t.m.Transport.RoundTrip(req)
+	if err == nil {
+		return res, nil
+	}
+	if a, ok := t.m.Value.(*tunnelAgent); ok && errors.Is(err, errGoingAway) {
+		t.p.leave(a)
+	}
+	if isNotTaken(err) {
+		// The engine decides on a retry once RoundTrip returns, from this
+		// attempt's Upstream.Retry: allow exactly one more attempt.
+		t.retry.Tries = t.attempt + 1
+	}
+	return nil, err
 }
 
 // Drain ends held poll calls at once (answering them with no ids), so a
@@ -164,7 +219,7 @@ func (r *Relay) pool(id string) *agentPool {
 	defer r.mu.Unlock()
 	p, ok := r.pools[id]
 	if !ok {
-		p = newAgentPool(id)
+		p = newAgentPool(r, id)
 		r.pools[id] = p
 	}
 	return p
@@ -172,59 +227,6 @@ func (r *Relay) pool(id string) *agentPool {
 
 // Status reports the agents of backend id.
 func (r *Relay) Status(id string) AgentPoolStatus { return r.pool(id).status() }
-
-// poolTransport sends an end-user request to one agent of its backend,
-// picked in turn: over that agent's tunnel, or through the poll transport.
-type poolTransport struct {
-	r *Relay
-	p *agentPool
-}
-
-func (t poolTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	p := t.p
-	p.inflight.Add(1)
-	defer p.inflight.Add(-1)
-	want := anyAgent
-	if req.Header.Get("Upgrade") != "" {
-		want = upgrade
-	}
-	// Agents come and go while a request waits, and a backend may have
-	// agents on both transports (one shutting down, its replacement
-	// starting): a request not yet sent moves to an agent still there.
-	for {
-		a, err := p.pick(req.Context(), t.r.opts.AgentWait, want)
-		if err != nil {
-			return nil, err
-		}
-		switch a := a.(type) {
-		case *tunnelAgent:
-			res, err := a.roundTrip(req)
-			bodiless := req.Body == nil || req.Body == http.NoBody
-			if errors.Is(err, errGoingAway) {
-				// The agent is going away and did not take the request:
-				// it goes to the next agent, unless its body was spent
-				// (the go-away crossed it on the way).
-				p.leave(a)
-				if err == errGoingAway || bodiless {
-					continue
-				}
-			}
-			var na *proxy.NoAgentError
-			// The tunnels went away before the request was sent. The
-			// transport closed the body, so only a bodiless one can go on.
-			if errors.As(err, &na) && bodiless && p.pollTakes() {
-				continue
-			}
-			return res, err
-		case *pollAgent:
-			res, err := t.r.pollRoundTrip(p, a, req)
-			if errors.Is(err, errPickAgain) {
-				continue
-			}
-			return res, err
-		}
-	}
-}
 
 // stripRelayHeaders removes what end users must not pass to agents: the
 // poll protocol's and devproxy's own headers (a client could otherwise pose
@@ -366,7 +368,7 @@ func (r *Relay) handleTunnel(w http.ResponseWriter, req *http.Request) {
 	a.transport, err = proxy.NewTransport(proxy.TransportOptions{
 		Protocols: &h1,
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return p.dial(ctx, a, r.opts.AgentWait)
+			return a.dial(ctx)
 		},
 	})
 	if err != nil {

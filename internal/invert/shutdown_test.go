@@ -160,7 +160,7 @@ func waitGoAwaySeen(t *testing.T, p *agentPool) {
 	waitFor(t, "the relay to see the tunnel's go-away", func() bool {
 		p.mu.Lock()
 		var ss []*tunnelAgent
-		for _, a := range p.agents {
+		for _, a := range p.agentsLocked() {
 			if s, ok := a.(*tunnelAgent); ok {
 				ss = append(ss, s)
 			}
