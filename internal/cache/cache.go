@@ -22,7 +22,6 @@ package cache
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -118,7 +117,8 @@ type lookup struct {
 	answered string // Cache-Status of a served response (already set)
 }
 
-type lookupKey struct{}
+// lookupKey keeps a flow's lookup from Request to Response.
+type lookupKey struct{ c *Cache }
 
 // Request looks the flow up. A fresh stored response is served at once
 // (with Age); a stale one is revalidated by making f.Out conditional; with
@@ -126,7 +126,7 @@ type lookupKey struct{}
 func (c *Cache) Request(f *proxy.Flow) (*http.Response, error) {
 	in := f.In
 	l := &lookup{key: keyOf(in), method: in.Method, reqHead: in.Header, sent: c.now()}
-	f.Out = f.Out.WithContext(context.WithValue(f.Out.Context(), lookupKey{}, l))
+	f.Set(lookupKey{c}, l)
 	switch {
 	case in.Method != http.MethodGet && in.Method != http.MethodHead:
 		l.mark, l.fwd = markBypass, "method"
@@ -223,7 +223,7 @@ func (c *Cache) serve(e *entry, in *http.Request, age time.Duration, status stri
 // serves the stored response when a revalidation says 304, and
 // invalidates after an unsafe method succeeds.
 func (c *Cache) Response(f *proxy.Flow, res *http.Response) error {
-	l, _ := f.Out.Context().Value(lookupKey{}).(*lookup)
+	l, _ := f.Value(lookupKey{c}).(*lookup)
 	if l == nil {
 		return nil // an earlier stage answered: the cache never saw the request
 	}

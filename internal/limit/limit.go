@@ -5,7 +5,6 @@
 package limit
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"math"
@@ -122,7 +121,7 @@ func (l *Limiter) Request(f *proxy.Flow) (*http.Response, error) {
 	wait := res.DelayFrom(now)
 	if res.OK() && wait == 0 {
 		tokens := b.TokensAt(now)
-		f.Out = remember(f.Out, l, l.field(tokens))
+		f.Set(admittedKey{l}, l.field(tokens))
 		f.Rec.Mark(record.Mark{Stage: l.Name(), Name: "limit", Value: "allowed"})
 		return nil, nil
 	}
@@ -135,7 +134,7 @@ func (l *Limiter) Request(f *proxy.Flow) (*http.Response, error) {
 // limiter let through, after any the upstream sent (an intermediary may
 // add a stricter policy, never drop the origin's).
 func (l *Limiter) Response(f *proxy.Flow, res *http.Response) error {
-	field, ok := recall(f.Out, l)
+	field, ok := f.Value(admittedKey{l}).(string)
 	if !ok {
 		return nil
 	}
@@ -186,22 +185,10 @@ func (l *Limiter) field(tokens float64) string {
 	return l.name + ";r=" + strconv.FormatInt(r, 10) + ";t=" + strconv.FormatInt(t, 10)
 }
 
-// admittedKey carries a let-through request's RateLimit item from Request
-// to Response on the outbound request's context (keyed by limiter, so one
-// route's limiter never reads another's).
+// admittedKey keeps a let-through request's RateLimit item on the flow
+// from Request to Response (keyed by limiter, so one route's limiter never
+// reads another's).
 type admittedKey struct{ l *Limiter }
-
-func remember(out *http.Request, l *Limiter, field string) *http.Request {
-	return out.WithContext(context.WithValue(out.Context(), admittedKey{l}, field))
-}
-
-func recall(out *http.Request, l *Limiter) (string, bool) {
-	if out == nil {
-		return "", false
-	}
-	s, ok := out.Context().Value(admittedKey{l}).(string)
-	return s, ok
-}
 
 // clientIP is the host of a RemoteAddr, IPv4-mapped addresses unmapped.
 func clientIP(remote string) string {
