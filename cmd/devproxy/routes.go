@@ -129,8 +129,8 @@ func healthStatus(sw *route.Switch) func() string {
 	}
 }
 
-// routeWatch is what a running serve listens on for reloads: SIGHUP and
-// changes of the config file. It is set up before serve says it listens, so
+// routeWatch is what a running serve listens on for reloads: changes of
+// the config file, and SIGHUP when headless. It is set up before serve says it listens, so
 // a change made right after is not missed.
 type routeWatch struct {
 	hup     chan os.Signal
@@ -139,7 +139,11 @@ type routeWatch struct {
 
 func (s *roleRun) newRouteWatch(r *routing) *routeWatch {
 	w := &routeWatch{hup: make(chan os.Signal, 1)}
-	signal.Notify(w.hup, syscall.SIGHUP)
+	if !s.useTUI() {
+		// With the UI, SIGHUP is the terminal going away, which ends the
+		// run; the file is still watched.
+		signal.Notify(w.hup, syscall.SIGHUP)
+	}
 	if r.configPath == "" {
 		return w
 	}
@@ -152,7 +156,7 @@ func (s *roleRun) newRouteWatch(r *routing) *routeWatch {
 		}
 	}
 	if err != nil {
-		s.logger.Warn("routes: not watching the config file; SIGHUP still reloads it", "file", r.configPath, "error", err)
+		s.logger.Warn("routes: not watching the config file; reload with SIGHUP (headless) or a restart", "file", r.configPath, "error", err)
 		return w
 	}
 	w.watcher = fw
@@ -166,7 +170,7 @@ func (w *routeWatch) close() {
 	}
 }
 
-// watchRoutes reloads the routes on SIGHUP or when the config file changes,
+// watchRoutes reloads the routes when the config file changes or on SIGHUP,
 // until ctx ends. A reload reads and validates the whole file, builds a new
 // table and swaps it in: exchanges in flight finish on the old one, and
 // connections stay open. A bad file keeps the running routes and says why.

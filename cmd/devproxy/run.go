@@ -146,7 +146,13 @@ var runUI func(ctx context.Context, s *roleRun) error
 // stop accepting, let in-flight exchanges finish up to the shutdown timeout,
 // write the HAR file. A second signal exits at once.
 func (s *roleRun) run(parent context.Context) error {
-	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
+	stopOn := []os.Signal{os.Interrupt, syscall.SIGTERM}
+	if s.useTUI() {
+		// The terminal went away: end as Ctrl-C would. (Headless, SIGHUP
+		// reloads serve's routes instead.)
+		stopOn = append(stopOn, syscall.SIGHUP)
+	}
+	ctx, stop := signal.NotifyContext(parent, stopOn...)
 	defer stop()
 	defer s.closeLog()
 	defer routeStdLog(s.logger)()

@@ -658,6 +658,7 @@ func (b *builder) timing(x *record.Exchange) {
 			b.add(styled, plain)
 		}
 	}
+	b.attempts(x)
 	b.blank()
 	b.section("Exchange")
 	kv := func(k, v string) {
@@ -677,8 +678,16 @@ func (b *builder) timing(x *record.Exchange) {
 	if x.Role != "" {
 		kv("role", string(x.Role))
 	}
+	// What the engine's stages decided (route, upstream, cache, rate
+	// limit, auth…), in order; the attempts have their own section.
 	for _, m := range x.Marks {
-		kv(m.Name, m.Value)
+		switch {
+		case isAttempt(m):
+		case m.Stage == "retry" && m.Name == "retried":
+			kv(m.Name, retriedText(m.Value))
+		default:
+			kv(m.Name, m.Value)
+		}
 	}
 	if x.ReplayOf != 0 {
 		kv("replay of", "#"+strconv.FormatUint(x.ReplayOf, 10))
@@ -690,6 +699,57 @@ func (b *builder) timing(x *record.Exchange) {
 		b.blank()
 		b.errorBlock(x)
 	}
+}
+
+// isAttempt reports whether m is one attempt of an exchange the engine
+// sent more than once.
+func isAttempt(m record.Mark) bool { return m.Stage == "retry" && m.Name == "attempt" }
+
+// attempts lists the attempts of an exchange sent more than once, as
+// their marks say ("1 http://127.0.0.1:3001 → dial tcp …: connection
+// refused (0.4 ms)"); failed ones in the error style.
+func (b *builder) attempts(x *record.Exchange) {
+	n := 0
+	for _, m := range x.Marks {
+		if !isAttempt(m) {
+			continue
+		}
+		if n == 0 {
+			b.blank()
+			b.section("Attempts")
+		}
+		n++
+		style := b.st.text
+		if !answered(m.Value) {
+			style = b.st.err
+		}
+		b.text(m.Value, style, 4)
+	}
+	if n > 0 && x.State != record.InFlight {
+		b.note("The phases above are the last attempt's; its blocked time includes the attempts before it.")
+	}
+}
+
+// answered reports whether an attempt mark's outcome ("… → 200 (3.1 ms)")
+// is a status code rather than an error.
+func answered(v string) bool {
+	_, out, ok := strings.Cut(v, "→ ")
+	if !ok || len(out) < 3 {
+		return false
+	}
+	_, err := strconv.Atoi(out[:3])
+	return err == nil
+}
+
+// retriedText is the retried mark's count of retries in words.
+func retriedText(v string) string {
+	switch v {
+	case "1":
+		return "once"
+	case "":
+		return ""
+	}
+	return v + " times"
 }
 
 func allNegative(ds [7]time.Duration) bool {

@@ -22,6 +22,7 @@ type entry struct {
 	x   *record.Exchange // nil while not read
 	sum summary          // what is known of it while x is nil
 	hp  string           // host+path, sanitized; the host alone while x is nil
+	up  string           // the upstream that answered (its mark), kept while x is nil
 
 	gone     bool  // removed from the model
 	fetching bool  // a read of x is under way
@@ -43,6 +44,7 @@ type rowKey struct {
 	gen     int
 	frame   int    // spinner frame and clock, for rows in flight
 	host    string // the host left out of the URL column
+	ups     upstreamLayout
 	marked  bool
 	read    bool // x was there
 }
@@ -54,7 +56,7 @@ type memoRow struct {
 }
 
 func newEntry(x *record.Exchange) *entry {
-	return &entry{id: x.ID, x: x, hp: hostPath(x)}
+	return &entry{id: x.ID, x: x, hp: hostPath(x), up: upstreamMark(x)}
 }
 
 // newUnreadEntry is the entry of an exchange known by its summary only.
@@ -90,8 +92,8 @@ func (e *entry) unload(now time.Time) {
 // columns is the list's column layout for one width; a zero width hides a
 // column.
 type columns struct {
-	width                                           int
-	id, time, method, status, url, dur, size, ctype int
+	width                                               int
+	id, time, method, status, url, up, dur, size, ctype int
 }
 
 const (
@@ -104,21 +106,25 @@ const (
 )
 
 // layoutColumns fits the columns into width: the URL takes what is left,
-// and the content type, then the time, then the size are dropped rather
-// than squeezing the URL below a readable width. 80 columns keep the size.
-func layoutColumns(width int, maxID uint64) columns {
+// and the content type, then the upstream (up cells wide; 0 when not
+// shown), then the time, then the size are dropped rather than squeezing
+// the URL below a readable width. 80 columns keep the size.
+func layoutColumns(width int, maxID uint64, up int) columns {
 	c := columns{width: width}
 	c.id = len(strconv.FormatUint(maxID, 10)) + 1
 	if c.id < 3 {
 		c.id = 3
 	}
-	c.time, c.method, c.status, c.dur, c.size, c.ctype = colTime, colMethod, colStatus, colDur, colSize, colType
+	c.time, c.method, c.status, c.up, c.dur, c.size, c.ctype = colTime, colMethod, colStatus, up, colDur, colSize, colType
 	for {
 		c.url = width - c.fixed()
 		switch {
-		case c.url >= 44 || (c.ctype == 0 && c.size == 0 && c.time == 0):
+		case c.url >= 44 || (c.ctype == 0 && c.up == 0 && c.size == 0 && c.time == 0):
 		case c.ctype > 0:
 			c.ctype = 0
+			continue
+		case c.url < 26 && c.up > 0:
+			c.up = 0
 			continue
 		case c.url < 26 && c.time > 0:
 			c.time = 0
@@ -139,7 +145,7 @@ func layoutColumns(width int, maxID uint64) columns {
 // a mark shows) and a space after each shown column (the URL's included).
 func (c columns) fixed() int {
 	n := 2
-	for _, w := range []int{c.id, c.time, c.method, c.status, c.dur, c.size, c.ctype} {
+	for _, w := range []int{c.id, c.time, c.method, c.status, c.up, c.dur, c.size, c.ctype} {
 		if w > 0 {
 			n += w + 1
 		}
@@ -196,6 +202,8 @@ type listView struct {
 	// host, when every exchange has the same one, is left out of the URL
 	// column and named in its header instead.
 	host string
+	// ups is how the upstream column shows, when it does.
+	ups upstreamLayout
 	// order is the sort order; sorted keeps the rows in it.
 	order  order
 	sorted sortedRows
@@ -332,7 +340,7 @@ func (l *listView) Render(width, height int) string {
 	if n := len(l.rows); n > 0 {
 		maxID = l.rows[n-1].id
 	}
-	cols := layoutColumns(width, maxID)
+	cols := layoutColumns(width, maxID, l.ups.width)
 	var b strings.Builder
 	b.Grow((width + 16) * height)
 	b.WriteString(st.colHeader.Render(fit(cols.header(l.order, l.host), width)))
@@ -443,7 +451,7 @@ func wrapWords(s string, width, indent int) []string {
 
 // row returns e's styled row, from the memo when nothing it shows changed.
 func (l *listView) row(e *entry, cols columns) string {
-	k := rowKey{version: e.version(), cols: cols, gen: l.ctx.st.gen, host: l.host, marked: l.isMarked(e.id), read: e.x != nil}
+	k := rowKey{version: e.version(), cols: cols, gen: l.ctx.st.gen, host: l.host, ups: l.ups, marked: l.isMarked(e.id), read: e.x != nil}
 	if e.x != nil && e.x.State == record.InFlight {
 		k.frame = l.ctx.frame
 	}
@@ -479,6 +487,7 @@ func (c columns) header(by order, host string) string {
 	cell("METHOD", c.method, false)
 	cell(sorted("STATUS", byStatus), c.status, false)
 	cell(url, c.url, false)
+	cell("UPSTREAM", c.up, false)
 	cell(sorted("DUR", byDuration), c.dur, true)
 	cell(sorted("SIZE", bySize), c.size, true)
 	cell("TYPE", c.ctype, false)
@@ -487,10 +496,16 @@ func (c columns) header(by order, host string) string {
 
 // cells are a row's column texts before styling.
 type cells struct {
-	mark, id, time, method, status, replay, url, dur, size, ctype string
-	code                                                          int
-	failed, inflight, slow                                        bool
+	mark, id, time, method, status, replay, url, up, dur, size, ctype string
+	code                                                              int
+	failed, inflight, slow                                            bool
+	// health says the exchange is a route's health check (serve
+	// --show-health), tagged before its URL.
+	health bool
 }
+
+// healthTag is the tag before the URL of a health check.
+const healthTag = "health "
 
 // markGlyph is drawn in the gutter of a marked row.
 const markGlyph = "●"
@@ -507,6 +522,9 @@ func (l *listView) rowCells(e *entry) cells {
 			c.url = "/"
 		}
 	}
+	if l.ups.width > 0 && e.up != "" {
+		c.up = l.ups.label(e.up)
+	}
 	return c
 }
 
@@ -522,6 +540,7 @@ func rowCells(e *entry, ctx *uiContext) cells {
 	if x.ReplayOf != 0 {
 		c.replay = "↻#" + strconv.FormatUint(x.ReplayOf, 10) + " "
 	}
+	c.health = isHealthCheck(x)
 	c.code = x.Status()
 	spin := spinner[ctx.frame%len(spinner)]
 	switch {
@@ -592,7 +611,8 @@ func (l *listView) rowText(e *entry, cols columns) string {
 	cell(c.time, cols.time, false)
 	cell(c.method, cols.method, false)
 	cell(c.status, cols.status, false)
-	cell(c.replay+c.url, cols.url, false)
+	cell(c.prefix()+c.url, cols.url, false)
+	cell(c.up, cols.up, false)
 	cell(c.dur, cols.dur, true)
 	cell(c.size, cols.size, true)
 	cell(c.ctype, cols.ctype, false)
@@ -626,18 +646,26 @@ func styledRow(c cells, cols columns, st *styles) string {
 	b.WriteString(status.Render(fit(c.status, cols.status)))
 	sep()
 	url := c.url
-	if c.replay != "" {
-		rw := len([]rune(c.replay))
+	if pre := c.prefix(); pre != "" {
+		pp := &p.replay
+		if c.health {
+			pp = &p.muted
+		}
+		rw := len([]rune(pre))
 		if rw >= cols.url {
-			b.WriteString(p.replay.Render(fit(c.replay, cols.url)))
+			b.WriteString(pp.Render(fit(pre, cols.url)))
 		} else {
-			b.WriteString(p.replay.Render(c.replay))
+			b.WriteString(pp.Render(pre))
 			b.WriteString(p.text.Render(fit(url, cols.url-rw)))
 		}
 	} else {
 		b.WriteString(p.text.Render(fit(url, cols.url)))
 	}
 	sep()
+	if cols.up > 0 {
+		b.WriteString(p.muted.Render(fit(c.up, cols.up)))
+		sep()
+	}
 	dur := &p.muted
 	if c.slow {
 		dur = &p.slow
@@ -653,6 +681,15 @@ func styledRow(c cells, cols columns, st *styles) string {
 		sep()
 	}
 	return b.String()
+}
+
+// prefix is what the URL column shows before the URL: the health tag,
+// then the exchange replayed.
+func (c *cells) prefix() string {
+	if c.health {
+		return healthTag + c.replay
+	}
+	return c.replay
 }
 
 // writeCell writes s fitted to w cells (right-aligned if asked) and a

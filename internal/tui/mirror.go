@@ -18,10 +18,12 @@ func (m *Model) rebuild(index []Summary, xs []record.Exchange) tea.Cmd {
 	m.entries = make([]*entry, 0, len(index)+len(xs))
 	m.byID = make(map[uint64]*entry, len(index)+len(xs))
 	clear(m.hosts)
+	clear(m.ups)
 	add := func(e *entry) {
 		m.entries = append(m.entries, e)
 		m.byID[e.id] = e
 		m.hosts.add(e.hp, 1)
+		m.ups.add(e.up, 1)
 	}
 	j := 0
 	for i := range index {
@@ -81,6 +83,7 @@ func (m *Model) apply(b batchMsg) tea.Cmd {
 			m.entries, m.visible = nil, nil
 			clear(m.byID)
 			clear(m.hosts)
+			clear(m.ups)
 			m.forgetVerdicts()
 		}
 		m.remove(b.removed)
@@ -104,6 +107,7 @@ func (m *Model) remove(ids []uint64) {
 		if e, ok := m.byID[id]; ok {
 			delete(m.byID, id)
 			m.hosts.add(e.hp, -1)
+			m.ups.add(e.up, -1)
 			m.forgetVerdict(id)
 			e.gone = true
 			n++
@@ -198,6 +202,7 @@ func (m *Model) upsert(x *record.Exchange) {
 			e.hp = hostPath(x)
 			m.hosts.add(e.hp, 1)
 		}
+		m.setUpstream(e, x)
 		e.x, e.misses = x, 0
 		m.judge(e)
 		return
@@ -205,8 +210,19 @@ func (m *Model) upsert(x *record.Exchange) {
 	e := newEntry(x)
 	m.byID[x.ID] = e
 	m.hosts.add(e.hp, 1)
+	m.ups.add(e.up, 1)
 	m.entries = insertEntry(m.entries, e)
 	m.judge(e)
+}
+
+// setUpstream notes the upstream that answered x, the new copy of e's
+// exchange.
+func (m *Model) setUpstream(e *entry, x *record.Exchange) {
+	if up := upstreamMark(x); up != e.up {
+		m.ups.add(e.up, -1)
+		e.up = up
+		m.ups.add(up, 1)
+	}
 }
 
 // setVisible puts e in or takes it out of the visible entries.
@@ -242,6 +258,7 @@ func (m *Model) resetEntries() {
 	m.entries, m.visible = nil, nil
 	clear(m.byID)
 	clear(m.hosts)
+	clear(m.ups)
 	m.forgetVerdicts()
 	m.list.cursor, m.list.offset = 0, 0
 }

@@ -61,10 +61,11 @@ type Model struct {
 	help          help.Model
 
 	// entries are every kept exchange, ordered by ID; byID indexes them;
-	// hosts counts them by host.
+	// hosts counts them by host, ups by the upstream that answered.
 	entries []*entry
 	byID    map[uint64]*entry
 	hosts   hostCounts
+	ups     upstreamCounts
 	// visible are the entries that pass the filter (nil filter: entries).
 	visible []*entry
 	list    listView
@@ -159,6 +160,7 @@ func New(cfg Config) *Model {
 		dark:      true,
 		byID:      map[uint64]*entry{},
 		hosts:     hostCounts{},
+		ups:       upstreamCounts{},
 		exported:  map[uint64]struct{}{},
 		cache:     map[contentKey]*content{},
 		renders:   map[contentKey]bool{},
@@ -392,6 +394,7 @@ func (m *Model) detailRows() int { return max(m.area().bodyH-1, 1) }
 func (m *Model) sync() tea.Cmd {
 	m.pruneMarks()
 	m.list.host = m.hosts.only()
+	m.list.ups = m.ups.layout()
 	m.followOrReselect(0, false)
 	m.list.filtered = m.filter != nil
 	m.list.dim = m.detailOpen()

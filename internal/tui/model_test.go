@@ -706,18 +706,18 @@ func TestFramesNeverOverflow(t *testing.T) {
 }
 
 func TestColumnsDropBeforeTheURLShrinks(t *testing.T) {
-	wide := layoutColumns(200, 99)
+	wide := layoutColumns(200, 99, 0)
 	if wide.ctype == 0 || wide.size == 0 || wide.time == 0 {
 		t.Fatalf("200 columns: %+v", wide)
 	}
 	for _, maxID := range []uint64{99, 9999} {
-		narrow := layoutColumns(80, maxID)
+		narrow := layoutColumns(80, maxID, 0)
 		if narrow.ctype != 0 || narrow.size == 0 || narrow.time == 0 || narrow.url < 28 {
 			t.Fatalf("80 columns, #%d: %+v", maxID, narrow)
 		}
 	}
 	for w := 40; w <= 240; w++ {
-		c := layoutColumns(w, 12345)
+		c := layoutColumns(w, 12345, 0)
 		if c.fixed()+c.url != w {
 			t.Fatalf("%d columns: layout adds up to %d", w, c.fixed()+c.url)
 		}

@@ -124,6 +124,7 @@ func (m *Model) attach(e *entry, x *record.Exchange) {
 		e.hp = hp
 		m.hosts.add(e.hp, 1)
 	}
+	m.setUpstream(e, x)
 	e.x, e.misses = x, 0
 	m.readLog = append(m.readLog, e.id)
 }
