@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -11,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -43,6 +46,108 @@ type routing struct {
 	configPath string
 	// showHealth records health checks as exchanges (--show-health).
 	showHealth bool
+	// ln is serve's listener, which a reload may move or give a new
+	// certificate; nil until serve listens.
+	ln *listener
+}
+
+// listener is what a reload may change of serve's listener: the address
+// (when the config file gives it) and the certificate files (read again on
+// every reload, so a renewed certificate is picked up).
+type listener struct {
+	srv      *proxy.Server
+	opts     proxy.ServerOptions
+	handler  http.Handler
+	url      atomic.Pointer[string]
+	cert     atomic.Pointer[tls.Certificate]
+	certFile string
+	keyFile  string
+}
+
+// prepareListener makes serve's TLS certificate replaceable: with --cert
+// and --key, the listener asks for the current one on every handshake.
+func (r *routing) prepareListener(cmd *cobra.Command, o *proxy.ServerOptions) {
+	r.ln = &listener{}
+	r.ln.certFile, _ = cmd.Flags().GetString("cert")
+	r.ln.keyFile, _ = cmd.Flags().GetString("key")
+	if o.TLS == nil || r.ln.certFile == "" || len(o.TLS.Certificates) == 0 {
+		return
+	}
+	r.ln.cert.Store(&o.TLS.Certificates[0])
+	o.TLS = o.TLS.Clone()
+	o.TLS.Certificates = nil
+	o.TLS.GetCertificate = func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return r.ln.cert.Load(), nil }
+}
+
+// listening notes the server serve started with.
+func (l *listener) listening(srv *proxy.Server, opts proxy.ServerOptions, h http.Handler) {
+	l.srv, l.opts, l.handler = srv, opts, h
+	u := srv.URL()
+	l.url.Store(&u)
+}
+
+// URL is where serve listens now.
+func (l *listener) URL() string { return *l.url.Load() }
+
+// fromConfig is the value of a flag's key in the reloaded file v when the
+// flag's value came from the config file (the command line and the
+// environment win over the file), else the value in use.
+func fromConfig(cmd *cobra.Command, v *viper.Viper, name, current string) string {
+	if !strings.HasPrefix(flagSource(cmd, name), "config file") {
+		return current
+	}
+	if v.IsSet(name) {
+		return v.GetString(name)
+	}
+	if f := cmd.Flags().Lookup(name); f != nil {
+		return f.DefValue
+	}
+	return current
+}
+
+// reloadListener opens what the reloaded file v asks of the listener, without
+// serving yet: a new listener when the address changed, a new certificate
+// when TLS comes from files. commit puts them in service.
+func (s *roleRun) reloadListener(cmd *cobra.Command, l *listener, v *viper.Viper) (commit func(), err error) {
+	if l == nil || l.srv == nil {
+		return func() {}, nil
+	}
+	var cert *tls.Certificate
+	if l.certFile != "" {
+		certFile := fromConfig(cmd, v, "cert", l.certFile)
+		keyFile := fromConfig(cmd, v, "key", l.keyFile)
+		c, err := proxy.LoadKeyPair(certFile, keyFile, "cert", "key")
+		if err != nil {
+			return nil, err
+		}
+		cert = &c
+		l.certFile, l.keyFile = certFile, keyFile
+	}
+	addr := fromConfig(cmd, v, "listen", l.opts.Listen)
+	var next *proxy.Server
+	if addr != l.opts.Listen {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return nil, fmt.Errorf("listen %q is not host:port, e.g. 127.0.0.1:8080", addr)
+		}
+		opts := l.opts
+		opts.Listen = addr
+		if next, err = proxy.Listen(opts, l.handler); err != nil {
+			return nil, err
+		}
+	}
+	return func() {
+		if cert != nil {
+			l.cert.Store(cert)
+		}
+		if next == nil {
+			return
+		}
+		old := l.srv
+		l.opts.Listen = addr
+		l.listening(next, l.opts, l.handler)
+		s.replaceServer(old, next)
+		s.logger.Info("listening on "+next.URL()+"; "+old.URL()+" takes no new connections and closes when its exchanges finish", "listen", next.URL())
+	}, nil
 }
 
 func (r *routing) specs() []route.Spec {
@@ -227,6 +332,7 @@ func (s *roleRun) tryReload(cmd *cobra.Command, r *routing, sw *route.Switch, tr
 		return errors.New("the routes come from the command line only; put them in a config file (--config) to reload them")
 	}
 	v := viper.New()
+	v.RegisterAlias("address", "listen")
 	if err := readConfigFile(v, cmd, r.configPath); err != nil {
 		return err
 	}
@@ -247,6 +353,12 @@ func (s *roleRun) tryReload(cmd *cobra.Command, r *routing, sw *route.Switch, tr
 	if err != nil {
 		return fmt.Errorf("config file %s: %w", r.configPath, err)
 	}
+	commit, err := s.reloadListener(cmd, r.ln, v)
+	if err != nil {
+		t.Close()
+		return fmt.Errorf("config file %s: %w", r.configPath, err)
+	}
+	commit()
 	t.Start(context.Background())
 	*r = next
 	old := sw.Swap(t)

@@ -129,3 +129,54 @@ func TestRoutesConfigErrorsNameTheRoute(t *testing.T) {
 		t.Fatalf("got %v, want an error naming routes[0] (api), lb and \"fastest\"", err)
 	}
 }
+
+// TestReloadMovesTheListener: a reload that changes the config file's
+// listen address serves on the new one and closes the old one.
+func TestReloadMovesTheListener(t *testing.T) {
+	isolate(t)
+	a := namedBackend(t, "A")
+	cfg := filepath.Join(t.TempDir(), "devproxy.yaml")
+	first, second := freeAddr(t), freeAddr(t)
+	conf := "listen: %s\nroutes:\n  - match: {path: /}\n    upstreams: [%q]\n"
+	replaceConfig(t, cfg, fmt.Sprintf(conf, first, a.URL))
+
+	root := newRootCmd()
+	out := newWatchedOutput()
+	root.SetOut(out)
+	root.SetErr(out)
+	root.SetArgs([]string{"serve", "--config", cfg, "--no-tui", "--no-session"})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- root.ExecuteContext(ctx) }()
+	defer func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			t.Error("serve did not stop")
+		}
+	}()
+	out.waitMatch(t, listeningRE)
+	get := func(addr string) (string, error) {
+		resp, err := http.Get("http://" + addr + "/x")
+		if err != nil {
+			return "", err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		return string(b), err
+	}
+	if body, err := get(first); err != nil || body != "A" {
+		t.Fatalf("before the reload, %s answered %q, %v", first, body, err)
+	}
+
+	replaceConfig(t, cfg, fmt.Sprintf(conf, second, a.URL))
+	out.waitMatch(t, regexp.MustCompile(`listening on http://`+regexp.QuoteMeta(second)))
+	if body, err := get(second); err != nil || body != "A" {
+		t.Fatalf("after the reload, %s answered %q, %v", second, body, err)
+	}
+	http.DefaultClient.CloseIdleConnections()
+	if _, err := get(first); err == nil {
+		t.Errorf("the old address %s still takes new connections after the reload", first)
+	}
+}

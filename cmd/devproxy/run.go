@@ -35,9 +35,14 @@ type roleRun struct {
 	// logFile is --log-file, open for the run; nil without.
 	logFile *os.File
 	// session is the session file the recorder writes to; nil for view.
-	session  *runSession
-	servers  []*proxy.Server
-	shutdown time.Duration
+	session *runSession
+	// servers are the role's listeners; a reload may replace one while it
+	// runs (serversMu), and errc hears of one that stopped by itself.
+	servers   []*proxy.Server
+	serversMu sync.Mutex
+	retired   map[*proxy.Server]bool
+	errc      chan error
+	shutdown  time.Duration
 	// ui describes the run for the terminal UI header.
 	listen, target string
 	replayer       any
@@ -45,6 +50,9 @@ type roleRun struct {
 	// recorder (view of a session file).
 	source any
 	status func() string
+	// listenNow, when set, is where the role listens now (a reload may
+	// move serve's listener).
+	listenNow func() string
 	// name is the command that runs the role, which the UI header shows
 	// ("demo" runs the serve role).
 	name string
@@ -164,10 +172,13 @@ func (s *roleRun) run(parent context.Context) error {
 		s.noteStart()
 	}
 
-	errc := make(chan error, len(s.servers))
+	errc := make(chan error, 1)
+	s.serversMu.Lock()
+	s.errc = errc
 	for _, srv := range s.servers {
-		go func() { errc <- srv.Serve() }()
+		s.serveLocked(srv)
 	}
+	s.serversMu.Unlock()
 	var wg sync.WaitGroup
 	bgctx, bgcancel := context.WithCancel(ctx)
 	defer bgcancel()
@@ -227,7 +238,10 @@ func (s *roleRun) run(parent context.Context) error {
 	sdctx, cancel := context.WithTimeout(context.Background(), s.shutdown)
 	defer cancel()
 	var sdwg sync.WaitGroup
-	for _, srv := range s.servers {
+	s.serversMu.Lock()
+	servers := append([]*proxy.Server(nil), s.servers...)
+	s.serversMu.Unlock()
+	for _, srv := range servers {
 		sdwg.Add(1)
 		go func() {
 			defer sdwg.Done()
@@ -279,4 +293,46 @@ func (s *roleRun) writeHAR() error {
 	}
 	fmt.Fprintf(s.stderr, "devproxy: wrote %d exchanges to %s (redaction: %s)\n", len(xs), s.out.har, s.out.redact)
 	return nil
+}
+
+// serveLocked serves srv until it stops; a server that stops unasked ends
+// the run, one retired by a reload does not. Callers hold serversMu.
+func (s *roleRun) serveLocked(srv *proxy.Server) {
+	go func() {
+		err := srv.Serve()
+		s.serversMu.Lock()
+		retired := s.retired[srv]
+		s.serversMu.Unlock()
+		if !retired {
+			select {
+			case s.errc <- err:
+			default:
+			}
+		}
+	}()
+}
+
+// replaceServer serves next instead of old: old stops accepting at once and
+// its exchanges in flight finish (up to the shutdown timeout); connections
+// it holds stay open until then.
+func (s *roleRun) replaceServer(old, next *proxy.Server) {
+	s.serversMu.Lock()
+	for i, srv := range s.servers {
+		if srv == old {
+			s.servers[i] = next
+		}
+	}
+	if s.retired == nil {
+		s.retired = map[*proxy.Server]bool{}
+	}
+	s.retired[old] = true
+	if s.errc != nil {
+		s.serveLocked(next)
+	}
+	s.serversMu.Unlock()
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), s.shutdown)
+		defer cancel()
+		_ = old.Shutdown(ctx)
+	}()
 }

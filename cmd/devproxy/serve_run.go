@@ -61,9 +61,16 @@ func runServe(cmd *cobra.Command, o *serveOptions, prepare func(*roleRun) error)
 		return err
 	}
 	o.server.Tap, o.server.Role, o.server.Logger = s.rec, record.RoleServe, s.logger
+	if o.routing != nil {
+		o.routing.prepareListener(cmd, &o.server)
+	}
 	srv, err := proxy.Listen(o.server, h)
 	if err != nil {
 		return err
+	}
+	if o.routing != nil {
+		o.routing.ln.listening(srv, o.server, h)
+		s.listenNow = o.routing.ln.URL
 	}
 	s.servers = append(s.servers, srv)
 	s.listen, s.target = srv.URL(), h.Target()

@@ -45,6 +45,7 @@ func uiConfig(s *roleRun) tui.Config {
 		Source:    src,
 		Role:      uiRole(s),
 		Listen:    s.listen,
+		ListenNow: s.listenNow,
 		Target:    s.target,
 		Replayer:  rp,
 		Version:   version,

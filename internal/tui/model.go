@@ -268,16 +268,20 @@ type tickMsg struct {
 	now    time.Time
 	stats  record.Stats
 	status string
+	listen string // where the role listens now ("" when unchanged)
 	events eventsMsg
 }
 
 func (m *Model) tick() tea.Cmd {
-	src, now, status := m.src, m.now, m.cfg.Status
+	src, now, status, listen := m.src, m.now, m.cfg.Status, m.cfg.ListenNow
 	evlog, seq := m.cfg.Events, m.events.seq
 	return tea.Tick(tickEvery, func(time.Time) tea.Msg {
 		msg := tickMsg{now: now(), stats: readStats(src), events: pollEvents(evlog, seq)}
 		if status != nil {
 			msg.status = status()
+		}
+		if listen != nil {
+			msg.listen = listen()
 		}
 		return msg
 	})
@@ -318,6 +322,9 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.ctx.frame++
 		m.stats = msg.stats
 		m.extStatus = msg.status
+		if msg.listen != "" {
+			m.cfg.Listen = msg.listen
+		}
 		m.events.add(msg.events)
 		m.rate.add(msg.now, msg.stats.Total+msg.stats.Skipped)
 		m.retryDue = true

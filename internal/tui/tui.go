@@ -26,13 +26,16 @@ type Config struct {
 	// Source is where exchanges come from: RecorderSource(rec) for a live
 	// recorder. Pause and clear are offered if it implements Pauser and
 	// Clearer; the header's counters come from a StatsReader.
-	Source   Source
-	Role     string       // "serve", "demo", "agent", "relay", "view"
-	Listen   string       // e.g. "http://127.0.0.1:8080" (empty for view/agent)
-	Target   string       // e.g. "http://localhost:3000", or the HAR file for view
-	Replayer Replayer     // nil: replay/edit disabled (view)
-	Version  string       // for HAR creator
-	Redact   redact.Level // HAR export level (default redact.Default)
+	Source Source
+	Role   string // "serve", "demo", "agent", "relay", "view"
+	Listen string // e.g. "http://127.0.0.1:8080" (empty for view/agent)
+	// ListenNow, when set, is where the role listens now: a reload may
+	// move it. It is polled off the event loop, like Status.
+	ListenNow func() string
+	Target    string       // e.g. "http://localhost:3000", or the HAR file for view
+	Replayer  Replayer     // nil: replay/edit disabled (view)
+	Version   string       // for HAR creator
+	Redact    redact.Level // HAR export level (default redact.Default)
 	// ExportDir is the default directory for the x export prompt ("." if
 	// empty).
 	ExportDir string
