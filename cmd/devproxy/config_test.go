@@ -71,7 +71,7 @@ func TestConfigSectionOverridesTopLevel(t *testing.T) {
 	if got := cmd.Flags().Lookup("listen").Value.String(); got != "127.0.0.1:7001" {
 		t.Errorf("listen = %s, want the serve section's value", got)
 	}
-	if got := cmd.Flags().Lookup("target").Value.String(); got != "http://localhost:3000" {
+	if got, _ := cmd.Flags().GetStringArray("target"); len(got) != 1 || got[0] != "http://localhost:3000" {
 		t.Errorf("target = %q", got)
 	}
 }
