@@ -49,10 +49,14 @@ var keys = []key{
 	{name: "type", phase: PhaseResponse, parse: parseText, eval: evalType},
 	{name: "route", phase: PhaseRequest, parse: parseMarkGlob, eval: evalMark("route")},
 	{name: "upstream", phase: PhaseRequest, parse: parseMarkGlob, eval: evalUpstream},
+	{name: "rule", phase: PhaseRequest, parse: parseMarkGlob, eval: evalRule},
 	{name: "cache", phase: PhaseResponse, parse: parseCache, eval: func(t *term, x *record.Exchange, _ *Env) bool { v, _ := x.Mark("cache"); return v == t.text }},
 	{name: "error", form: formWord, phase: PhaseResponse, eval: func(_ *term, x *record.Exchange, _ *Env) bool { return x.Err != nil }},
 	{name: "replay", form: formWord, phase: PhaseRequest, eval: func(_ *term, x *record.Exchange, _ *Env) bool { return x.ReplayOf != 0 }},
 	{name: "retried", form: formWord, phase: PhaseResponse, eval: func(_ *term, x *record.Exchange, _ *Env) bool { _, ok := x.Mark("retried"); return ok }},
+	{name: "modified", form: formWord, phase: PhaseResponse, eval: hasMark("modified")},
+	{name: "mocked", form: formWord, phase: PhaseRequest, eval: hasMark("mocked")},
+	{name: "faulted", form: formWord, phase: PhaseResponse, eval: hasMark("faulted")},
 	{name: "limited", form: formWord, phase: PhaseRequest, eval: func(_ *term, x *record.Exchange, _ *Env) bool { v, _ := x.Mark("limit"); return v == "limited" }},
 	{form: formText, phase: PhaseResponse, bodies: true, eval: evalText},
 }
@@ -521,4 +525,28 @@ func matchMark(t *term, v string) bool {
 		return globMatch(t.glob, v)
 	}
 	return strings.Contains(v, t.text)
+}
+
+// evalRule matches when any rule that fired on the exchange (its "rule"
+// marks) has a name the term matches.
+func evalRule(t *term, x *record.Exchange, _ *Env) bool {
+	for _, m := range x.Marks {
+		if m.Stage == "rules" && m.Name == "rule" && matchMark(t, m.Value) {
+			return true
+		}
+	}
+	return false
+}
+
+// hasMark is the evaluation of a word that is true when a rule marked the
+// exchange so (modified, mocked, faulted).
+func hasMark(name string) func(*term, *record.Exchange, *Env) bool {
+	return func(_ *term, x *record.Exchange, _ *Env) bool {
+		for _, m := range x.Marks {
+			if m.Stage == "rules" && m.Name == name {
+				return true
+			}
+		}
+		return false
+	}
 }

@@ -115,11 +115,15 @@ type Env struct {
 //	upstream:3001   the upstream that answered (or the URL the request was
 //	                sent to) contains 3001, or a glob matches it
 //	cache:hit       the cache's verdict: hit, miss, stale, revalidated, bypass
+//	rule:flaky      a rule of that name (text it contains, or a glob) fired
 //	error           the exchange failed (any error, including a client that
 //	                went away)
 //	replay          the exchange is a replay of another
 //	retried         the exchange took more than one attempt
 //	limited         a rate limit refused the request
+//	modified        a rule changed the request or the response
+//	mocked          a rule answered without calling the upstream
+//	faulted         a rule injected a fault (delay, status, reset, …)
 //
 // An empty expression matches everything.
 func Parse(s string) (*Matcher, error) {
@@ -160,6 +164,23 @@ func (m *Matcher) Phase() Phase {
 // hand.
 func (m *Matcher) NeedsBodies() bool {
 	return m != nil && m.root.any(func(t *term) bool { return t.key.bodies })
+}
+
+// Uses reports whether the expression has a term with one of the keys
+// named ("route", "error"; free text is ""), so that a caller that cannot
+// evaluate some keys can refuse them.
+func (m *Matcher) Uses(names ...string) (string, bool) {
+	var found string
+	ok := m != nil && m.root.any(func(t *term) bool {
+		for _, n := range names {
+			if t.key.name == n && (n != "" || t.key.form == formText) {
+				found = n
+				return true
+			}
+		}
+		return false
+	})
+	return found, ok
 }
 
 // String returns the expression in canonical form: parsing it again yields

@@ -566,3 +566,29 @@ func TestRoutingKeys(t *testing.T) {
 		t.Errorf("cache:warm: %v, want an error listing the verdicts", err)
 	}
 }
+
+// TestRuleKeys: rule:, modified, mocked and faulted read the marks the
+// rules stage puts on an exchange.
+func TestRuleKeys(t *testing.T) {
+	x := &record.Exchange{
+		Request: record.Request{Method: "GET", URL: "http://localhost/flaky"},
+		Marks: []record.Mark{
+			{Stage: "rules", Name: "rule", Value: "slow"},
+			{Stage: "rules", Name: "rule", Value: "flaky"},
+			{Stage: "rules", Name: "status", Value: "503"},
+			{Stage: "rules", Name: "faulted", Value: "1"},
+		},
+	}
+	for expr, want := range map[string]bool{
+		"rule:flaky": true, "rule:slow": true, "rule:fl*": true, "rule:other": false,
+		"faulted": true, "mocked": false, "modified": false, "-mocked faulted": true,
+	} {
+		m, err := Parse(expr)
+		if err != nil {
+			t.Fatalf("%q: %v", expr, err)
+		}
+		if got := m.Match(x, env); got != want {
+			t.Errorf("%q: %v, want %v", expr, got, want)
+		}
+	}
+}

@@ -34,6 +34,11 @@ func (t *requestTee) readErr() error {
 }
 
 func (t *requestTee) Read(p []byte) (int, error) {
+	if t.done {
+		// The body ended; net/http may close it once the response has
+		// begun, and the transport reads once more to see the end.
+		return 0, io.EOF
+	}
 	n, err := t.body.Read(p)
 	if n > 0 {
 		t.rec.RequestBody(p[:n])

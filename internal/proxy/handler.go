@@ -157,6 +157,7 @@ type state struct {
 	err      *record.Error
 	reqBody  *requestTee
 	flow     *Flow
+	abort    bool // a stage asked to close the connection without an answer (AbortError)
 }
 
 type stateKey struct{}
@@ -226,10 +227,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	h.rp.ServeHTTP(st.rw, r)
-	if info == nil && st.upgraded == nil && !st.rw.wrote() && r.Context().Err() != nil {
+	if info == nil && st.upgraded == nil && !st.rw.wrote() && (r.Context().Err() != nil || st.abort) {
 		// The client went away (or half-closed its side, which net/http
-		// cannot tell apart) before any response: write nothing at all.
-		// Returning would make net/http send an empty 200 of its own.
+		// cannot tell apart) before any response, or a stage asked for the
+		// connection to be closed: write nothing at all. Returning would
+		// make net/http send an empty 200 of its own.
 		panic(http.ErrAbortHandler)
 	}
 }
@@ -255,9 +257,15 @@ func (h *Handler) finish(st *state, r *http.Request, aborted bool) {
 		}
 	}
 	if f.Err == nil && (aborted || (st.res != nil && !f.ResponseComplete)) {
+		var cut *AbortError // a stage cut the body off (see AbortError)
+		if st.body != nil {
+			cut = abortOf(st.body.err)
+		}
 		switch {
 		case r.Context().Err() != nil || st.rw.writeErr != nil:
 			f.Err = &record.Error{Kind: record.ErrCanceled, Message: "client went away during the response", Status: StatusClientClosed}
+		case cut != nil:
+			f.Err = &record.Error{Kind: cut.Kind, Message: cut.Message, Status: st.rw.status}
 		case st.body != nil && errors.Is(st.body.err, ErrTunnelLost):
 			f.Err = &record.Error{Kind: record.ErrTunnelLost, Message: "the tunnel to the agent was lost during the response", Status: st.rw.status}
 		default:
@@ -333,7 +341,13 @@ func (h *Handler) errorHandler(w http.ResponseWriter, outreq *http.Request, err 
 	st, _ := outreq.Context().Value(stateKey{}).(*state)
 	clientGone := outreq.Context().Err() != nil && !errors.Is(outreq.Context().Err(), context.DeadlineExceeded)
 	var e *record.Error
-	if errors.As(err, &e) {
+	if ab := abortOf(err); ab != nil && !clientGone {
+		// A stage asked for the connection to be closed; ServeHTTP does it.
+		e = &record.Error{Kind: ab.Kind, Message: ab.Message}
+		if st != nil {
+			st.abort = true
+		}
+	} else if errors.As(err, &e) {
 		// A stage said exactly what the client is told.
 	} else if bodyErr := st.requestBodyErr(); bodyErr != nil && !clientGone {
 		// Reading the client's body failed (a bad chunk size, a bare LF, a

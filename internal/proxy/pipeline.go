@@ -81,6 +81,11 @@ type Flow struct {
 	// Rec is the exchange's recording; stages note what they did with
 	// Rec.Mark.
 	Rec record.Recording
+	// MapTo, when a request stage sets it, is where every attempt goes
+	// instead of the Router's choice (scheme, host and optional base path,
+	// joined as Upstream.URL is), through the Handler's Transport, without
+	// retries: a rule's "map URL".
+	MapTo *url.URL
 
 	mu     sync.Mutex
 	values map[any]any
@@ -96,6 +101,13 @@ func (f *Flow) Set(key, v any) {
 		f.values = make(map[any]any)
 	}
 	f.values[key] = v
+}
+
+// Replay reports whether a Replayer sent the request (edit-and-replay,
+// `devproxy replay`) rather than a client.
+func (f *Flow) Replay() bool {
+	_, ok := f.In.Context().Value(replayKey{}).(*replayInfo)
+	return ok
 }
 
 // Value returns what Set kept under key, or nil.
@@ -195,8 +207,11 @@ func (p pipeline) RoundTrip(out *http.Request) (*http.Response, error) {
 // Router failed), and calls the upstream's Done and Release.
 func (p pipeline) attempt(f *Flow, pl *retryPlan) (*http.Response, error) {
 	f.Upstream = nil
-	u, err := p.h.opts.Router.Route(f)
-	if err != nil {
+	var u *Upstream
+	var err error
+	if f.MapTo != nil {
+		u = &Upstream{Name: f.MapTo.String(), URL: f.MapTo}
+	} else if u, err = p.h.opts.Router.Route(f); err != nil {
 		return nil, err
 	}
 	f.Upstream = u
