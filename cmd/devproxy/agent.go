@@ -43,6 +43,7 @@ HTTP/2 tunnels, tunnel speaks its protocol (yamux over a WebSocket).`,
 	fs.Bool("proxy-insecure", false, "do not verify an https relay's certificate")
 	fs.Duration("shutdown-timeout", 5*time.Second, "on exit, take no new requests and wait this long for in-flight exchanges")
 	addUpstreamFlags(fs)
+	addRuleFlags(fs)
 	addRecorderFlags(fs)
 	addSessionFlags(fs)
 	addOutputFlags(fs)
@@ -94,7 +95,12 @@ func runAgent(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return flagError(err)
 	}
+	stages, err := s.rulesStages(cmd)
+	if err != nil {
+		return err
+	}
 	h, err := proxy.New(proxy.Options{
+		Stages:         stages,
 		Target:         target,
 		Role:           record.RoleAgent,
 		Tap:            s.rec,

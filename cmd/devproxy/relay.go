@@ -44,6 +44,7 @@ The answer holds the backend's agent token, shown once.`,
 	fs.String("admin-token", "", "admin API token (else generated on first start and printed once)")
 	fs.Duration("flush-interval", 0, "batch response flushes this often; 0 flushes every write")
 	addRecorderFlags(fs)
+	addRuleFlags(fs)
 	addSessionFlags(fs)
 	addOutputFlags(fs)
 	return cmd
@@ -110,7 +111,11 @@ func runRelay(cmd *cobra.Command, args []string) error {
 		s.selfSignedTLS = true // copy as curl adds -k
 	}
 	s.shutdown = shutdown
-	relay, err := invert.NewRelay(invert.RelayOptions{Registry: reg, Tap: s.rec, AgentWait: agentWait, FlushInterval: flush, Logger: s.logger, StreamWindow: s.memory.window})
+	stages, err := s.rulesStages(cmd)
+	if err != nil {
+		return err
+	}
+	relay, err := invert.NewRelay(invert.RelayOptions{Registry: reg, Tap: s.rec, AgentWait: agentWait, FlushInterval: flush, Logger: s.logger, StreamWindow: s.memory.window, Stages: stages})
 	if err != nil {
 		return err
 	}

@@ -36,6 +36,7 @@ errors. Replay or edit-and-replay any request, copy it as curl, export HAR.
 		newExportCmd(),
 		newVersionCmd(),
 		newManCmd(),
+		newRulesCmd(),
 	)
 	root.InitDefaultCompletionCmd()
 	for _, c := range root.Commands() {

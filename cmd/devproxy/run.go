@@ -17,6 +17,7 @@ import (
 	"github.com/devproxy/devproxy/internal/har"
 	"github.com/devproxy/devproxy/internal/proxy"
 	"github.com/devproxy/devproxy/internal/record"
+	"github.com/devproxy/devproxy/internal/rules"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 )
@@ -53,6 +54,9 @@ type roleRun struct {
 	// listenNow, when set, is where the role listens now (a reload may
 	// move serve's listener).
 	listenNow func() string
+	// holds are the exchanges breakpoint rules hold, for the UI; nil
+	// without breakpoint rules.
+	holds *rules.Holds
 	// name is the command that runs the role, which the UI header shows
 	// ("demo" runs the serve role).
 	name string

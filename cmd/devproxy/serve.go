@@ -35,6 +35,7 @@ func newServeCmd() *cobra.Command {
 	fs := cmd.Flags()
 	fs.StringArray("target", nil, "URL of the service to proxy to, e.g. http://localhost:3000 (required unless routes are given; repeat it for a pool of several, taken in turns)")
 	addRouteFlags(fs)
+	addRuleFlags(fs)
 	addListenFlags(fs, "127.0.0.1:8080")
 	addAllowedHostFlag(fs)
 	addUpstreamFlags(fs)

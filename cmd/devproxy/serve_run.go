@@ -38,6 +38,9 @@ func runServe(cmd *cobra.Command, o *serveOptions, prepare func(*roleRun) error)
 		Logger:        s.logger,
 		ErrorHints:    upstreamErrorHints,
 	}
+	if popts.Stages, err = s.rulesStages(cmd); err != nil {
+		return err
+	}
 	if o.routing != nil {
 		table, err := s.newRouteTable(o.routing.specs(), transport, o.routing.showHealth)
 		if err != nil {
@@ -47,7 +50,8 @@ func runServe(cmd *cobra.Command, o *serveOptions, prepare func(*roleRun) error)
 			return flagError(err)
 		}
 		sw := route.NewSwitch(table)
-		popts.Router, popts.Stages, popts.TargetName = sw, []proxy.Stage{sw}, routesName(table)
+		popts.Router, popts.TargetName = sw, routesName(table)
+		popts.Stages = append(popts.Stages, sw)
 		s.status = healthStatus(sw)
 		watch := s.newRouteWatch(o.routing)
 		s.background = append(s.background, func(ctx context.Context) {

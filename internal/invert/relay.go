@@ -39,6 +39,9 @@ type RelayOptions struct {
 	PollPrefix string
 	// FlushInterval is passed to the proxy engine (0 flushes every write).
 	FlushInterval time.Duration
+	// Stages run on every end-user exchange, before its backend's agent is
+	// chosen (the rules).
+	Stages []proxy.Stage
 	// Logger receives agent connects and disconnects. Default slog.Default().
 	Logger *slog.Logger
 	// StreamWindow is the tunnel's receive window per stream: how much of
@@ -112,6 +115,7 @@ func NewRelay(o RelayOptions) (*Relay, error) {
 		Tap:           o.Tap,
 		PreserveHost:  true,
 		FlushInterval: o.FlushInterval,
+		Stages:        o.Stages,
 		Logger:        o.Logger,
 		Rewrite:       stripRelayHeaders,
 	})
