@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/devproxy/devproxy/internal/suggest"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
@@ -242,16 +243,12 @@ func knownKeys(root *cobra.Command) (map[string]bool, map[string]map[string]bool
 
 func unknownKey(path, full, key string, allowed map[string]bool) error {
 	names := make([]string, 0, len(allowed))
-	best, bestD := "", 3
 	for k := range allowed {
 		names = append(names, k)
-		if d := editDistance(key, k); d < bestD {
-			best, bestD = k, d
-		}
 	}
 	sort.Strings(names)
 	hint := ""
-	if best != "" {
+	if best, ok := suggest.Nearest(key, names); ok {
 		hint = fmt.Sprintf(" did you mean %q?", best)
 	}
 	return fmt.Errorf("config file %s: unknown key %q;%s allowed keys: %s", path, full, hint, strings.Join(names, ", "))
@@ -308,25 +305,4 @@ func unwrapPathError(err error) error {
 		return pe.Err
 	}
 	return err
-}
-
-// editDistance is the Levenshtein distance, for "did you mean" hints.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

@@ -3,6 +3,7 @@ package route
 import (
 	"errors"
 	"fmt"
+	"github.com/devproxy/devproxy/internal/suggest"
 	"math"
 	"reflect"
 	"sort"
@@ -174,8 +175,8 @@ func (d *decoder) object(key string, v any, known []string, hints map[string]str
 			suggested := ""
 			if h, ok := hints[lk]; ok {
 				suggested = h
-			} else if hint = didYouMean(lk, known); hint != "" {
-				suggested = join(key, nearest(lk, known))
+			} else if best, ok := suggest.Nearest(lk, known); ok {
+				suggested = join(key, best)
 			}
 			if suggested != "" {
 				hint = fmt.Sprintf("; did you mean %q?", suggested)
@@ -499,48 +500,10 @@ func ParseSize(s string) (int64, error) {
 
 // didYouMean suggests the nearest of known, or "".
 func didYouMean(s string, known []string) string {
-	best := nearest(s, known)
-	if s != "" && (editDistance(s, best) <= max(1, len(s)/3) || (len(s) >= 3 && strings.HasPrefix(best, s))) {
+	if best, ok := suggest.Nearest(s, known); ok {
 		return fmt.Sprintf("; did you mean %q?", best)
 	}
 	return ""
-}
-
-// nearest is the entry of known closest to s.
-func nearest(s string, known []string) string {
-	best, bestD := "", 1<<30
-	for _, k := range known {
-		if dd := editDistance(s, k); dd < bestD {
-			best, bestD = k, dd
-		}
-	}
-	return best
-}
-
-// editDistance is the Levenshtein distance, with a swap of two neighbours
-// counting once.
-func editDistance(a, b string) int {
-	prev2 := make([]int, len(b)+1)
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
-				cur[j] = min(cur[j], prev2[j-2]+1)
-			}
-		}
-		prev2, prev, cur = prev, cur, prev2
-	}
-	return prev[len(b)]
 }
 
 func contains(list []string, s string) bool {

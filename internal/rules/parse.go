@@ -3,6 +3,7 @@ package rules
 import (
 	"errors"
 	"fmt"
+	"github.com/devproxy/devproxy/internal/suggest"
 	"strconv"
 	"strings"
 	"unicode"
@@ -276,7 +277,11 @@ func parseAction(s string, seg segment) (Action, error) {
 	name := strings.ToLower(words[0].text)
 	parse := lookupAction(name)
 	if parse == nil {
-		return nil, errAt(s, words[0].pos, "unknown action %q; actions are %s", words[0].text, strings.Join(Actions(), ", "))
+		hint := ""
+		if best, ok := suggest.Nearest(name, Actions()); ok {
+			hint = fmt.Sprintf(" (did you mean %q?)", best)
+		}
+		return nil, errAt(s, words[0].pos, "unknown action %q%s; actions are %s", words[0].text, hint, strings.Join(Actions(), ", "))
 	}
 	prob, probPos := 1.0, -1
 	var args []string

@@ -67,7 +67,7 @@ func TestParseErrors(t *testing.T) {
 		{`path:/x`, `column 8: no "=>"`},
 		{`path:/x =>`, `column 11: no action after "=>"`},
 		{`path:/x =>   `, `no action after "=>"`},
-		{`path:/x => dela 1s`, `column 12: unknown action "dela"; actions are `},
+		{`path:/x => dela 1s`, `column 12: unknown action "dela" (did you mean "delay"?); actions are `},
 		{`path:/x => status 503 p=2`, `column 23: status: p=2: a probability is a number above 0 and at most 1`},
 		{`path:/x => status 503 p=0`, `a probability is a number above 0`},
 		{`path:/x => status 503 p=x`, `a probability is a number above 0`},
