@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/devproxy/devproxy/internal/record"
+	"github.com/devproxy/devproxy/internal/rules"
 	"github.com/devproxy/devproxy/internal/tui"
 )
 
@@ -59,6 +60,9 @@ func uiConfig(s *roleRun) tui.Config {
 		SelfSignedTLS: s.selfSignedTLS,
 		Events:        s.events,
 	}
+	if s.holds != nil {
+		cfg.Holds = uiHolds{s.holds}
+	}
 	if rs := s.session; rs != nil {
 		if !rs.temp || rs.keep.Load() {
 			cfg.SavedOnExit = true
@@ -93,3 +97,29 @@ func uiRole(s *roleRun) string {
 	}
 	return string(s.role)
 }
+
+// uiHolds is the rule engine's holds as the UI sees them.
+type uiHolds struct{ h *rules.Holds }
+
+// List is the held exchanges, oldest first.
+func (u uiHolds) List() []tui.Held {
+	list := u.h.List()
+	out := make([]tui.Held, len(list))
+	for i, h := range list {
+		out[i] = tui.Held{ID: h.ID, Phase: h.Phase, Rule: h.Rule, Since: h.Since, Deadline: h.Deadline,
+			Method: h.Method, URL: h.URL, Status: h.Status, BodyEditable: h.BodyEditable, Note: h.Note, Text: h.Text}
+	}
+	return out
+}
+
+// Changed receives a value when the held exchanges change.
+func (u uiHolds) Changed() <-chan struct{} { return u.h.Changed() }
+
+// Resume lets held exchange id go on, as raw when it is not "".
+func (u uiHolds) Resume(id uint64, raw string) error { return u.h.Resume(id, raw) }
+
+// ResumeAll lets every held exchange go on unchanged.
+func (u uiHolds) ResumeAll() { u.h.ResumeAll() }
+
+// Abort ends held exchange id with a 502.
+func (u uiHolds) Abort(id uint64) error { return u.h.Abort(id) }

@@ -55,6 +55,7 @@ func (m *Model) replay() tea.Cmd {
 // editor.
 type editReadyMsg struct {
 	id     uint64
+	held   bool // a held exchange: resume it as edited, not replay
 	path   string
 	orig   []byte
 	editor []string
@@ -64,6 +65,7 @@ type editReadyMsg struct {
 // editExitMsg says the editor exited.
 type editExitMsg struct {
 	id   uint64
+	held bool
 	path string
 	orig []byte
 	err  error
@@ -72,6 +74,7 @@ type editExitMsg struct {
 // editCanceledMsg says the edit was given up without sending anything.
 type editCanceledMsg struct {
 	id     uint64
+	held   bool // the exchange stays held
 	reason string
 }
 
@@ -531,13 +534,23 @@ func (m *Model) handleAction(msg tea.Msg) tea.Cmd {
 		}
 		c := exec.Command(msg.editor[0], append(msg.editor[1:], msg.path)...)
 		return tea.ExecProcess(c, func(err error) tea.Msg {
-			return editExitMsg{id: msg.id, path: msg.path, orig: msg.orig, err: err}
+			return editExitMsg{id: msg.id, held: msg.held, path: msg.path, orig: msg.orig, err: err}
 		})
 	case editExitMsg:
+		if msg.held {
+			m.setStatus(fmt.Sprintf("resuming the edited #%d…", msg.id), false)
+			return m.finishHeldEdit(msg)
+		}
 		m.setStatus(fmt.Sprintf("sending the edited #%d…", msg.id), false)
 		return m.finishEdit(msg)
 	case editCanceledMsg:
+		if msg.held {
+			m.setStatus(fmt.Sprintf("edit of #%d canceled: %s; it is still held (a resumes it)", msg.id, msg.reason), false)
+			return nil
+		}
 		m.setStatus(fmt.Sprintf("edit of #%d canceled: %s", msg.id, msg.reason), false)
+	case holdDoneMsg:
+		m.holdDone(msg)
 	case curlMsg:
 		if msg.err != nil {
 			m.setStatus(fmt.Sprintf("cannot render #%d as curl: %v", msg.id, msg.err), true)

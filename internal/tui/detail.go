@@ -38,6 +38,20 @@ type detailView struct {
 	cur         int      // index of the current match
 	matched     *content // content the matches were found in
 	fresh       bool     // the next matches are for a new query: jump to one
+
+	// held is the hold of the exchange shown, if a breakpoint holds it:
+	// lines about it go above the content. keys name the keys there.
+	held *Held
+	keys *KeyMap
+}
+
+// heldHeight is how many lines the hold takes at width (0 when the
+// exchange is not held).
+func (d *detailView) heldHeight(width int) int {
+	if d.held == nil {
+		return 0
+	}
+	return len(heldLines(d.held, d.ctx.now, d.keys, width-1))
 }
 
 // hit is a search hit on a row: in the head, a cell range of the line;
@@ -162,6 +176,20 @@ func (d *detailView) Render(width, height int) string {
 	var b strings.Builder
 	b.WriteString(d.tabBar(width))
 	body := height - 1
+	if d.held != nil {
+		for i, l := range heldLines(d.held, d.ctx.now, d.keys, width-1) {
+			if body <= 1 {
+				break
+			}
+			style := st.muted
+			if i == 0 {
+				style = st.intercept
+			}
+			b.WriteByte('\n')
+			b.WriteString(fit(" "+style.Render(l), width))
+			body--
+		}
+	}
 	if d.content == nil {
 		b.WriteByte('\n')
 		b.WriteString(st.muted.Render(fit("  Rendering…", width)))
@@ -281,6 +309,9 @@ func (d *detailView) title(w int) string {
 		status = st.err
 	} else if c.inflight {
 		status = st.inflight
+	}
+	if d.held != nil {
+		c.status, status = heldCell(d.held), st.intercept
 	}
 	tail := status.Render(c.status) + st.muted.Render(" · "+c.dur)
 	if d.evicted {

@@ -312,6 +312,9 @@ func (d *helpDialog) Render(width, height int) string {
 				kw = max(kw, ansi.StringWidth(r.b.Help().Key))
 			}
 		}
+		if kw == 0 {
+			continue // every binding of the section is off
+		}
 		for _, r := range s.rows {
 			if !r.b.Enabled() {
 				continue

@@ -87,6 +87,9 @@ func (m *Model) listKey(msg tea.KeyPressMsg) tea.Cmd {
 
 // actionKey handles the bindings shared by the list and the detail view.
 func (m *Model) actionKey(msg tea.KeyPressMsg) tea.Cmd {
+	if cmd, ok := m.holdKey(msg); ok {
+		return cmd
+	}
 	k := &m.keys.Actions
 	switch {
 	case matches(msg, k.Replay):

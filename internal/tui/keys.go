@@ -19,6 +19,9 @@ type KeyMap struct {
 	// Actions apply to the selected exchange and the capture, from the list
 	// and the detail view.
 	Actions ActionKeys
+	// Holds act on the exchanges breakpoint rules hold, from the list and
+	// the detail view; they are off when no rule has a breakpoint.
+	Holds HoldKeys
 	// Input applies while typing a filter, a search or a pop-up's prompt.
 	Input InputKeys
 	// Edit edits the text of those inputs.
@@ -68,6 +71,14 @@ type DetailKeys struct {
 // ActionKeys act on the selected exchange and the capture.
 type ActionKeys struct {
 	Replay, Edit, Curl, Export, Pause, Clear key.Binding
+}
+
+// HoldKeys act on held exchanges (breakpoints): Resume lets the selected
+// one go on unchanged, ResumeAll every one, Abort answers its client with a
+// 502, and Edit (the edit-and-replay key) edits it in $EDITOR, then
+// resumes it as edited.
+type HoldKeys struct {
+	Resume, ResumeAll, Abort, Edit key.Binding
 }
 
 // InputKeys end the typing of a filter, a search or a prompt: Accept keeps
@@ -139,6 +150,12 @@ func DefaultKeyMap() KeyMap {
 			Export: b([]string{"x"}, "x", "export HAR"),
 			Pause:  b([]string{"p"}, "p", "pause"),
 			Clear:  b([]string{"C"}, "C", "clear all"),
+		},
+		Holds: HoldKeys{
+			Resume:    b([]string{"a"}, "a", "resume"),
+			ResumeAll: b([]string{"A"}, "A", "resume all"),
+			Abort:     b([]string{"X"}, "X", "abort"),
+			Edit:      b([]string{"e"}, "e", "edit & resume"),
 		},
 		Input: InputKeys{
 			Accept: b([]string{"enter"}, "enter", "keep"),
@@ -227,6 +244,12 @@ func (k KeyMap) sections() []keySection {
 			{k.Actions.Export, "export HAR (the marked, else the filtered set)"},
 			{k.Actions.Pause, "pause / resume capture"},
 			{k.Actions.Clear, "clear all exchanges (asks first)"},
+		}},
+		{"Breakpoints (held exchanges, ⏸ in the list)", []keyRow{
+			{k.Holds.Resume, "resume the held exchange as it is"},
+			{k.Holds.ResumeAll, "resume every held exchange"},
+			{k.Holds.Abort, "abort it: its client gets a 502"},
+			{k.Holds.Edit, "edit it in $EDITOR, then resume it"},
 		}},
 		{"General", []keyRow{
 			{k.Help, "this help"},

@@ -46,7 +46,8 @@ type rowKey struct {
 	host    string // the host left out of the URL column
 	ups     upstreamLayout
 	marked  bool
-	read    bool // x was there
+	read    bool   // x was there
+	held    string // the held cell, "" when not held
 }
 
 // memoRow is a rendered row and what it was rendered from.
@@ -212,6 +213,9 @@ type listView struct {
 	marked map[uint64]struct{}
 	// memo holds the rendered rows near the screen, by exchange ID.
 	memo map[uint64]memoRow
+	// held are the exchanges breakpoints hold (the model's map), shown
+	// with a badge in the status column.
+	held map[uint64]*Held
 }
 
 // selected returns the entry under the cursor, or nil.
@@ -452,6 +456,9 @@ func wrapWords(s string, width, indent int) []string {
 // row returns e's styled row, from the memo when nothing it shows changed.
 func (l *listView) row(e *entry, cols columns) string {
 	k := rowKey{version: e.version(), cols: cols, gen: l.ctx.st.gen, host: l.host, ups: l.ups, marked: l.isMarked(e.id), read: e.x != nil}
+	if h := l.held[e.id]; h != nil {
+		k.held = heldCell(h)
+	}
 	if e.x != nil && e.x.State == record.InFlight {
 		k.frame = l.ctx.frame
 	}
@@ -499,6 +506,9 @@ type cells struct {
 	mark, id, time, method, status, replay, url, up, dur, size, ctype string
 	code                                                              int
 	failed, inflight, slow                                            bool
+	// held says a breakpoint holds the exchange: the status column says
+	// so, in the intercept colour.
+	held bool
 	// health says the exchange is a route's health check (serve
 	// --show-health), tagged before its URL.
 	health bool
@@ -524,6 +534,9 @@ func (l *listView) rowCells(e *entry) cells {
 	}
 	if l.ups.width > 0 && e.up != "" {
 		c.up = l.ups.label(e.up)
+	}
+	if h := l.held[e.id]; h != nil {
+		c.status, c.held, c.inflight = heldCell(h), true, false
 	}
 	return c
 }
@@ -636,6 +649,8 @@ func styledRow(c cells, cols columns, st *styles) string {
 	sep()
 	status := st.statusPaint(c.code)
 	switch {
+	case c.held:
+		status = &p.intercept
 	case c.failed && c.code == 499:
 		status = &p.clientErr
 	case c.failed:

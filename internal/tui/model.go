@@ -115,7 +115,7 @@ type Model struct {
 		s   string
 	}
 	helpMemo struct {
-		key [3]int
+		key [4]int
 		s   string
 	}
 
@@ -129,11 +129,20 @@ type Model struct {
 	events     eventsView
 	eventsBack mode
 
+	// held are the exchanges breakpoints hold, by ID (Config.Holds);
+	// drafts are edited texts of held exchanges that did not parse, which
+	// e opens again.
+	held   map[uint64]*Held
+	drafts map[uint64]string
+
 	stats     record.Stats
 	extStatus string
 	rate      rateMeter
 	lags      uint64
 	ticking   bool
+	// watching says a command waits for the holds to change (Init starts
+	// it; tests drive the model without it).
+	watching bool
 }
 
 // New returns the root model over cfg.Source, filled from a snapshot.
@@ -167,6 +176,14 @@ func New(cfg Config) *Model {
 		filterGen: new(atomic.Int64),
 		pending:   map[uint64]struct{}{},
 		bodies:    body.Decoder{},
+		held:      map[uint64]*Held{},
+		drafts:    map[uint64]string{},
+	}
+	if cfg.Holds == nil {
+		k := &m.keys.Holds
+		for _, b := range []*key.Binding{&k.Resume, &k.ResumeAll, &k.Abort, &k.Edit} {
+			b.SetEnabled(false)
+		}
 	}
 	if cfg.Replayer == nil {
 		m.keys.Actions.Replay.SetEnabled(false)
@@ -187,6 +204,7 @@ func New(cfg Config) *Model {
 		m.keys.List.Follow.SetEnabled(false)
 	}
 	m.list.ctx = &m.ctx
+	m.list.held = m.held
 	m.list.follow = m.live()
 	m.list.empty = "Waiting for traffic…"
 	m.list.hints = cfg.Hints
@@ -199,6 +217,7 @@ func New(cfg Config) *Model {
 		}
 	}
 	m.detail.ctx = &m.ctx
+	m.detail.keys = &m.keys
 	m.events.ctx = &m.ctx
 	if cfg.Events != nil {
 		m.events.max = cfg.Events.Max()
@@ -256,10 +275,16 @@ func (m *Model) restyle() {
 	st.styleInput(&m.searchInput)
 }
 
-// Init asks the terminal for its background colour and starts the clock.
+// Init asks the terminal for its background colour, starts the clock and,
+// with Config.Holds, reads the held exchanges and watches for changes.
 func (m *Model) Init() tea.Cmd {
 	m.ticking = true
-	return tea.Batch(tea.RequestBackgroundColor, m.tick())
+	cmds := []tea.Cmd{tea.RequestBackgroundColor, m.tick()}
+	if h := m.cfg.Holds; h != nil {
+		m.watching = true
+		cmds = append(cmds, readHolds(h), watchHolds(m.runCtx, h))
+	}
+	return tea.Batch(cmds...)
 }
 
 // tickMsg carries the clock and the source's counters, read off the
@@ -346,6 +371,11 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		cmds = append(cmds, m.bodyAction(msg))
 	case searchDoneMsg:
 		m.searchDone(msg)
+	case heldMsg:
+		m.setHeld(msg.list)
+		if msg.watch && m.watching {
+			cmds = append(cmds, watchHolds(m.runCtx, m.cfg.Holds))
+		}
 	default:
 		cmds = append(cmds, m.handleAction(msg))
 	}
@@ -392,8 +422,12 @@ func (m *Model) area() area {
 // listRows is how many exchange rows the list shows.
 func (m *Model) listRows() int { return max(m.area().bodyH-1, 1) }
 
-// detailRows is how many content lines the detail view shows.
-func (m *Model) detailRows() int { return max(m.area().bodyH-1, 1) }
+// detailRows is how many content lines the detail view shows: fewer
+// while it says the exchange is held.
+func (m *Model) detailRows() int {
+	a := m.area()
+	return max(a.bodyH-1-m.detail.heldHeight(a.detailW), 1)
+}
 
 // sync brings derived state in line after any change: the list scroll, the
 // exchange the detail view shows, and the rendering and search work it
@@ -406,9 +440,11 @@ func (m *Model) sync() tea.Cmd {
 	m.list.filtered = m.filter != nil
 	m.list.dim = m.detailOpen()
 	m.list.scrollInto(m.listRows())
+	m.detail.held = nil
 	if !m.detailOpen() || m.detail.x == nil {
 		return nil
 	}
+	m.detail.held = m.heldOf(m.detail.x.ID)
 	d := &m.detail
 	if e, ok := m.byID[d.x.ID]; ok {
 		if e.x != nil {

@@ -20,7 +20,9 @@ type theme struct {
 	jsonLit                    color.Color
 	matchBg, matchFg, curBg    color.Color
 	border                     color.Color
-	phases                     [7]color.Color // blocked, dns, connect, tls, send, wait, receive
+	// intercept marks what a breakpoint holds (mitmproxy's brown-orange).
+	intercept color.Color
+	phases    [7]color.Color // blocked, dns, connect, tls, send, wait, receive
 }
 
 // darkTheme and lightTheme use ANSI-256 colours so that they degrade well
@@ -35,7 +37,7 @@ func darkTheme() theme {
 		get: c("75"), post: c("78"), put: c("221"), del: c("203"), other: c("176"),
 		jsonKey: c("117"), jsonStr: c("150"), jsonNum: c("215"), jsonLit: c("176"),
 		matchBg: c("58"), matchFg: c("230"), curBg: c("136"),
-		border: c("239"),
+		border: c("239"), intercept: c("208"),
 		phases: [7]color.Color{c("244"), c("37"), c("215"), c("176"), c("75"), c("78"), c("117")},
 	}
 }
@@ -50,7 +52,7 @@ func lightTheme() theme {
 		get: c("25"), post: c("28"), put: c("130"), del: c("160"), other: c("90"),
 		jsonKey: c("25"), jsonStr: c("28"), jsonNum: c("130"), jsonLit: c("90"),
 		matchBg: c("228"), matchFg: c("16"), curBg: c("214"),
-		border: c("250"),
+		border: c("250"), intercept: c("130"),
 		phases: [7]color.Color{c("245"), c("30"), c("166"), c("90"), c("25"), c("28"), c("31")},
 	}
 }
@@ -72,6 +74,7 @@ type styles struct {
 	sel, selDim                             lipgloss.Style
 	ok, redirect, clientErr, serverErr, err lipgloss.Style
 	inflight, slow                          lipgloss.Style
+	intercept                               lipgloss.Style // held by a breakpoint
 	get, post, put, del, other              lipgloss.Style
 	replay                                  lipgloss.Style
 
@@ -126,7 +129,7 @@ func (p *paint) Render(text string) string {
 type rowPaints struct {
 	accent, muted, text, replay, slow  paint
 	ok, redirect, clientErr, serverErr paint
-	err, inflight                      paint
+	err, inflight, intercept           paint
 	get, post, put, del, other         paint
 }
 
@@ -135,7 +138,7 @@ func rowPaintsOf(s *styles) rowPaints {
 		accent: newPaint(s.accent), muted: newPaint(s.muted), text: newPaint(s.text),
 		replay: newPaint(s.replay), slow: newPaint(s.slow),
 		ok: newPaint(s.ok), redirect: newPaint(s.redirect), clientErr: newPaint(s.clientErr), serverErr: newPaint(s.serverErr),
-		err: newPaint(s.err), inflight: newPaint(s.inflight),
+		err: newPaint(s.err), inflight: newPaint(s.inflight), intercept: newPaint(s.intercept),
 		get: newPaint(s.get), post: newPaint(s.post), put: newPaint(s.put), del: newPaint(s.del), other: newPaint(s.other),
 	}
 }
@@ -162,6 +165,7 @@ func themeStyles(t theme, mono bool, gen int) *styles {
 		s.sel, s.selDim = n().Reverse(true), n().Underline(true)
 		s.ok, s.redirect, s.clientErr, s.serverErr, s.err = n(), n(), n().Bold(true), n().Bold(true), n().Bold(true)
 		s.inflight, s.slow = n(), n().Bold(true)
+		s.intercept = n().Bold(true).Underline(true)
 		s.get, s.post, s.put, s.del, s.other = n(), n(), n(), n(), n()
 		s.replay = n().Bold(true)
 		s.tab, s.tabActive = n(), n().Reverse(true).Bold(true)
@@ -200,6 +204,7 @@ func themeStyles(t theme, mono bool, gen int) *styles {
 	s.err = n().Foreground(t.serverErr).Bold(true)
 	s.inflight = n().Foreground(t.info)
 	s.slow = n().Foreground(t.warn)
+	s.intercept = n().Foreground(t.intercept).Bold(true)
 	s.get = n().Foreground(t.get)
 	s.post = n().Foreground(t.post)
 	s.put = n().Foreground(t.put)

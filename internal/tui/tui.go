@@ -1,10 +1,11 @@
 // Package tui is devproxy's terminal UI: a live list of exchanges, a detail
-// view with request, response and timing tabs, a filter, and actions
-// (replay, edit and replay, copy as curl, HAR export, pause, clear).
+// view with request, response and timing tabs, a filter, actions
+// (replay, edit and replay, copy as curl, HAR export, pause, clear), and
+// the exchanges breakpoint rules hold (resume, edit, abort).
 //
 // It talks to the rest of devproxy only through the record package's types
 // and the small interfaces it declares: a Source to read exchanges from (the
-// recorder, through RecorderSource) and a Replayer. Events reach the program
+// recorder, through RecorderSource), a Replayer and Holds. Events reach the program
 // through one pump goroutine that drains the Source's lossy Subscription and
 // sends at most one batch per frame, so a slow terminal never slows the
 // proxy.
@@ -65,6 +66,10 @@ type Config struct {
 	// event loop; the UI adds its own events to it (status messages, lag).
 	// Nil: the pane says nothing has happened.
 	Events *eventlog.Log
+	// Holds are the exchanges breakpoint rules hold, which the UI lists,
+	// resumes, edits and aborts (a, A, e, X); nil when no rule has a
+	// breakpoint.
+	Holds Holds
 	// Now is the clock for in-flight durations, the request rate, status
 	// message expiry and export file names. Nil means time.Now; tests set a
 	// fixed clock so that rendered output is deterministic.

@@ -2,6 +2,7 @@ package tui
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -79,7 +80,7 @@ func (m *Model) render() string {
 // truncates anything; the role always stays, first.
 func (m *Model) headerBar(width int) string {
 	k := headerKey{width: width, gen: m.ctx.st.gen, stats: m.stats, rate: formatRate(m.rate.rate()), lags: m.lags,
-		ext: m.extStatus, follow: m.list.follow, filter: m.filter != nil}
+		ext: m.extStatus, follow: m.list.follow, filter: m.filter != nil, held: len(m.held)}
 	if k == m.headerMemo.key && m.headerMemo.s != "" {
 		return m.headerMemo.s
 	}
@@ -95,6 +96,7 @@ type headerKey struct {
 	rate, ext      string
 	lags           uint64
 	follow, filter bool
+	held           int
 }
 
 // headerLevels is how many levels of detail the header bar has.
@@ -183,6 +185,10 @@ func (m *Model) headerLeft(level int) string {
 		w(errs, " · 1 error")
 	default:
 		w(errs, " · "+strconv.FormatUint(s.Errors, 10)+" errors")
+	}
+	if n := len(m.held); n > 0 {
+		// Held exchanges wait for the user: the count stays at every level.
+		w(st.bar.Foreground(st.intercept.GetForeground()).Bold(true), " · "+strconv.Itoa(n)+" held")
 	}
 	if m.live() && level < 4 {
 		rate := formatRate(m.rate.rate())
@@ -358,7 +364,7 @@ func (m *Model) helpLine(width int) string {
 	if m.topDialog() != nil {
 		mode = -1
 	}
-	k := [3]int{width, m.ctx.st.gen, mode}
+	k := [4]int{width, m.ctx.st.gen, mode, min(len(m.held), 1)}
 	if k == m.helpMemo.key && m.helpMemo.s != "" {
 		return m.helpMemo.s
 	}
@@ -384,6 +390,17 @@ func (m *Model) renderHelpLine(width int) string {
 		keys = m.keys.eventsHelp()
 	default:
 		keys = m.keys.ShortHelp()
+	}
+	if len(m.held) > 0 && m.mode != modeEvents {
+		// Something waits for the user: the breakpoint keys come first.
+		h := m.keys.Holds
+		rest := keys
+		keys = []key.Binding{h.Resume, h.Edit, h.Abort, h.ResumeAll}
+		for _, b := range rest {
+			if !slices.Equal(b.Keys(), h.Edit.Keys()) { // e says what it does above
+				keys = append(keys, b)
+			}
+		}
 	}
 	return fit(" "+m.shortHelp(keys, width-1), width)
 }
