@@ -198,6 +198,7 @@ type harEntry struct {
 	ClientAddr      string       `json:"_devproxyClientAddr,omitempty"`
 	ServerAddr      string       `json:"_devproxyServerAddr,omitempty"`
 	Marks           []harMark    `json:"_devproxyMarks,omitempty"`
+	Rules           []string     `json:"_devproxyRules,omitempty"` // the rules that fired, by name
 	Upgraded        *harUpgrade  `json:"_devproxyUpgraded,omitempty"`
 	MessagesDropped int          `json:"_devproxyMessagesDropped,omitempty"`
 	Messages        []harMessage `json:"_webSocketMessages,omitempty"` // see websocket.go
@@ -364,6 +365,9 @@ func newHAREntry(x *record.Exchange, r *redact.Redactor) harEntry {
 	}
 	for _, m := range x.Marks {
 		e.Marks = append(e.Marks, harMark(m))
+		if m.Stage == "rules" && m.Name == "rule" {
+			e.Rules = append(e.Rules, m.Value)
+		}
 	}
 	e.Timings, e.Time = newHARTimings(x.Timings)
 	// serverIPAddress holds the IP alone; the address as recorded (with

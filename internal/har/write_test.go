@@ -654,3 +654,27 @@ func TestWriteHARFile(t *testing.T) {
 		t.Errorf("files left in %s: %v (a temp file was not removed)", dir, names)
 	}
 }
+
+// TestRulesField: the names of the rules that fired are listed in
+// _devproxyRules, beside the marks.
+func TestRulesField(t *testing.T) {
+	x := record.Exchange{ID: 1, State: record.Done, Request: record.Request{Method: "GET", URL: "http://localhost/x"},
+		Response: &record.Response{Status: 503},
+		Marks: []record.Mark{
+			{Stage: "rules", Name: "rule", Value: "flaky"},
+			{Stage: "rules", Name: "status", Value: "503"},
+			{Stage: "rules", Name: "faulted", Value: "1"},
+		}}
+	path := filepath.Join(t.TempDir(), "x.har")
+	if err := WriteFile(path, []record.Exchange{x}, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	es := harEntries(t, b)
+	if got := fmt.Sprint(jsonAt(es[0], "_devproxyRules")); got != "[flaky]" {
+		t.Errorf("_devproxyRules = %s, want [flaky]", got)
+	}
+}
