@@ -17,7 +17,8 @@ type e2e struct {
 	t    *testing.T
 	bin  string
 	sock string
-	dir  string // scratch: pid files, state, config
+	dir  string   // scratch: pid files, state, config
+	env  []string // more NAME=value for the processes it starts (EDITOR)
 }
 
 // newE2E builds the binary and starts a private tmux server, or skips the
@@ -57,8 +58,9 @@ func (e *e2e) tmux(args ...string) string {
 func (e *e2e) command(name string, args ...string) []string {
 	// The inner sh writes its pid, then becomes devproxy.
 	script := `sh -c 'echo $$ > "$0"; exec "$@"' "$0" "$@"; echo "EXITED $?"; sleep 600`
-	cmd := []string{"env", "XDG_CONFIG_HOME=" + filepath.Join(e.dir, "config"), "XDG_STATE_HOME=" + filepath.Join(e.dir, "state"), "TERM=xterm-256color",
-		"sh", "-c", script, filepath.Join(e.dir, name+".pid"), e.bin}
+	cmd := []string{"env", "XDG_CONFIG_HOME=" + filepath.Join(e.dir, "config"), "XDG_STATE_HOME=" + filepath.Join(e.dir, "state"), "TERM=xterm-256color"}
+	cmd = append(cmd, e.env...)
+	cmd = append(cmd, "sh", "-c", script, filepath.Join(e.dir, name+".pid"), e.bin)
 	return append(cmd, args...)
 }
 
