@@ -32,7 +32,10 @@ type key struct {
 	bodies bool
 	// parse fills t from a keyed term's value, or says what is wrong.
 	parse func(t *term, v string) (msg string)
-	eval  func(t *term, x *record.Exchange, env *Env) bool
+	// eval reports whether x passes t. It takes Env by value: the
+	// compiler cannot see through a call of a func value, so a *Env
+	// given to one would move every Match's Env to the heap.
+	eval func(t *term, x *record.Exchange, env Env) bool
 }
 
 // keys lists the keyed terms in the order the help and error messages
@@ -50,14 +53,14 @@ var keys = []key{
 	{name: "route", phase: PhaseRequest, parse: parseMarkGlob, eval: evalMark("route")},
 	{name: "upstream", phase: PhaseRequest, parse: parseMarkGlob, eval: evalUpstream},
 	{name: "rule", phase: PhaseRequest, parse: parseMarkGlob, eval: evalRule},
-	{name: "cache", phase: PhaseResponse, parse: parseCache, eval: func(t *term, x *record.Exchange, _ *Env) bool { v, _ := x.Mark("cache"); return v == t.text }},
-	{name: "error", form: formWord, phase: PhaseResponse, eval: func(_ *term, x *record.Exchange, _ *Env) bool { return x.Err != nil }},
-	{name: "replay", form: formWord, phase: PhaseRequest, eval: func(_ *term, x *record.Exchange, _ *Env) bool { return x.ReplayOf != 0 }},
-	{name: "retried", form: formWord, phase: PhaseResponse, eval: func(_ *term, x *record.Exchange, _ *Env) bool { _, ok := x.Mark("retried"); return ok }},
+	{name: "cache", phase: PhaseResponse, parse: parseCache, eval: func(t *term, x *record.Exchange, _ Env) bool { v, _ := x.Mark("cache"); return v == t.text }},
+	{name: "error", form: formWord, phase: PhaseResponse, eval: func(_ *term, x *record.Exchange, _ Env) bool { return x.Err != nil }},
+	{name: "replay", form: formWord, phase: PhaseRequest, eval: func(_ *term, x *record.Exchange, _ Env) bool { return x.ReplayOf != 0 }},
+	{name: "retried", form: formWord, phase: PhaseResponse, eval: func(_ *term, x *record.Exchange, _ Env) bool { _, ok := x.Mark("retried"); return ok }},
 	{name: "modified", form: formWord, phase: PhaseResponse, eval: hasMark("modified")},
 	{name: "mocked", form: formWord, phase: PhaseRequest, eval: hasMark("mocked")},
 	{name: "faulted", form: formWord, phase: PhaseResponse, eval: hasMark("faulted")},
-	{name: "limited", form: formWord, phase: PhaseRequest, eval: func(_ *term, x *record.Exchange, _ *Env) bool { v, _ := x.Mark("limit"); return v == "limited" }},
+	{name: "limited", form: formWord, phase: PhaseRequest, eval: func(_ *term, x *record.Exchange, _ Env) bool { v, _ := x.Mark("limit"); return v == "limited" }},
 	{form: formText, phase: PhaseResponse, bodies: true, eval: evalText},
 }
 
@@ -157,7 +160,7 @@ func parseSizeTerm(t *term, v string) string {
 	return err
 }
 
-func evalMethod(t *term, x *record.Exchange, _ *Env) bool {
+func evalMethod(t *term, x *record.Exchange, _ Env) bool {
 	for _, m := range t.methods {
 		if strings.EqualFold(x.Request.Method, m) {
 			return true
@@ -166,7 +169,7 @@ func evalMethod(t *term, x *record.Exchange, _ *Env) bool {
 	return false
 }
 
-func evalStatus(t *term, x *record.Exchange, _ *Env) bool {
+func evalStatus(t *term, x *record.Exchange, _ Env) bool {
 	st := x.Status()
 	if st == 0 {
 		return false
@@ -179,7 +182,7 @@ func evalStatus(t *term, x *record.Exchange, _ *Env) bool {
 	return false
 }
 
-func evalHost(t *term, x *record.Exchange, _ *Env) bool {
+func evalHost(t *term, x *record.Exchange, _ Env) bool {
 	h := exchangeHost(x)
 	if t.glob != "" {
 		h = strings.ToLower(h)
@@ -195,7 +198,7 @@ func evalHost(t *term, x *record.Exchange, _ *Env) bool {
 	return containsFold(h, t.text)
 }
 
-func evalPath(t *term, x *record.Exchange, _ *Env) bool {
+func evalPath(t *term, x *record.Exchange, _ Env) bool {
 	p := urlPath(x.Request.URL)
 	if t.glob != "" {
 		return globMatch(t.glob, p)
@@ -203,7 +206,7 @@ func evalPath(t *term, x *record.Exchange, _ *Env) bool {
 	return strings.HasPrefix(p, t.text)
 }
 
-func evalHeader(t *term, x *record.Exchange, _ *Env) bool {
+func evalHeader(t *term, x *record.Exchange, _ Env) bool {
 	if t.matchFields(x.Request.Header) || t.matchFields(x.Request.Trailer) {
 		return true
 	}
@@ -213,13 +216,13 @@ func evalHeader(t *term, x *record.Exchange, _ *Env) bool {
 	return false
 }
 
-func evalBody(t *term, x *record.Exchange, env *Env) bool { return bodyContains(x, env, t.text) }
+func evalBody(t *term, x *record.Exchange, env Env) bool { return bodyContains(x, &env, t.text) }
 
-func evalDur(t *term, x *record.Exchange, env *Env) bool {
+func evalDur(t *term, x *record.Exchange, env Env) bool {
 	return t.op.cmp(int64(x.Duration(env.Now)), t.n)
 }
 
-func evalSize(t *term, x *record.Exchange, _ *Env) bool {
+func evalSize(t *term, x *record.Exchange, _ Env) bool {
 	var n int64
 	if x.Response != nil {
 		n = x.Response.Body.Size
@@ -230,7 +233,7 @@ func evalSize(t *term, x *record.Exchange, _ *Env) bool {
 	return t.op.cmp(n, t.n)
 }
 
-func evalType(t *term, x *record.Exchange, _ *Env) bool {
+func evalType(t *term, x *record.Exchange, _ Env) bool {
 	if x.Response == nil {
 		return false
 	}
@@ -247,7 +250,7 @@ func evalType(t *term, x *record.Exchange, _ *Env) bool {
 	return containsFold(x.Response.Header.Get("Content-Type"), t.text)
 }
 
-func evalText(t *term, x *record.Exchange, env *Env) bool {
+func evalText(t *term, x *record.Exchange, env Env) bool {
 	if containsFold(x.Request.URL, t.text) {
 		return true
 	}
@@ -257,7 +260,7 @@ func evalText(t *term, x *record.Exchange, env *Env) bool {
 	if x.Response != nil && fieldsContain(x.Response.Header, t.text) {
 		return true
 	}
-	return bodyContains(x, env, t.text)
+	return bodyContains(x, &env, t.text)
 }
 
 func isWord(s string) bool {
@@ -437,8 +440,13 @@ func urlPath(u string) string {
 		}
 		u = u[j:]
 	}
-	if i := strings.IndexAny(u, "?#"); i >= 0 {
-		u = u[:i]
+	// A loop rather than strings.IndexAny, which builds its set on every
+	// call: path: runs this for every rule on every request.
+	for i := 0; i < len(u); i++ {
+		if u[i] == '?' || u[i] == '#' {
+			u = u[:i]
+			break
+		}
 	}
 	if u == "" {
 		return "/"
@@ -498,8 +506,8 @@ func parseCache(t *term, v string) string {
 }
 
 // evalMark evaluates a term against the last mark named name.
-func evalMark(name string) func(t *term, x *record.Exchange, _ *Env) bool {
-	return func(t *term, x *record.Exchange, _ *Env) bool {
+func evalMark(name string) func(t *term, x *record.Exchange, _ Env) bool {
+	return func(t *term, x *record.Exchange, _ Env) bool {
 		v, ok := x.Mark(name)
 		return ok && matchMark(t, v)
 	}
@@ -508,7 +516,7 @@ func evalMark(name string) func(t *term, x *record.Exchange, _ *Env) bool {
 // evalUpstream matches the upstream that answered (its mark, e.g.
 // "http://127.0.0.1:3001"), else the scheme and host of the URL the request
 // was sent to.
-func evalUpstream(t *term, x *record.Exchange, _ *Env) bool {
+func evalUpstream(t *term, x *record.Exchange, _ Env) bool {
 	if v, ok := x.Mark("upstream"); ok {
 		return matchMark(t, v)
 	}
@@ -529,7 +537,7 @@ func matchMark(t *term, v string) bool {
 
 // evalRule matches when any rule that fired on the exchange (its "rule"
 // marks) has a name the term matches.
-func evalRule(t *term, x *record.Exchange, _ *Env) bool {
+func evalRule(t *term, x *record.Exchange, _ Env) bool {
 	for _, m := range x.Marks {
 		if m.Stage == "rules" && m.Name == "rule" && matchMark(t, m.Value) {
 			return true
@@ -540,8 +548,8 @@ func evalRule(t *term, x *record.Exchange, _ *Env) bool {
 
 // hasMark is the evaluation of a word that is true when a rule marked the
 // exchange so (modified, mocked, faulted).
-func hasMark(name string) func(*term, *record.Exchange, *Env) bool {
-	return func(_ *term, x *record.Exchange, _ *Env) bool {
+func hasMark(name string) func(*term, *record.Exchange, Env) bool {
+	return func(_ *term, x *record.Exchange, _ Env) bool {
 		for _, m := range x.Marks {
 			if m.Stage == "rules" && m.Name == name {
 				return true

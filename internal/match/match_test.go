@@ -3,6 +3,7 @@ package match
 import (
 	"errors"
 	"fmt"
+	"path"
 	"strings"
 	"testing"
 	"time"
@@ -369,12 +370,38 @@ func TestGlobMatch(t *testing.T) {
 		{`/a\*`, "/ab", false},
 		{"*.json", "/x/y.json", true},
 		{"/x", "/x/", false},
+		{"/r0/*", "/small", false},
+		{"/é*", "/éa", true},
+		{"/é*", "/ea", false},
+		{"/[é]x", "/éx", true},
+		{"/\xff*", "/\xff", true},
+		{"/\xff*", "/\xfe", false},
 	}
 	for _, tt := range tests {
 		if got := globMatch(tt.pattern, tt.name); got != tt.want {
 			t.Errorf("globMatch(%q, %q) = %v", tt.pattern, tt.name, got)
 		}
 	}
+}
+
+// FuzzGlobMatch checks globMatch against path.Match where the two languages
+// agree: patterns without * and ?, which in ours also cross "/".
+func FuzzGlobMatch(f *testing.F) {
+	for _, s := range [][2]string{{"/r0/x", "/small"}, {"/[a-c]x", "/bx"}, {`/a\*`, "/a*"}, {"/é", "/é"}, {"/[^é]", "/e"}} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, pattern, name string) {
+		if strings.ContainsAny(pattern, "*?") {
+			return
+		}
+		want, err := path.Match(pattern, name)
+		if err != nil {
+			return
+		}
+		if got := globMatch(pattern, name); got != want {
+			t.Errorf("globMatch(%q, %q) = %v, path.Match says %v", pattern, name, got, want)
+		}
+	})
 }
 
 func FuzzParse(f *testing.F) {
@@ -589,6 +616,22 @@ func TestRuleKeys(t *testing.T) {
 		}
 		if got := m.Match(x, env); got != want {
 			t.Errorf("%q: %v, want %v", expr, got, want)
+		}
+	}
+}
+
+// TestMatchDoesNotAllocate guards the Env escape: a rules stage calls Match
+// for every rule on every request, so a Match that moved its Env to the
+// heap cost an allocation per rule per request.
+func TestMatchDoesNotAllocate(t *testing.T) {
+	x := filterSamples()["getUsers"]
+	for _, expr := range []string{"path:/r1/*", "dur:>100ms", "method:GET -header:x-none or host:api"} {
+		m, err := Parse(expr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := testing.AllocsPerRun(100, func() { m.Match(x, Env{Now: sampleNow}) }); n != 0 {
+			t.Errorf("%s: Match allocates %v times, want 0", expr, n)
 		}
 	}
 }

@@ -173,11 +173,12 @@ func (p *parser) opErr(tk token, format string) error {
 	return &Error{Token: tk.raw, Pos: tk.pos, Msg: fmt.Sprintf(format, tk.raw, col), inMsg: true}
 }
 
-// match evaluates n against x.
+// match evaluates n against x. env is a pointer down the tree and a copy
+// into each term's eval (see key.eval), so that it stays on Match's stack.
 func (n *node) match(x *record.Exchange, env *Env) bool {
 	switch n.kind {
 	case nodeTerm:
-		return n.term.key.eval(n.term, x, env) != n.neg
+		return n.term.key.eval(n.term, x, *env) != n.neg
 	case nodeOr:
 		for i := range n.kids {
 			if n.kids[i].match(x, env) {
