@@ -1,17 +1,11 @@
 package bench
 
 import (
-	"bufio"
 	"bytes"
-	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"runtime"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -28,7 +22,7 @@ import (
 // Hit ≥ 2× Uncached in req/s. The sub-benchmarks named after the ways use
 // a net/http client, whose own cost (in this process) narrows the ratios;
 // Ratio measures the three in interleaved rounds, so they share whatever
-// else the machine is doing, with a lean client (see getMany), and reports
+// else the machine is doing, with a lean client (see sendMany), and reports
 // the ratios.
 //
 //	flock /tmp/bench.lock go test ./bench -run NONE -bench Cache/Ratio -benchtime 20x
@@ -75,7 +69,7 @@ func BenchmarkCache(b *testing.B) {
 		const perRound = 2000
 		for b.Loop() {
 			for i, w := range ways {
-				took[i] += getMany(b, w.base, w.path, perRound, len(body))
+				took[i] += sendMany(b, w.base, w.path, "", perRound, len(body))
 			}
 		}
 		n := float64(b.N * perRound)
@@ -85,48 +79,4 @@ func BenchmarkCache(b *testing.B) {
 		b.ReportMetric(took[0].Seconds()/took[1].Seconds(), "hit/uncached")
 		b.ReportMetric(took[0].Seconds()/took[2].Seconds(), "miss/uncached")
 	})
-}
-
-// getMany sends n GETs for path to the server at base over GOMAXPROCS
-// keep-alive connections and returns how long they took. Like wrk in
-// bench/run, the client is lean (a request written by hand, the response
-// read with http.ReadResponse, no Transport goroutines), so the time is
-// mostly the server's.
-func getMany(b *testing.B, base, path string, n, size int) time.Duration {
-	u, _ := url.Parse(base)
-	req := []byte("GET " + path + " HTTP/1.1\r\nHost: " + u.Host + "\r\n\r\n")
-	var left atomic.Int64
-	left.Store(int64(n))
-	var wg sync.WaitGroup
-	start := time.Now()
-	for range runtime.GOMAXPROCS(0) {
-		wg.Go(func() {
-			conn, err := net.Dial("tcp", u.Host)
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			defer conn.Close()
-			br := bufio.NewReader(conn)
-			for left.Add(-1) >= 0 {
-				if _, err := conn.Write(req); err != nil {
-					b.Error(err)
-					return
-				}
-				res, err := http.ReadResponse(br, nil)
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				got, _ := io.Copy(io.Discard, res.Body)
-				res.Body.Close()
-				if got != int64(size) {
-					b.Errorf("read %d bytes, want %d", got, size)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	return time.Since(start)
 }

@@ -1,20 +1,14 @@
 package bench
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/base64"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"runtime"
 	"slices"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -46,7 +40,7 @@ import (
 // The sub-benchmarks named after the setups measure one each; Ratio
 // measures them all in interleaved rounds (the order turned by one each
 // round), so they share whatever else the machine is doing, with the lean
-// client of getMany, and reports each as a ratio to its baseline: the
+// client of sendMany (client_test.go), and reports each as a ratio to its baseline: the
 // median over the rounds. Give Ratio a number of rounds:
 //
 //	flock /tmp/bench.lock go test ./bench -run '^$' -bench 'Route/Ratio' -benchtime 15x -count 3
@@ -163,47 +157,4 @@ func BenchmarkRoute(b *testing.B) {
 		ratio("Guarded", "OneRoute", "guarded/one")
 		ratio("TwentyGuarded", "OneRoute", "twentyguarded/one")
 	})
-}
-
-// sendMany is getMany (cache_test.go) with extra header lines (each ending
-// in CRLF) on every request: it sends n GETs for path to the server at base
-// over GOMAXPROCS keep-alive connections, checks each is a 200 with size
-// bytes, and returns how long they took.
-func sendMany(b *testing.B, base, path, header string, n, size int) time.Duration {
-	u, _ := url.Parse(base)
-	req := []byte("GET " + path + " HTTP/1.1\r\nHost: " + u.Host + "\r\n" + header + "\r\n")
-	var left atomic.Int64
-	left.Store(int64(n))
-	var wg sync.WaitGroup
-	start := time.Now()
-	for range runtime.GOMAXPROCS(0) {
-		wg.Go(func() {
-			conn, err := net.Dial("tcp", u.Host)
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			defer conn.Close()
-			br := bufio.NewReader(conn)
-			for left.Add(-1) >= 0 {
-				if _, err := conn.Write(req); err != nil {
-					b.Error(err)
-					return
-				}
-				res, err := http.ReadResponse(br, nil)
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				got, _ := io.Copy(io.Discard, res.Body)
-				res.Body.Close()
-				if res.StatusCode != http.StatusOK || got != int64(size) {
-					b.Errorf("%s%s: %s with %d bytes, want 200 with %d", base, path, res.Status, got, size)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	return time.Since(start)
 }
