@@ -52,26 +52,36 @@ func hasBreakpoint(rs []rules.Rule) bool {
 	return false
 }
 
-// rulesStages is the role's rules as engine stages: none without rules.
-// Breakpoints hold exchanges for the UI to edit, so without one they are an
-// error.
+// rulesStages is the role's rules as engine stages. With the UI there is
+// always a rule Set, empty if need be (it costs little), and holds for
+// breakpoints, kept on s: the UI adds rules and intercepts while the role
+// runs. Headless there is no stage without rules, and a breakpoint, which
+// holds exchanges for the UI to resume, is an error.
 func (s *roleRun) rulesStages(cmd *cobra.Command) ([]proxy.Stage, error) {
 	rs, err := rulesFrom(cmd)
-	if err != nil || len(rs) == 0 {
+	if err != nil {
 		return nil, err
 	}
+	timeout, _ := cmd.Flags().GetDuration("breakpoint-timeout")
+	return s.newRules(rs, s.useTUI(), timeout, flagSource(cmd, "breakpoint-timeout"))
+}
+
+// newRules builds the rules stage of rs, for a run with the UI (ui) or
+// without; timeout is --breakpoint-timeout, which source names.
+func (s *roleRun) newRules(rs []rules.Rule, ui bool, timeout time.Duration, source string) ([]proxy.Stage, error) {
+	if !ui && len(rs) == 0 {
+		return nil, nil
+	}
 	o := rules.Options{Logger: s.logger}
-	if hasBreakpoint(rs) {
-		if !s.useTUI() {
-			return nil, errors.New("a breakpoint rule holds exchanges until you resume them in the UI, and there is no UI (--no-tui, or no terminal): remove the breakpoint rule, or run in a terminal")
-		}
-		timeout, _ := cmd.Flags().GetDuration("breakpoint-timeout")
+	if !ui && hasBreakpoint(rs) {
+		return nil, errors.New("a breakpoint rule holds exchanges until you resume them in the UI, and there is no UI (--no-tui, or no terminal): remove the breakpoint rule, or run in a terminal")
+	}
+	if ui {
 		if timeout <= 0 {
-			return nil, fmt.Errorf("%s %s: must be positive", flagSource(cmd, "breakpoint-timeout"), timeout)
+			return nil, fmt.Errorf("%s %s: must be positive", source, timeout)
 		}
 		o.Holds = rules.NewHolds(timeout, s.logger)
 		o.Holds.SetBodyCap(s.rec.Limits().MaxBodyCapture)
-		s.holds = o.Holds
 	}
 	set, err := rules.New(rs, o)
 	if err != nil {
@@ -79,6 +89,9 @@ func (s *roleRun) rulesStages(cmd *cobra.Command) ([]proxy.Stage, error) {
 	}
 	for _, r := range set.Rules() {
 		s.logger.Info("rule: " + r.String())
+	}
+	if ui {
+		s.rules, s.holds = set, o.Holds
 	}
 	return []proxy.Stage{set}, nil
 }

@@ -54,8 +54,10 @@ type roleRun struct {
 	// listenNow, when set, is where the role listens now (a reload may
 	// move serve's listener).
 	listenNow func() string
-	// holds are the exchanges breakpoint rules hold, for the UI; nil
-	// without breakpoint rules.
+	// rules are the role's rules and holds the exchanges breakpoint rules
+	// hold, which the UI edits and resumes; both are set for a proxying
+	// role with the UI, and nil headless.
+	rules *rules.Set
 	holds *rules.Holds
 	// name is the command that runs the role, which the UI header shows
 	// ("demo" runs the serve role).

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -13,6 +15,8 @@ import (
 	"github.com/devproxy/devproxy/internal/proxy"
 	"github.com/devproxy/devproxy/internal/record"
 	"github.com/devproxy/devproxy/internal/rules"
+	"github.com/devproxy/devproxy/internal/tui"
+	"github.com/mccutchen/go-httpbin/v2/httpbin"
 )
 
 // TestUIHolds: the UI gets the run's breakpoint holds through uiConfig,
@@ -102,5 +106,174 @@ func TestUIHolds(t *testing.T) {
 	}
 	if n := len(cfg.Holds.List()); n != 0 {
 		t.Errorf("%d still held after Resume", n)
+	}
+}
+
+// TestUIRules: with the UI, a role has a rule Set and holds even without
+// rules; a rule added through the UI's adapter acts on the next request,
+// and switching, moving and deleting it take effect as well; the intercept
+// holds a POST until it is resumed. Headless, nothing changes.
+func TestUIRules(t *testing.T) {
+	backend := httptest.NewServer(httpbin.New())
+	t.Cleanup(backend.Close)
+	rec := record.NewRecorder(record.Limits{})
+	s := &roleRun{role: record.RoleServe, rec: rec, logger: slog.New(slog.DiscardHandler)}
+	stages, err := s.newRules(nil, true, time.Minute, "--breakpoint-timeout")
+	if err != nil || len(stages) != 1 || s.rules == nil || s.holds == nil {
+		t.Fatalf("with the UI and no rules: %d stages, rules %v, holds %v, err %v", len(stages), s.rules, s.holds, err)
+	}
+	headless := &roleRun{role: record.RoleServe, rec: rec, logger: slog.New(slog.DiscardHandler)}
+	if stages, err := headless.newRules(nil, false, time.Minute, "--breakpoint-timeout"); err != nil || stages != nil || headless.rules != nil || headless.holds != nil {
+		t.Fatalf("headless with no rules: %d stages, err %v", len(stages), err)
+	}
+	bp, _ := rules.ParseAll([]string{"method:POST => breakpoint request"})
+	if _, err := headless.newRules(bp, false, time.Minute, "--breakpoint-timeout"); err == nil || !strings.Contains(err.Error(), "there is no UI") {
+		t.Fatalf("headless with a breakpoint: %v", err)
+	}
+
+	target, _ := url.Parse(backend.URL)
+	h, err := proxy.New(proxy.Options{Target: target, Tap: rec, Stages: stages})
+	if err != nil {
+		t.Fatal(err)
+	}
+	front := httptest.NewServer(h)
+	t.Cleanup(front.Close)
+	t.Cleanup(func() { s.holds.ResumeAll() })
+	status := func(method, path string) int {
+		t.Helper()
+		req, _ := http.NewRequest(method, front.URL+path, nil)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		return res.StatusCode
+	}
+
+	cfg := uiConfig(s)
+	rs := cfg.Rules
+	if rs == nil || cfg.Holds == nil {
+		t.Fatal("uiConfig gave the UI no rules or no holds")
+	}
+	var re *tui.RuleError
+	if err := rs.Add("path:/status/* => stauts 418"); !errors.As(err, &re) || re.Col != 19 || !strings.Contains(re.Msg, `"stauts"`) {
+		t.Fatalf("a misspelt action: %#v", err)
+	}
+	if err := rs.Check("path:/status/* => status 418"); err != nil {
+		t.Fatal(err)
+	}
+	if got := status("GET", "/status/200"); got != 200 {
+		t.Fatalf("before the rule: %d", got)
+	}
+	if err := rs.Add("path:/status/* => status 418"); err != nil {
+		t.Fatal(err)
+	}
+	if got := status("GET", "/status/200"); got != 418 {
+		t.Fatalf("after adding the rule: %d, want 418", got)
+	}
+	if got := status("GET", "/get"); got != 200 {
+		t.Fatalf("a path the rule does not match: %d", got)
+	}
+	if err := rs.Add("path:/status/* => status 503"); err != nil {
+		t.Fatal(err)
+	}
+	if err := rs.Move(1, -1); err != nil {
+		t.Fatal(err)
+	}
+	if got := status("GET", "/status/200"); got != 503 {
+		t.Fatalf("after moving the 503 rule first: %d", got)
+	}
+	if err := rs.Toggle(0); err != nil {
+		t.Fatal(err)
+	}
+	if got := status("GET", "/status/200"); got != 418 {
+		t.Fatalf("with the 503 rule off: %d", got)
+	}
+	if err := rs.Delete(1); err != nil {
+		t.Fatal(err)
+	}
+	if got := status("GET", "/status/200"); got != 200 {
+		t.Fatalf("with the 418 rule deleted: %d", got)
+	}
+	if l := rs.List(); len(l) != 1 || l[0].Enabled || l[0].Text != "path:/status/* => status 503" {
+		t.Fatalf("list: %+v", l)
+	}
+	if err := rs.Toggle(5); err == nil {
+		t.Fatal("Toggle(5) of one rule did not fail")
+	}
+
+	// The intercept: the matcher decides the phase, and the errors name
+	// columns in the expression.
+	for expr, want := range map[string]string{
+		"method:POST => status 418": "column 13: the intercept is a filter expression only",
+		"method:POST body:x":        "rules cannot search bodies",
+		"status:abc":                "column 1: status:abc",
+	} {
+		if err := rs.CheckIntercept(expr); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("CheckIntercept(%q) = %v, want %q", expr, err, want)
+		}
+	}
+	if err := rs.CheckIntercept(" "); err == nil {
+		t.Error("an empty intercept passed the check")
+	}
+	if err := rs.SetIntercept("*"); err != nil {
+		t.Fatal(err)
+	}
+	if l := rs.List(); len(l) != 2 || l[1].Text != "* => breakpoint request" || l[1].Match != "*" {
+		t.Fatalf("the intercept of every exchange: %+v", l)
+	}
+	if err := rs.SetIntercept("status:5xx"); err != nil {
+		t.Fatal(err)
+	}
+	if l := rs.List(); l[1].Name != tui.InterceptRule || l[1].Text != "status:5xx => breakpoint response" {
+		t.Fatalf("list: %+v", l)
+	}
+	if err := rs.SetIntercept("method:POST"); err != nil {
+		t.Fatal(err)
+	}
+	if l := rs.List(); len(l) != 2 || l[1].Text != "method:POST => breakpoint request" || l[1].Match != "method:POST" || !l[1].Enabled {
+		t.Fatalf("list: %+v", l)
+	}
+	got := make(chan int, 1)
+	go func() {
+		res, err := http.Post(front.URL+"/post", "text/plain", strings.NewReader("x=1"))
+		if err != nil {
+			got <- 0
+			return
+		}
+		res.Body.Close()
+		got <- res.StatusCode
+	}()
+	deadline := time.After(10 * time.Second)
+	for len(cfg.Holds.List()) == 0 {
+		select {
+		case <-cfg.Holds.Changed():
+		case <-deadline:
+			t.Fatal("the POST was not held")
+		}
+	}
+	if held := cfg.Holds.List()[0]; held.Rule != tui.InterceptRule || held.Method != "POST" {
+		t.Fatalf("held: %+v", held)
+	}
+	if err := cfg.Holds.Resume(cfg.Holds.List()[0].ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case code := <-got:
+		if code != 200 {
+			t.Fatalf("the resumed POST got %d", code)
+		}
+	case <-deadline:
+		t.Fatal("the resumed POST got no answer")
+	}
+	if err := rs.ClearIntercept(); err != nil {
+		t.Fatal(err)
+	}
+	if l := rs.List(); len(l) != 1 {
+		t.Fatalf("after ClearIntercept: %+v", l)
+	}
+	if got := status("POST", "/post"); got != 200 {
+		t.Fatalf("a POST after the intercept was cleared: %d", got)
 	}
 }

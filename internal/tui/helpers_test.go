@@ -138,19 +138,22 @@ func run(t testing.TB, m *Model, cmd tea.Cmd, depth int) (quit bool) {
 func keys(names ...string) []tea.Msg {
 	var out []tea.Msg
 	special := map[string]tea.KeyPressMsg{
-		"enter":     {Code: tea.KeyEnter},
-		"esc":       {Code: tea.KeyEscape},
-		"up":        {Code: tea.KeyUp},
-		"down":      {Code: tea.KeyDown},
-		"pgup":      {Code: tea.KeyPgUp},
-		"pgdown":    {Code: tea.KeyPgDown},
-		"home":      {Code: tea.KeyHome},
-		"end":       {Code: tea.KeyEnd},
-		"tab":       {Code: tea.KeyTab},
-		"shift+tab": {Code: tea.KeyTab, Mod: tea.ModShift},
-		"backspace": {Code: tea.KeyBackspace},
-		"ctrl+c":    {Code: 'c', Mod: tea.ModCtrl},
-		"space":     {Code: tea.KeySpace, Text: " "},
+		"enter":      {Code: tea.KeyEnter},
+		"esc":        {Code: tea.KeyEscape},
+		"up":         {Code: tea.KeyUp},
+		"down":       {Code: tea.KeyDown},
+		"pgup":       {Code: tea.KeyPgUp},
+		"pgdown":     {Code: tea.KeyPgDown},
+		"home":       {Code: tea.KeyHome},
+		"end":        {Code: tea.KeyEnd},
+		"tab":        {Code: tea.KeyTab},
+		"shift+tab":  {Code: tea.KeyTab, Mod: tea.ModShift},
+		"backspace":  {Code: tea.KeyBackspace},
+		"ctrl+c":     {Code: 'c', Mod: tea.ModCtrl},
+		"ctrl+u":     {Code: 'u', Mod: tea.ModCtrl},
+		"shift+up":   {Code: tea.KeyUp, Mod: tea.ModShift},
+		"shift+down": {Code: tea.KeyDown, Mod: tea.ModShift},
+		"space":      {Code: tea.KeySpace, Text: " "},
 	}
 	for _, n := range names {
 		if k, ok := special[n]; ok {

@@ -26,6 +26,8 @@ func (m *Model) handleKey(msg tea.KeyPressMsg) tea.Cmd {
 		return m.detailKey(msg)
 	case modeEvents:
 		return m.eventsKey(msg)
+	case modeRules:
+		return m.rulesKey(msg)
 	}
 	return m.listKey(msg)
 }
@@ -108,6 +110,10 @@ func (m *Model) actionKey(msg tea.KeyPressMsg) tea.Cmd {
 		m.openHelp()
 	case matches(msg, m.keys.Events):
 		m.openEvents()
+	case matches(msg, m.keys.Rules.Open):
+		m.openRules()
+	case matches(msg, m.keys.Rules.Intercept):
+		m.openIntercept()
 	default:
 		m.unavailable(msg)
 	}
@@ -127,6 +133,8 @@ func (m *Model) unavailable(msg tea.KeyPressMsg) {
 		{m.keys.Actions.Edit, noTarget, "edit and replay is not available here: there is no live target (" + m.cfg.Role + ")"},
 		{m.keys.Actions.Pause, !m.live(), "nothing to pause: this is a file, not a live capture"},
 		{m.keys.List.Follow, !m.live(), "nothing to follow: this is a file, not a live capture"},
+		{m.keys.Rules.Open, m.cfg.Rules == nil, "rules are not available here: nothing is proxied (" + m.cfg.Role + ")"},
+		{m.keys.Rules.Intercept, m.cfg.Rules == nil, "intercept is not available here: nothing is proxied (" + m.cfg.Role + ")"},
 	} {
 		if !b.off {
 			continue
@@ -292,6 +300,10 @@ func (m *Model) handleWheel(msg tea.MouseWheelMsg) tea.Cmd {
 		m.events.scroll(delta, m.width, m.listRows())
 		return nil
 	}
+	if m.mode == modeRules {
+		m.rulesPane.move(delta / wheelStep)
+		return nil
+	}
 	a := m.area()
 	if m.detailOpen() && msg.X >= a.detailX {
 		m.detail.scrollBy(delta, m.detailRows())
@@ -313,7 +325,7 @@ func (m *Model) handleClick(msg tea.MouseClickMsg) tea.Cmd {
 	if m.topDialog() != nil {
 		return m.updateDialog(msg)
 	}
-	if msg.Button != tea.MouseLeft || m.mode == modeFilter || m.mode == modeSearch || m.mode == modeEvents {
+	if msg.Button != tea.MouseLeft || m.mode == modeFilter || m.mode == modeSearch || m.mode == modeEvents || m.mode == modeRules {
 		return nil
 	}
 	a := m.area()

@@ -20,8 +20,12 @@ type KeyMap struct {
 	// and the detail view.
 	Actions ActionKeys
 	// Holds act on the exchanges breakpoint rules hold, from the list and
-	// the detail view; they are off when no rule has a breakpoint.
+	// the detail view; they are off where nothing can be held (view).
 	Holds HoldKeys
+	// Rules open the rules pane and set the intercept, from the list and
+	// the detail view, and edit the rules in the pane; they are off where
+	// nothing is proxied (view).
+	Rules RuleKeys
 	// Input applies while typing a filter, a search or a pop-up's prompt.
 	Input InputKeys
 	// Edit edits the text of those inputs.
@@ -79,6 +83,16 @@ type ActionKeys struct {
 // resumes it as edited.
 type HoldKeys struct {
 	Resume, ResumeAll, Abort, Edit key.Binding
+}
+
+// RuleKeys edit the rules that shape traffic. Open shows the rules pane
+// and Intercept asks for an intercept matcher, from the list and the
+// detail view; the others apply in the pane: Add asks for a rule, Toggle
+// switches the selected one on or off, Delete drops it, MoveUp and
+// MoveDown move it (the rules are tried in order).
+type RuleKeys struct {
+	Open, Intercept                       key.Binding
+	Add, Toggle, Delete, MoveUp, MoveDown key.Binding
 }
 
 // InputKeys end the typing of a filter, a search or a prompt: Accept keeps
@@ -156,6 +170,15 @@ func DefaultKeyMap() KeyMap {
 			ResumeAll: b([]string{"A"}, "A", "resume all"),
 			Abort:     b([]string{"X"}, "X", "abort"),
 			Edit:      b([]string{"e"}, "e", "edit & resume"),
+		},
+		Rules: RuleKeys{
+			Open:      b([]string{"R"}, "R", "rules"),
+			Intercept: b([]string{"i"}, "i", "intercept"),
+			Add:       b([]string{"n", "a"}, "n/a", "add"),
+			Toggle:    b([]string{"space", "t"}, "space/t", "on/off"),
+			Delete:    b([]string{"d"}, "d", "delete"),
+			MoveUp:    b([]string{"K", "shift+up"}, "K/shift+↑", "move up"),
+			MoveDown:  b([]string{"J", "shift+down"}, "J/shift+↓", "move down"),
 		},
 		Input: InputKeys{
 			Accept: b([]string{"enter"}, "enter", "keep"),
@@ -251,6 +274,15 @@ func (k KeyMap) sections() []keySection {
 			{k.Holds.Abort, "abort it: its client gets a 502"},
 			{k.Holds.Edit, "edit it in $EDITOR, then resume it"},
 		}},
+		{"Rules (R, i; the rest in the rules pane)", []keyRow{
+			{k.Rules.Open, "rules pane: the rules that shape traffic, in order"},
+			{k.Rules.Intercept, "intercept: hold what a filter matches (empty clears)"},
+			{k.Rules.Add, "add a rule (MATCHER => ACTION …), checked as typed"},
+			{k.Rules.Toggle, "switch the selected rule on or off"},
+			{k.Rules.Delete, "delete the selected rule"},
+			{k.Rules.MoveUp, "move it up (rules are tried in order)"},
+			{k.Rules.MoveDown, "move it down"},
+		}},
 		{"General", []keyRow{
 			{k.Help, "this help"},
 			{k.Events, "event log: connections, agents, TLS failures, refusals, warnings"},
@@ -265,7 +297,8 @@ func (k KeyMap) sections() []keySection {
 // where the terminal ends (the ? help stays).
 func (k KeyMap) ShortHelp() []key.Binding {
 	return []key.Binding{k.List.Open, k.List.Filter, k.Quit, k.Actions.Replay, k.Actions.Curl, k.Actions.Export,
-		k.List.Mark, k.List.Sort, k.List.Delete, k.Actions.Edit, k.Actions.Pause, k.List.Follow, k.Actions.Clear}
+		k.List.Mark, k.List.Sort, k.List.Delete, k.Actions.Edit, k.Actions.Pause, k.List.Follow, k.Actions.Clear,
+		k.Rules.Open, k.Rules.Intercept}
 }
 
 // detailHelp is the footer help of the detail view.

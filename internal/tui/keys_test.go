@@ -32,8 +32,11 @@ func TestKeysDoNotCollide(t *testing.T) {
 	}
 	general := []key.Binding{k.ForceQuit, k.Redraw}
 	contexts := map[string][]key.Binding{
-		"list":        join(bindingsOf(k.Nav), bindingsOf(k.List), bindingsOf(k.Actions), []key.Binding{k.Help, k.Quit, k.Events}),
-		"detail":      join(bindingsOf(k.Nav), bindingsOf(k.Detail), bindingsOf(k.Actions), []key.Binding{k.Help, k.Events}),
+		"list": join(bindingsOf(k.Nav), bindingsOf(k.List), bindingsOf(k.Actions), []key.Binding{k.Holds.Resume, k.Holds.ResumeAll, k.Holds.Abort},
+			[]key.Binding{k.Rules.Open, k.Rules.Intercept, k.Help, k.Quit, k.Events}),
+		"detail": join(bindingsOf(k.Nav), bindingsOf(k.Detail), bindingsOf(k.Actions), []key.Binding{k.Holds.Resume, k.Holds.ResumeAll, k.Holds.Abort},
+			[]key.Binding{k.Rules.Open, k.Rules.Intercept, k.Help, k.Events}),
+		"rules pane":  join(bindingsOf(k.Nav), bindingsOf(k.Rules), []key.Binding{k.Detail.Back, k.Help}),
 		"inputs":      join(bindingsOf(k.Input), bindingsOf(k.Edit)),
 		"question":    {k.Dialog.Yes, k.Dialog.No, k.Actions.Export, k.Dialog.Keep},
 		"text pop-up": {k.Dialog.Close},

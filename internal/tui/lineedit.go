@@ -135,18 +135,41 @@ func (in *lineInput) wordRight() int {
 	return i
 }
 
+// start is the first rune View shows: the text scrolls left to keep the
+// cursor in view.
+func (in *lineInput) start() int {
+	room := in.width - ansi.StringWidth(in.prompt) - 1
+	start := 0
+	if in.width > 0 && room > 0 {
+		// Keep the cursor in view: drop runes from the left as needed.
+		for start < in.pos && ansi.StringWidth(string(in.value[start:in.pos])) > room {
+			start++
+		}
+	}
+	return start
+}
+
+// cellOf is the cell, counted from the input's left edge, at which View
+// draws rune i of the text (i at the end: the cell after it), and whether
+// that cell is in view.
+func (in *lineInput) cellOf(i int) (int, bool) {
+	start := in.start()
+	if i < start || i > len(in.value) {
+		return 0, false
+	}
+	x := ansi.StringWidth(in.prompt) + ansi.StringWidth(string(in.value[start:i]))
+	if in.width > 0 && x >= in.width {
+		return 0, false
+	}
+	return x, true
+}
+
 // View draws the prompt and the text, scrolled so the cursor is visible,
 // with the cursor as a reverse-video cell when focused.
 func (in *lineInput) View() string {
 	room := in.width - ansi.StringWidth(in.prompt) - 1
 	v := in.value
-	start := 0
-	if in.width > 0 && room > 0 {
-		// Keep the cursor in view: drop runes from the left as needed.
-		for start < in.pos && ansi.StringWidth(string(v[start:in.pos])) > room {
-			start++
-		}
-	}
+	start := in.start()
 	var b strings.Builder
 	b.WriteString(in.promptStyle.Render(in.prompt))
 	before := string(v[start:in.pos])

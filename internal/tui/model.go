@@ -35,6 +35,7 @@ const (
 	modeDetail             // the detail view is open
 	modeSearch             // typing a body search in the open detail view
 	modeEvents             // the event log pane is open (events.go)
+	modeRules              // the rules pane is open (rules.go)
 )
 
 // Layout constants.
@@ -135,6 +136,13 @@ type Model struct {
 	held   map[uint64]*Held
 	drafts map[uint64]string
 
+	// rulesPane is the rules pane (Config.Rules); rulesBack the mode R
+	// was pressed in; intercept the matcher of the intercept rule while
+	// it is on, which the header shows.
+	rulesPane rulesView
+	rulesBack mode
+	intercept string
+
 	stats     record.Stats
 	extStatus string
 	rate      rateMeter
@@ -185,6 +193,12 @@ func New(cfg Config) *Model {
 			b.SetEnabled(false)
 		}
 	}
+	if cfg.Rules == nil {
+		k := &m.keys.Rules
+		for _, b := range []*key.Binding{&k.Open, &k.Intercept, &k.Add, &k.Toggle, &k.Delete, &k.MoveUp, &k.MoveDown} {
+			b.SetEnabled(false)
+		}
+	}
 	if cfg.Replayer == nil {
 		m.keys.Actions.Replay.SetEnabled(false)
 		m.keys.Actions.Edit.SetEnabled(false)
@@ -219,6 +233,8 @@ func New(cfg Config) *Model {
 	m.detail.ctx = &m.ctx
 	m.detail.keys = &m.keys
 	m.events.ctx = &m.ctx
+	m.rulesPane.ctx = &m.ctx
+	m.refreshRules()
 	if cfg.Events != nil {
 		m.events.max = cfg.Events.Max()
 	}

@@ -329,7 +329,11 @@ func TestClearAsksFirst(t *testing.T) {
 }
 
 func TestHelpScreen(t *testing.T) {
-	m := newModel(t, newRecorder(t, fixtures()...), 120, 50, func(c *Config) { c.Replayer = &fakeReplayer{}; c.Holds = newFakeHolds() })
+	m := newModel(t, newRecorder(t, fixtures()...), 120, 60, func(c *Config) {
+		c.Replayer = &fakeReplayer{}
+		c.Holds = newFakeHolds()
+		c.Rules = newFakeRules()
+	})
 	press(t, m, "?")
 	s := screen(m)
 	if _, ok := topDialog[*helpDialog](m); !ok || !strings.Contains(s, "Keys") {

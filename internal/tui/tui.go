@@ -1,11 +1,13 @@
 // Package tui is devproxy's terminal UI: a live list of exchanges, a detail
 // view with request, response and timing tabs, a filter, actions
-// (replay, edit and replay, copy as curl, HAR export, pause, clear), and
-// the exchanges breakpoint rules hold (resume, edit, abort).
+// (replay, edit and replay, copy as curl, HAR export, pause, clear), the
+// exchanges breakpoint rules hold (resume, edit, abort), and the rules
+// themselves (a pane to add, switch, delete and reorder them, and a
+// quick intercept).
 //
 // It talks to the rest of devproxy only through the record package's types
 // and the small interfaces it declares: a Source to read exchanges from (the
-// recorder, through RecorderSource), a Replayer and Holds. Events reach the program
+// recorder, through RecorderSource), a Replayer, Holds and Rules. Events reach the program
 // through one pump goroutine that drains the Source's lossy Subscription and
 // sends at most one batch per frame, so a slow terminal never slows the
 // proxy.
@@ -67,9 +69,14 @@ type Config struct {
 	// Nil: the pane says nothing has happened.
 	Events *eventlog.Log
 	// Holds are the exchanges breakpoint rules hold, which the UI lists,
-	// resumes, edits and aborts (a, A, e, X); nil when no rule has a
-	// breakpoint.
+	// resumes, edits and aborts (a, A, e, X); nil where nothing can be
+	// held (view). A proxying role always has them, as the intercept (i)
+	// and the rules pane can add a breakpoint while it runs.
 	Holds Holds
+	// Rules are the role's rules, which the R pane lists, adds to,
+	// switches on and off, deletes and reorders, and i sets the intercept
+	// rule of; nil where nothing is proxied (view).
+	Rules Rules
 	// Now is the clock for in-flight durations, the request rate, status
 	// message expiry and export file names. Nil means time.Now; tests set a
 	// fixed clock so that rendered output is deterministic.

@@ -62,6 +62,9 @@ func (m *Model) render() string {
 	case m.mode == modeEvents:
 		b.WriteString(m.events.Render(m.width, a.bodyH))
 		b.WriteByte('\n')
+	case m.mode == modeRules:
+		b.WriteString(m.rulesPane.Render(m.width, a.bodyH))
+		b.WriteByte('\n')
 	default:
 		b.WriteString(m.list.Render(a.listW, a.bodyH))
 		b.WriteByte('\n')
@@ -80,7 +83,7 @@ func (m *Model) render() string {
 // truncates anything; the role always stays, first.
 func (m *Model) headerBar(width int) string {
 	k := headerKey{width: width, gen: m.ctx.st.gen, stats: m.stats, rate: formatRate(m.rate.rate()), lags: m.lags,
-		ext: m.extStatus, follow: m.list.follow, filter: m.filter != nil, held: len(m.held)}
+		ext: m.extStatus, follow: m.list.follow, filter: m.filter != nil, held: len(m.held), intercept: m.intercept}
 	if k == m.headerMemo.key && m.headerMemo.s != "" {
 		return m.headerMemo.s
 	}
@@ -97,6 +100,7 @@ type headerKey struct {
 	lags           uint64
 	follow, filter bool
 	held           int
+	intercept      string
 }
 
 // headerLevels is how many levels of detail the header bar has.
@@ -122,10 +126,19 @@ func (m *Model) renderHeaderBar(width int) string {
 }
 
 // headerBadges are the badges on the right of the header bar: the
-// filter, follow mode and paused capture (shorter at the last level).
+// intercept, the filter, follow mode and paused capture (the intercept and
+// paused capture shorter at the last level).
 func (m *Model) headerBadges(level int) string {
 	st := m.ctx.st
 	var right []string
+	if m.intercept != "" {
+		// The intercept holds exchanges: it stays at every level.
+		text := " intercept: " + truncate(sanitizeLine(m.intercept), 32) + " "
+		if level >= headerLevels-1 {
+			text = " INTERCEPT "
+		}
+		right = append(right, st.bar.Foreground(st.intercept.GetForeground()).Bold(true).Reverse(!st.mono).Render(text))
+	}
 	if m.filter != nil {
 		right = append(right, st.badgeWarn.Reverse(!st.mono).Render(" FILTER "))
 	}
@@ -310,6 +323,8 @@ func (m *Model) statusLine(width int) string {
 			right = m.detail.position(m.detailRows())
 		} else if m.mode == modeEvents {
 			right = m.events.position(m.listRows())
+		} else if m.mode == modeRules {
+			right = m.rulesPane.position()
 		} else {
 			right = m.listPosition()
 		}
@@ -388,10 +403,12 @@ func (m *Model) renderHelpLine(width int) string {
 		keys = m.keys.detailHelp()
 	case m.mode == modeEvents:
 		keys = m.keys.eventsHelp()
+	case m.mode == modeRules:
+		keys = m.keys.rulesHelp()
 	default:
 		keys = m.keys.ShortHelp()
 	}
-	if len(m.held) > 0 && m.mode != modeEvents {
+	if len(m.held) > 0 && m.mode != modeEvents && m.mode != modeRules {
 		// Something waits for the user: the breakpoint keys come first.
 		h := m.keys.Holds
 		rest := keys
