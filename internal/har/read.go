@@ -135,6 +135,14 @@ type harInRequest struct {
 	UpstreamURL string         `json:"_devproxyUpstreamUrl"`
 	Trailers    []harNV        `json:"_devproxyRequestTrailers"`
 	Incomplete  bool           `json:"_devproxyIncomplete"`
+	Sent        *harSent       `json:"_devproxySent"`
+}
+
+// harInUpstream is harUpstream as read: a status that is not a whole
+// number from 100 to 999 leaves it out.
+type harInUpstream struct {
+	Status  *float64 `json:"status"`
+	Headers []harNV  `json:"headers"`
 }
 
 type harInPostData struct {
@@ -147,17 +155,18 @@ type harInPostData struct {
 }
 
 type harInResponse struct {
-	Status      *float64      `json:"status"`
-	StatusText  string        `json:"statusText"`
-	HTTPVersion string        `json:"httpVersion"`
-	Headers     []harNV       `json:"headers"`
-	Content     *harInContent `json:"content"`
-	BodySize    *float64      `json:"bodySize"`
-	Error       *string       `json:"_error"`
-	ErrorKind   string        `json:"_devproxyErrorKind"`
-	ErrorStatus *float64      `json:"_devproxyErrorStatus"`
-	Trailers    []harNV       `json:"_devproxyResponseTrailers"`
-	Incomplete  bool          `json:"_devproxyIncomplete"`
+	Status      *float64       `json:"status"`
+	StatusText  string         `json:"statusText"`
+	HTTPVersion string         `json:"httpVersion"`
+	Headers     []harNV        `json:"headers"`
+	Content     *harInContent  `json:"content"`
+	BodySize    *float64       `json:"bodySize"`
+	Error       *string        `json:"_error"`
+	ErrorKind   string         `json:"_devproxyErrorKind"`
+	ErrorStatus *float64       `json:"_devproxyErrorStatus"`
+	Trailers    []harNV        `json:"_devproxyResponseTrailers"`
+	Incomplete  bool           `json:"_devproxyIncomplete"`
+	Upstream    *harInUpstream `json:"_devproxyUpstream"`
 }
 
 type harInContent struct {
@@ -290,6 +299,9 @@ func (r *harInRequest) fill(req *record.Request) error {
 	req.URL = r.URL
 	req.Proto = r.HTTPVersion
 	req.UpstreamURL = r.UpstreamURL
+	if s := r.Sent; s != nil {
+		req.Sent = &record.SentRequest{Method: s.Method, URL: s.URL, Header: fieldsOf(s.Headers)}
+	}
 	req.Trailer = fieldsOf(r.Trailers)
 	// The Host line goes to Request.Host, where net/http keeps it too.
 	for i, h := range r.Headers {
@@ -341,6 +353,11 @@ func (r *harInResponse) response(status int, mitm bool) (*record.Response, error
 		Proto:   r.HTTPVersion,
 		Header:  fieldsOf(r.Headers),
 		Trailer: fieldsOf(r.Trailers),
+	}
+	if up := r.Upstream; up != nil {
+		if st, ok := count(up.Status); ok && st >= 100 && st <= 999 {
+			resp.Upstream = &record.UpstreamResponse{Status: int(st), Header: fieldsOf(up.Headers)}
+		}
 	}
 	var data []byte
 	var size int64

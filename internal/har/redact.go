@@ -12,7 +12,15 @@ func redactEntry(r *redact.Redactor, e *harEntry) {
 	if r.Level() == redact.None {
 		return
 	}
-	for _, hs := range [][]harNV{e.Request.Headers, e.Request.Trailers, e.Response.Headers, e.Response.Trailers} {
+	hss := [][]harNV{e.Request.Headers, e.Request.Trailers, e.Response.Headers, e.Response.Trailers}
+	if e.Request.Sent != nil {
+		hss = append(hss, e.Request.Sent.Headers)
+		e.Request.Sent.URL = r.URL(e.Request.Sent.URL)
+	}
+	if e.Response.Upstream != nil {
+		hss = append(hss, e.Response.Upstream.Headers)
+	}
+	for _, hs := range hss {
 		for i := range hs {
 			hs[i].Value = r.Header(hs[i].Name, hs[i].Value)
 		}

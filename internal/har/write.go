@@ -231,24 +231,41 @@ type harRequest struct {
 	UpstreamURL string       `json:"_devproxyUpstreamUrl,omitempty"`
 	Trailers    []harNV      `json:"_devproxyRequestTrailers,omitempty"`
 	Incomplete  bool         `json:"_devproxyIncomplete,omitempty"`
+	Sent        *harSent     `json:"_devproxySent,omitempty"`
+}
+
+// harSent is record.SentRequest: the request line and headers that went
+// upstream after rules changed them.
+type harSent struct {
+	Method  string  `json:"method"`
+	URL     string  `json:"url"`
+	Headers []harNV `json:"headers"`
+}
+
+// harUpstream is record.UpstreamResponse: the status and headers the
+// upstream answered before rules changed them.
+type harUpstream struct {
+	Status  int     `json:"status"`
+	Headers []harNV `json:"headers"`
 }
 
 type harResponse struct {
-	Status      int         `json:"status"`
-	StatusText  string      `json:"statusText"`
-	HTTPVersion string      `json:"httpVersion"`
-	Cookies     []harCookie `json:"cookies"`
-	Headers     []harNV     `json:"headers"`
-	Content     harContent  `json:"content"`
-	RedirectURL string      `json:"redirectURL"`
-	HeadersSize int64       `json:"headersSize"`
-	BodySize    int64       `json:"bodySize"`
-	Comment     string      `json:"comment,omitempty"`
-	Error       string      `json:"_error,omitempty"`
-	ErrorKind   string      `json:"_devproxyErrorKind,omitempty"`
-	ErrorStatus int         `json:"_devproxyErrorStatus,omitempty"`
-	Trailers    []harNV     `json:"_devproxyResponseTrailers,omitempty"`
-	Incomplete  bool        `json:"_devproxyIncomplete,omitempty"`
+	Status      int          `json:"status"`
+	StatusText  string       `json:"statusText"`
+	HTTPVersion string       `json:"httpVersion"`
+	Cookies     []harCookie  `json:"cookies"`
+	Headers     []harNV      `json:"headers"`
+	Content     harContent   `json:"content"`
+	RedirectURL string       `json:"redirectURL"`
+	HeadersSize int64        `json:"headersSize"`
+	BodySize    int64        `json:"bodySize"`
+	Comment     string       `json:"comment,omitempty"`
+	Error       string       `json:"_error,omitempty"`
+	ErrorKind   string       `json:"_devproxyErrorKind,omitempty"`
+	ErrorStatus int          `json:"_devproxyErrorStatus,omitempty"`
+	Trailers    []harNV      `json:"_devproxyResponseTrailers,omitempty"`
+	Incomplete  bool         `json:"_devproxyIncomplete,omitempty"`
+	Upstream    *harUpstream `json:"_devproxyUpstream,omitempty"`
 }
 
 type harNV struct {
@@ -425,6 +442,9 @@ func newHARRequest(x *record.Exchange, red *redact.Redactor) harRequest {
 		Trailers:    nvs(rq.Trailer),
 		Incomplete:  !rq.Body.Complete,
 	}
+	if s := rq.Sent; s != nil {
+		r.Sent = &harSent{Method: s.Method, URL: s.URL, Headers: nvsOrEmpty(s.Header)}
+	}
 	// net/http keeps Host out of the header map; HAR lists it with the
 	// other request headers, first, as it went on the wire.
 	if rq.Host != "" && rq.Header.Get("Host") == "" && rq.Header.Get(":authority") == "" {
@@ -493,6 +513,9 @@ func newHARResponse(x *record.Exchange, red *redact.Redactor) harResponse {
 	r.BodySize = wireSize(rs.Body, rs.Header, x.BodiesDecoded)
 	r.Trailers = nvs(rs.Trailer)
 	r.Incomplete = !rs.Body.Complete
+	if up := rs.Upstream; up != nil {
+		r.Upstream = &harUpstream{Status: up.Status, Headers: nvsOrEmpty(up.Header)}
+	}
 	if ct := rs.Header.Get("Content-Type"); ct != "" {
 		r.Content.MimeType = ct
 	}
@@ -606,6 +629,14 @@ func nvs(f record.Fields) []harNV {
 		out[i] = harNV(x)
 	}
 	return out
+}
+
+// nvsOrEmpty is nvs, with [] rather than null for no fields.
+func nvsOrEmpty(f record.Fields) []harNV {
+	if out := nvs(f); out != nil {
+		return out
+	}
+	return []harNV{}
 }
 
 // queryPairs lists rawURL's query parameters in order, decoded; a part

@@ -309,20 +309,30 @@ func (h *Handler) modifyResponse(res *http.Response) error {
 	if st == nil {
 		return nil
 	}
+	var before statusLine
+	var buf [snapMax]headerPair
+	staged := false
 	for _, s := range h.opts.Stages {
 		if rs, ok := s.(ResponseStage); ok {
+			if !staged {
+				before, staged = statusOf(res, buf[:0]), true
+			}
 			if err := rs.Response(st.flow, res); err != nil {
 				return err
 			}
 		}
 	}
 	st.res = res
-	st.rec.Response(record.Response{
+	rr := record.Response{
 		Status: res.StatusCode,
 		Reason: reason(res),
 		Proto:  res.Proto,
 		Header: record.FieldsFromHeader(res.Header),
-	}, st.timing.server())
+	}
+	if staged {
+		rr.Upstream = before.changed(res)
+	}
+	st.rec.Response(rr, st.timing.server())
 	if res.StatusCode == http.StatusSwitchingProtocols {
 		if rwc, ok := res.Body.(io.ReadWriteCloser); ok {
 			ws := isWebSocket(strings.Join(res.Header.Values("Upgrade"), ","))

@@ -155,10 +155,19 @@ func (p pipeline) RoundTrip(out *http.Request) (*http.Response, error) {
 	f := st.flow
 	f.Out = out
 	f.Attempt = 1
+	// What the stages change is recorded (Recording.Sent): not what
+	// devproxy's own rewrite did (forwarding headers, Via, the relay's
+	// credentials), which happened before.
+	var before requestLine
+	var buf [snapMax]headerPair
+	staged := false
 	for _, s := range p.h.opts.Stages {
 		rs, ok := s.(RequestStage)
 		if !ok {
 			continue
+		}
+		if !staged {
+			before, staged = lineOf(out, buf[:0]), true
 		}
 		res, err := rs.Request(f)
 		if err != nil {
@@ -168,6 +177,9 @@ func (p pipeline) RoundTrip(out *http.Request) (*http.Response, error) {
 			f.Rec.Mark(record.Mark{Stage: rs.Name(), Name: "answered", Value: "by " + rs.Name()})
 			return synthetic(res, f.Out), nil
 		}
+	}
+	if staged && !before.same(f.Out) {
+		f.Rec.Sent(sentRequest(f.Out))
 	}
 	var pl retryPlan
 	for {

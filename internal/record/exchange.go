@@ -162,6 +162,22 @@ type Request struct {
 	Header      Fields
 	Trailer     Fields
 	Body        Body
+	// Sent is the request line and headers as they went upstream, when the
+	// engine's stages (rules, a breakpoint edit) changed them; nil when
+	// what went upstream is the client's request. A changed body is not
+	// kept twice: the marks say which rule changed it.
+	Sent *SentRequest
+}
+
+// SentRequest is what went upstream of a request that stages changed.
+// Headers that belong to one hop (HopHeader) are left out of it.
+type SentRequest struct {
+	Method string
+	// URL is the request target as the stages left it: the path and
+	// query, before the upstream's base path is joined (the full URL it
+	// went to is Request.UpstreamURL).
+	URL    string
+	Header Fields
 }
 
 // Response is the target's response as devproxy passed it to the client.
@@ -172,6 +188,32 @@ type Response struct {
 	Header  Fields
 	Trailer Fields
 	Body    Body
+	// Upstream is the status and headers as the upstream (or a stage's
+	// own answer) gave them, when response stages (rules, a breakpoint
+	// edit) changed them before the client got them; nil otherwise. A
+	// changed body is not kept twice: the marks say which rule changed it.
+	Upstream *UpstreamResponse
+}
+
+// UpstreamResponse is a response's status and headers before the
+// engine's response stages changed them.
+type UpstreamResponse struct {
+	Status int
+	Header Fields
+}
+
+// HopHeader reports whether a request header belongs to one hop rather
+// than to the request, so that a comparison of what the client sent with
+// what went upstream leaves it out: the hop-by-hop headers (RFC 9110
+// §7.6.1), Via, and the forwarding headers (Forwarded, X-Forwarded-*) a
+// proxy sets for itself.
+func HopHeader(name string) bool {
+	switch http.CanonicalHeaderKey(name) {
+	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
+		"Te", "Trailer", "Transfer-Encoding", "Upgrade", "Via", "Forwarded":
+		return true
+	}
+	return len(name) > len("x-forwarded-") && strings.EqualFold(name[:len("x-forwarded-")], "x-forwarded-")
 }
 
 // Timings are the phases of an exchange. A negative value means the phase did

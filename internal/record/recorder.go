@@ -351,6 +351,17 @@ func (e *entry) Upstream(url string) {
 	e.ex.Version++
 }
 
+func (e *entry) Sent(s SentRequest) {
+	e.r.mu.Lock()
+	defer e.r.mu.Unlock()
+	if e.finished {
+		return
+	}
+	e.ex.Request.Sent = &s
+	e.ex.Version++
+	e.r.emit(Event{Kind: EventResponse, ID: e.ex.ID})
+}
+
 func (e *entry) Mark(m Mark) {
 	e.r.mu.Lock()
 	defer e.r.mu.Unlock()

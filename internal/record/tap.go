@@ -40,6 +40,10 @@ type Recording interface {
 	ID() uint64
 	// Upstream records where the request is sent.
 	Upstream(url string)
+	// Sent records the request line and headers that went upstream, when
+	// the engine's stages changed them (see Request.Sent). The response's
+	// counterpart rides on Response (Response.Upstream).
+	Sent(s SentRequest)
 	// RequestBody records bytes of the request body as they are read; p is
 	// only borrowed for the call.
 	RequestBody(p []byte)
@@ -89,6 +93,7 @@ type nopRecording struct{}
 
 func (nopRecording) ID() uint64                { return 0 }
 func (nopRecording) Upstream(string)           {}
+func (nopRecording) Sent(SentRequest)          {}
 func (nopRecording) RequestBody([]byte)        {}
 func (nopRecording) RequestEnd(Fields)         {}
 func (nopRecording) Response(Response, string) {}

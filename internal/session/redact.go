@@ -33,12 +33,18 @@ func redactExchange(level redact.Level, x record.Exchange) record.Exchange {
 	x.Request.UpstreamURL = r.URL(x.Request.UpstreamURL)
 	x.Request.Header = redactFields(r, reqHeader)
 	x.Request.Trailer = redactFields(r, x.Request.Trailer)
+	if s := x.Request.Sent; s != nil {
+		x.Request.Sent = &record.SentRequest{Method: s.Method, URL: r.URL(s.URL), Header: redactFields(r, s.Header)}
+	}
 	reqDecoded := false
 	x.Request.Body, reqDecoded = redactBody(r, x.Request.Body, reqHeader, x.BodiesDecoded)
 	if x.Response != nil {
 		resp := *x.Response
 		resp.Header = redactFields(r, x.Response.Header)
 		resp.Trailer = redactFields(r, x.Response.Trailer)
+		if up := resp.Upstream; up != nil {
+			resp.Upstream = &record.UpstreamResponse{Status: up.Status, Header: redactFields(r, up.Header)}
+		}
 		respDecoded := false
 		resp.Body, respDecoded = redactBody(r, resp.Body, x.Response.Header, x.BodiesDecoded)
 		reqDecoded = reqDecoded || respDecoded

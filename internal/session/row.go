@@ -116,7 +116,9 @@ func exchangeRow(x *record.Exchange, notPersisted string, diskBytes int64, rec [
 
 // appendRecord appends x's record: a JSON object with what the columns do
 // not hold (see docs/session-format.md). A field at its zero value is
-// left out.
+// left out. The request's "sent" and the response's "upstream" (what
+// rules changed) were added within format 4: readers before them skip
+// members they do not know, so the format did not change.
 func appendRecord(b []byte, x *record.Exchange, notPersisted string) []byte {
 	w := recWriter{b: append(b, '{')}
 	w.text("role", string(x.Role))
@@ -133,6 +135,14 @@ func appendRecord(b []byte, x *record.Exchange, notPersisted string) []byte {
 	inner.fields("header", r.Header)
 	inner.fields("trailer", r.Trailer)
 	inner.body(&r.Body)
+	if s := r.Sent; s != nil {
+		inner.key("sent")
+		sent := recWriter{b: append(inner.b, '{')}
+		sent.text("method", s.Method)
+		sent.text("url", s.URL)
+		sent.fields("header", s.Header)
+		inner.b = append(sent.b, '}')
+	}
 	w.b = append(inner.b, '}')
 	if resp := x.Response; resp != nil {
 		w.key("resp")
@@ -143,6 +153,13 @@ func appendRecord(b []byte, x *record.Exchange, notPersisted string) []byte {
 		inner.fields("header", resp.Header)
 		inner.fields("trailer", resp.Trailer)
 		inner.body(&resp.Body)
+		if up := resp.Upstream; up != nil {
+			inner.key("upstream")
+			u := recWriter{b: append(inner.b, '{')}
+			u.int("status", int64(up.Status))
+			u.fields("header", up.Header)
+			inner.b = append(u.b, '}')
+		}
 		w.b = append(inner.b, '}')
 	}
 	t := x.Timings
@@ -283,6 +300,8 @@ func readRecord(x *record.Exchange, rec string) (stored, error) {
 					q.Header = r.fields()
 				case "trailer":
 					q.Trailer = r.fields()
+				case "sent":
+					q.Sent = r.sent()
 				default:
 					r.bodyMember(key, &q.Body, &n.body[RequestBody])
 				}
@@ -304,6 +323,8 @@ func readRecord(x *record.Exchange, rec string) (stored, error) {
 					resp.Header = r.fields()
 				case "trailer":
 					resp.Trailer = r.fields()
+				case "upstream":
+					resp.Upstream = r.upstream()
 				default:
 					r.bodyMember(key, &resp.Body, &n.body[ResponseBody])
 				}
@@ -359,6 +380,47 @@ func readRecord(x *record.Exchange, rec string) (stored, error) {
 	})
 	r.end()
 	return n, r.err
+}
+
+// sent reads a request's "sent" member (Request.Sent); null is nil.
+func (r *jsonReader) sent() *record.SentRequest {
+	if r.null() {
+		return nil
+	}
+	s := &record.SentRequest{}
+	r.object(func(key string) {
+		switch key {
+		case "method":
+			s.Method = r.text()
+		case "url":
+			s.URL = r.text()
+		case "header":
+			s.Header = r.fields()
+		default:
+			r.skip(0)
+		}
+	})
+	return s
+}
+
+// upstream reads a response's "upstream" member (Response.Upstream); null
+// is nil.
+func (r *jsonReader) upstream() *record.UpstreamResponse {
+	if r.null() {
+		return nil
+	}
+	u := &record.UpstreamResponse{}
+	r.object(func(key string) {
+		switch key {
+		case "status":
+			u.Status = int(r.int())
+		case "header":
+			u.Header = r.fields()
+		default:
+			r.skip(0)
+		}
+	})
+	return u
 }
 
 // bodyMember reads a member of a body's sizes (recWriter.body).

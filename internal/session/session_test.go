@@ -566,3 +566,63 @@ func TestNewFileSettings(t *testing.T) {
 		}
 	}
 }
+
+// TestRoundTripChangedByRules: what rules changed (Request.Sent,
+// Response.Upstream) reads back as written, and an exchange without them
+// reads back without them.
+func TestRoundTripChangedByRules(t *testing.T) {
+	s := open(t, newPath(t), Options{})
+	changed := rich(1, 10, 10)
+	changed.Request.Sent = &record.SentRequest{Method: "PUT", URL: "/v2/items?q=1",
+		Header: record.Fields{{Name: "X-A", Value: "1"}, {Name: "X-Rule", Value: "set \"quoted\" \xff"}}}
+	changed.Response.Upstream = &record.UpstreamResponse{Status: 200,
+		Header: record.Fields{{Name: "Cache-Control", Value: "max-age=60"}, {Name: "Content-Type", Value: "text/plain"}}}
+	empty := rich(2, 0, 0)
+	empty.Request.Sent = &record.SentRequest{Method: "GET"}
+	empty.Response.Upstream = &record.UpstreamResponse{}
+	plain := rich(3, 0, 0)
+	for _, x := range []record.Exchange{changed, empty, plain} {
+		s.Offer(x)
+	}
+	if err := s.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []record.Exchange{changed, empty, plain} {
+		got, err := s.Get(want.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got.Request.Sent, want.Request.Sent) {
+			t.Errorf("#%d: Sent = %+v, want %+v", want.ID, got.Request.Sent, want.Request.Sent)
+		}
+		if !reflect.DeepEqual(got.Response.Upstream, want.Response.Upstream) {
+			t.Errorf("#%d: Upstream = %+v, want %+v", want.ID, got.Response.Upstream, want.Response.Upstream)
+		}
+	}
+}
+
+// TestRedactChangedByRules: a secret a rule put in what went upstream, or
+// one the upstream answered before a rule removed it, is redacted too.
+func TestRedactChangedByRules(t *testing.T) {
+	x := exchange(1, nil)
+	x.Request.Sent = &record.SentRequest{Method: "GET", URL: "/x", Header: record.Fields{{Name: "Authorization", Value: "Bearer rule-token"}}}
+	x.Response.Upstream = &record.UpstreamResponse{Status: 200, Header: record.Fields{{Name: "Set-Cookie", Value: "session=upstream-secret"}}}
+	s := open(t, newPath(t), Options{Redact: redact.Default})
+	s.Offer(x)
+	if err := s.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Get(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := got.Request.Sent.Header.Get("Authorization"); v != redact.Marker {
+		t.Errorf("Sent Authorization stored as %q", v)
+	}
+	if v := got.Response.Upstream.Header.Get("Set-Cookie"); strings.Contains(v, "upstream-secret") {
+		t.Errorf("Upstream Set-Cookie stored as %q", v)
+	}
+	if x.Request.Sent.Header.Get("Authorization") != "Bearer rule-token" {
+		t.Errorf("redaction changed the recorded exchange")
+	}
+}

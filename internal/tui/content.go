@@ -328,6 +328,7 @@ func (b *builder) request(x *record.Exchange) {
 	if x.ReplayOf != 0 {
 		b.text("↻ replay of #"+strconv.FormatUint(x.ReplayOf, 10), st.replay, 2)
 	}
+	b.changedRequest(x)
 	b.blank()
 	b.fields("Headers", r.Header)
 	if len(r.Trailer) > 0 {
@@ -374,6 +375,7 @@ func (b *builder) response(x *record.Exchange) {
 		b.text(fmt.Sprintf("⇅ switched protocols (%s): ↑ %s client→server · ↓ %s server→client",
 			orDefault(resp.Header.Get("Upgrade"), "upgrade"), units.Size(x.UpgradeUp), units.Size(x.UpgradeDn)), st.accent, 2)
 	}
+	b.changedResponse(x)
 	b.blank()
 	b.fields("Headers", resp.Header)
 	if len(resp.Trailer) > 0 {
