@@ -14,6 +14,7 @@ import (
 
 	"github.com/devproxy/devproxy/internal/proxy"
 	"github.com/devproxy/devproxy/internal/record"
+	"github.com/devproxy/devproxy/internal/record/recordtest"
 )
 
 // testTimeout bounds every network wait in these tests.
@@ -92,27 +93,7 @@ func (r *rig) upstreamSaw() []string {
 
 // waitDone waits until n exchanges are recorded as done and returns them.
 func (r *rig) waitDone(n int) []record.Exchange {
-	r.t.Helper()
-	sub := r.rec.Subscribe(0)
-	defer sub.Close()
-	deadline := time.After(testTimeout)
-	for {
-		snap := r.rec.Snapshot()
-		done := 0
-		for _, x := range snap {
-			if x.State == record.Done {
-				done++
-			}
-		}
-		if done >= n {
-			return snap
-		}
-		select {
-		case <-sub.Ready():
-		case <-deadline:
-			r.t.Fatalf("timed out waiting for %d finished exchanges; have %d of %d", n, done, len(snap))
-		}
-	}
+	return recordtest.WaitDone(r.t, r.rec, n, testTimeout)
 }
 
 func env(vars ...string) func(string) string {

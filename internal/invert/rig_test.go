@@ -14,6 +14,7 @@ import (
 
 	"github.com/devproxy/devproxy/internal/proxy"
 	"github.com/devproxy/devproxy/internal/record"
+	"github.com/devproxy/devproxy/internal/record/recordtest"
 	"github.com/mccutchen/go-httpbin/v2/httpbin"
 )
 
@@ -176,27 +177,7 @@ func readAll(t *testing.T, res *http.Response) string {
 
 // waitDone waits until rec holds n finished exchanges.
 func waitDone(t *testing.T, rec *record.Recorder, n int) []record.Exchange {
-	t.Helper()
-	sub := rec.Subscribe(0)
-	defer sub.Close()
-	deadline := time.After(testTimeout)
-	for {
-		snap := rec.Snapshot()
-		done := 0
-		for _, x := range snap {
-			if x.State == record.Done {
-				done++
-			}
-		}
-		if done >= n {
-			return snap
-		}
-		select {
-		case <-sub.Ready():
-		case <-deadline:
-			t.Fatalf("timed out waiting for %d finished exchanges (have %d)", n, done)
-		}
-	}
+	return recordtest.WaitDone(t, rec, n, testTimeout)
 }
 
 // forEachTransport runs fn with an agent of each transport: the tunnel

@@ -16,6 +16,7 @@ import (
 
 	"github.com/devproxy/devproxy/internal/proxy"
 	"github.com/devproxy/devproxy/internal/record"
+	"github.com/devproxy/devproxy/internal/record/recordtest"
 )
 
 // testTimeout bounds every network wait in these tests.
@@ -80,27 +81,7 @@ func (r *rig) get(c *http.Client, path string) (*http.Response, string) {
 
 // waitDone waits until n exchanges are recorded as done and returns them.
 func (r *rig) waitDone(n int) []record.Exchange {
-	r.t.Helper()
-	sub := r.rec.Subscribe(0)
-	defer sub.Close()
-	deadline := time.After(testTimeout)
-	for {
-		snap := r.rec.Snapshot()
-		done := 0
-		for _, x := range snap {
-			if x.State == record.Done {
-				done++
-			}
-		}
-		if done >= n {
-			return snap
-		}
-		select {
-		case <-sub.Ready():
-		case <-deadline:
-			r.t.Fatalf("timed out waiting for %d finished exchanges; have %d of %d", n, done, len(snap))
-		}
-	}
+	return recordtest.WaitDone(r.t, r.rec, n, testTimeout)
 }
 
 // clock is a stopped clock the test moves by hand.

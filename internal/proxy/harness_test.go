@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/devproxy/devproxy/internal/record"
+	"github.com/devproxy/devproxy/internal/record/recordtest"
 )
 
 // testTimeout bounds every network wait in these tests.
@@ -91,27 +92,7 @@ func readAll(t *testing.T, res *http.Response) string {
 
 // waitDone waits until n exchanges are recorded as done and returns them.
 func (r *rig) waitDone(n int) []record.Exchange {
-	r.t.Helper()
-	sub := r.rec.Subscribe(0)
-	defer sub.Close()
-	deadline := time.After(testTimeout)
-	for {
-		snap := r.rec.Snapshot()
-		done := 0
-		for _, x := range snap {
-			if x.State == record.Done {
-				done++
-			}
-		}
-		if done >= n {
-			return snap
-		}
-		select {
-		case <-sub.Ready():
-		case <-deadline:
-			r.t.Fatalf("timed out waiting for %d finished exchanges; have %d of %d", n, done, len(snap))
-		}
-	}
+	return recordtest.WaitDone(r.t, r.rec, n, testTimeout)
 }
 
 func ctxTimeout(t *testing.T) context.Context {
