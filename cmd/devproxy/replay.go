@@ -61,6 +61,7 @@ nothing to send.`,
 	fs.Int("concurrency", 1, "requests in flight at once (1 keeps the recorded order)")
 	fs.String("filter", "", "replay only the entries matching this filter (the UI's filter language)")
 	fs.StringArray("header", nil, "send header `'Name: value'` in every request instead of the recorded one, e.g. a credential the HAR holds as [redacted]; 'Name:' removes it; repeatable")
+	fs.Bool("original", false, "send each request as the client sent it; by default a request that devproxy's rules changed is sent as it went upstream")
 	fs.Bool("skip-redacted", false, "leave out requests that still carry redacted values (after --header) instead of sending the text [redacted]")
 	addUpstreamFlags(fs)
 	fs.String("har", "", "write the replayed exchanges to this HAR file")
@@ -81,6 +82,7 @@ type replayOptions struct {
 	concurrency  int
 	headers      record.Fields
 	skipRedacted bool
+	original     bool
 	out          outputOptions
 }
 
@@ -116,6 +118,7 @@ func replayOptionsFrom(cmd *cobra.Command) (replayOptions, error) {
 		o.headers = append(o.headers, f)
 	}
 	o.skipRedacted, _ = fs.GetBool("skip-redacted")
+	o.original, _ = fs.GetBool("original")
 	if o.out, err = outputFrom(cmd); err != nil {
 		return o, err
 	}
@@ -215,6 +218,9 @@ func runReplay(cmd *cobra.Command, xs []record.Exchange, total int, o replayOpti
 		if err != nil {
 			row.notSent = strings.TrimPrefix(err.Error(), "replay "+row.orig.Label()+": ")
 			continue
+		}
+		if !o.original {
+			req = proxy.AsSent(&row.orig, req)
 		}
 		row.req = proxy.WithHeaders(req, o.headers)
 		if row.redacted = proxy.Redacted(row.req); len(row.redacted) > 0 {

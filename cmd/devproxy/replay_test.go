@@ -315,3 +315,22 @@ func TestReplayHeaderFromConfig(t *testing.T) {
 		t.Errorf("headers %q, want %q", o.headers, want)
 	}
 }
+
+// TestReplaySendsWhatWentUpstream: a request that rules changed in flight
+// is replayed as it went upstream; --original sends it as the client did.
+func TestReplaySendsWhatWentUpstream(t *testing.T) {
+	backend := httptest.NewServer(httpbin.New())
+	t.Cleanup(backend.Close)
+	x := recorded(1, "GET", "/status/418", 200, "")
+	x.Request.Sent = &record.SentRequest{Method: "GET", URL: "/status/200", Header: record.Fields{{Name: "X-Rule", Value: "yes"}}}
+	file := harWith(t, x)
+
+	out, err := runCmd(t, "replay", file, "--target", backend.URL)
+	if err != nil || !strings.Contains(out, "200 → 200") {
+		t.Fatalf("as sent: want the rewritten path /status/200 (200): %v\n%s", err, out)
+	}
+	out, _ = runCmd(t, "replay", file, "--target", backend.URL, "--original")
+	if !strings.Contains(out, "200 → 418") {
+		t.Fatalf("--original: want the client's /status/418 (418):\n%s", out)
+	}
+}

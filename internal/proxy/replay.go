@@ -69,6 +69,34 @@ func ReplayRequest(x *record.Exchange) (record.Request, error) {
 	return req, nil
 }
 
+// AsSent is req (from ReplayRequest) changed into the request as it went
+// upstream when rules had changed it (x.Request.Sent): its method, path and
+// query and headers. The body is the recorded one, so a Content-Length the
+// rules changed (a body replaced in flight) is left for the transport to
+// set. Without a change it returns req as it is.
+func AsSent(x *record.Exchange, req record.Request) record.Request {
+	s := x.Request.Sent
+	if s == nil {
+		return req
+	}
+	req.Method = s.Method
+	if u, err := url.Parse(req.URL); err == nil {
+		if t, err := url.Parse(s.URL); err == nil {
+			u.Path, u.RawPath, u.RawQuery = t.Path, t.RawPath, t.RawQuery
+			req.URL = u.String()
+		}
+	}
+	h := make(record.Fields, 0, len(s.Header))
+	for _, f := range s.Header {
+		if strings.EqualFold(f.Name, "Content-Length") {
+			continue
+		}
+		h = append(h, f)
+	}
+	req.Header = h
+	return req
+}
+
 // Placeholders a HAR export writes in place of secrets (see record's
 // redaction): values read "[redacted]" (or "[redacted: why]" for a body or
 // part it could not parse), URL query and form values "%5Bredacted%5D", and
