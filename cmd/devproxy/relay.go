@@ -115,7 +115,7 @@ func runRelay(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return err
 	}
-	relay, err := invert.NewRelay(invert.RelayOptions{Registry: reg, Tap: s.rec, AgentWait: agentWait, FlushInterval: flush, Logger: s.logger, StreamWindow: s.memory.window, Stages: stages})
+	relay, err := invert.NewRelay(invert.RelayOptions{Registry: reg, Tap: s.rec, AgentWait: agentWait, FlushInterval: flush, Logger: s.logger, StreamWindow: s.memory.window, Stages: stages, Holds: s.holds})
 	if err != nil {
 		return err
 	}
@@ -202,6 +202,7 @@ func relayStatus(relay *invert.Relay, reg *invert.Registry) string {
 //	    hosts: ["app.example.com"]      # optional
 //	    access: public                  # or {tokens: ["…"]}
 //	    agentToken: "…"                 # or agentTokenEnv: WEB_AGENT_TOKEN
+//	    rules: ["path:/x => status 418"] # optional, in the --rule syntax
 func addConfigBackends(cmd *cobra.Command, reg *invert.Registry) error {
 	v := configViper(cmd)
 	if v == nil || !v.IsSet("backends") {
@@ -213,7 +214,7 @@ func addConfigBackends(cmd *cobra.Command, reg *invert.Registry) error {
 	}
 	var list []map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &list); err != nil {
-		return fmt.Errorf("config: backends must be a list of maps (id, pathPrefixes, hosts, access, agentToken): %v", err)
+		return fmt.Errorf("config: backends must be a list of maps (id, pathPrefixes, hosts, access, agentToken, rules): %v", err)
 	}
 	for i, m := range list {
 		// viper lower-cases keys; accept any case.
@@ -227,9 +228,9 @@ func addConfigBackends(cmd *cobra.Command, reg *invert.Registry) error {
 		}
 		for k := range m {
 			switch strings.ToLower(k) {
-			case "id", "pathprefixes", "hosts", "access", "agenttoken", "agenttokenenv", "agentauth":
+			case "id", "pathprefixes", "hosts", "access", "agenttoken", "agenttokenenv", "agentauth", "rules":
 			default:
-				return fmt.Errorf("config: backends[%d]: unknown key %q (allowed: id, pathPrefixes, hosts, access, agentToken, agentTokenEnv, agentAuth)", i, k)
+				return fmt.Errorf("config: backends[%d]: unknown key %q (allowed: id, pathPrefixes, hosts, access, agentToken, agentTokenEnv, agentAuth, rules)", i, k)
 			}
 		}
 		var b invert.Backend
@@ -237,7 +238,7 @@ func addConfigBackends(cmd *cobra.Command, reg *invert.Registry) error {
 		for _, f := range []struct {
 			key string
 			dst any
-		}{{"id", &b.ID}, {"pathPrefixes", &b.PathPrefixes}, {"hosts", &b.Hosts}, {"agentToken", &tok}, {"agentTokenEnv", &tokEnv}, {"agentAuth", &b.AgentAuth}} {
+		}{{"id", &b.ID}, {"pathPrefixes", &b.PathPrefixes}, {"hosts", &b.Hosts}, {"agentToken", &tok}, {"agentTokenEnv", &tokEnv}, {"agentAuth", &b.AgentAuth}, {"rules", &b.Rules}} {
 			if val := get(f.key); val != nil {
 				if err := json.Unmarshal(val, f.dst); err != nil {
 					return fmt.Errorf("config: backends[%d].%s: %v", i, f.key, err)

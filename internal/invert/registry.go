@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/devproxy/devproxy/internal/proxy"
+	"github.com/devproxy/devproxy/internal/rules"
 )
 
 // Backend is a registered private service that agents serve.
@@ -47,6 +48,10 @@ type Backend struct {
 	// token) or "none" (any agent naming the backend is accepted; only for
 	// the reference inverting-proxy agent, which cannot send our token).
 	AgentAuth string `json:"agentAuth,omitempty"`
+	// Rules shape the backend's traffic at the relay, one rule per text in
+	// the --rule syntax ("path:/x => status 418"), after the relay's own
+	// rules. They are named ID/N (web/1, web/2…) in marks and rule: filters.
+	Rules []string `json:"rules"`
 	// Static backends come from the config file and cannot be deleted
 	// through the API.
 	Static bool `json:"static,omitempty"`
@@ -147,6 +152,40 @@ func (b *Backend) validate() error {
 	default:
 		return fmt.Errorf("backend %q: agentAuth %q: use \"token\" or \"none\"", b.ID, b.AgentAuth)
 	}
+	if _, err := parseRules(b.ID, b.Rules); err != nil {
+		return err
+	}
+	return nil
+}
+
+// parseRules parses backend id's rules and names them id/1, id/2…. An
+// error wraps the *rules.Error that says which rule, the column and what
+// is wrong.
+func parseRules(id string, texts []string) ([]rules.Rule, error) {
+	rs, err := rules.ParseAll(texts)
+	if err != nil {
+		return nil, fmt.Errorf("backend %q: rules: %w", id, err)
+	}
+	for i := range rs {
+		rs[i].Name = fmt.Sprintf("%s/%d", id, i+1)
+	}
+	return rs, nil
+}
+
+// checkBreakpoints refuses backend id's rules that hold exchanges at a
+// breakpoint when the relay has no UI to resume them in (holds is false).
+func checkBreakpoints(id string, rs []rules.Rule, holds bool) error {
+	if holds {
+		return nil
+	}
+	for i, r := range rs {
+		for _, a := range r.Actions {
+			if a.Name() == "breakpoint" {
+				return fmt.Errorf("backend %q: rules: %w", id, &rules.Error{Rule: fmt.Sprintf("rule %d", i+1), Pos: -1,
+					Msg: "a breakpoint holds exchanges until you resume them in the relay's terminal UI, and this relay runs without one (--no-tui, or no terminal): remove the breakpoint, or run the relay in a terminal"})
+			}
+		}
+	}
 	return nil
 }
 
@@ -200,6 +239,7 @@ type storedBackend struct {
 	AccessPublic      bool      `json:"accessPublic"`
 	AccessTokenHashes []string  `json:"accessTokenSha256,omitempty"`
 	AgentTokenHashes  []string  `json:"agentTokenSha256,omitempty"`
+	Rules             []string  `json:"rules,omitempty"`
 }
 
 // StateFileName is the registry file inside the state directory.
@@ -230,7 +270,7 @@ func OpenRegistry(dir string) (*Registry, error) {
 	}
 	r.adminHash = st.AdminHash
 	for _, sb := range st.Backends {
-		b := Backend{ID: sb.ID, PathPrefixes: sb.PathPrefixes, Hosts: sb.Hosts, AgentAuth: sb.AgentAuth, Created: sb.Created}
+		b := Backend{ID: sb.ID, PathPrefixes: sb.PathPrefixes, Hosts: sb.Hosts, AgentAuth: sb.AgentAuth, Created: sb.Created, Rules: sb.Rules}
 		b.Access = Access{Public: sb.AccessPublic, tokenHashes: sb.AccessTokenHashes}
 		b.agentTokenHashes = sb.AgentTokenHashes
 		if err := b.validate(); err != nil {
@@ -261,6 +301,7 @@ func (r *Registry) save() error {
 			AccessPublic:      b.Access.Public,
 			AccessTokenHashes: b.Access.tokenHashes,
 			AgentTokenHashes:  b.agentTokenHashes,
+			Rules:             b.Rules,
 		})
 	}
 	data, err := json.MarshalIndent(st, "", "  ")
@@ -396,6 +437,45 @@ func (r *Registry) Delete(id string) error {
 	if err := r.save(); err != nil {
 		r.backends[id] = b
 		return err
+	}
+	return nil
+}
+
+// SetRules replaces the rules of backend id (texts in the --rule syntax;
+// none clears them). Rules that do not parse are an error wrapping the
+// *rules.Error, and the backend keeps its rules.
+func (r *Registry) SetRules(id string, texts []string) error {
+	if _, err := parseRules(id, texts); err != nil {
+		return err
+	}
+	texts = append([]string(nil), texts...)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	b, ok := r.backends[id]
+	switch {
+	case !ok:
+		return ErrNotFound
+	case b.Static:
+		return ErrStatic
+	}
+	// Readers hold copies of the old Backend: replace it, never change it.
+	nb := *b
+	nb.Rules = texts
+	r.backends[id] = &nb
+	if err := r.save(); err != nil {
+		r.backends[id] = b
+		return err
+	}
+	return nil
+}
+
+// rulesOf returns the rules of backend id as text (nil for none or an
+// unknown id). The slice is shared: callers must not change it.
+func (r *Registry) rulesOf(id string) []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if b, ok := r.backends[id]; ok {
+		return b.Rules
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,6 +22,7 @@ import (
 	"github.com/devproxy/devproxy/internal/proxy"
 	"github.com/devproxy/devproxy/internal/record"
 	"github.com/devproxy/devproxy/internal/route"
+	"github.com/devproxy/devproxy/internal/rules"
 )
 
 // RelayOptions configure a Relay.
@@ -40,8 +42,13 @@ type RelayOptions struct {
 	// FlushInterval is passed to the proxy engine (0 flushes every write).
 	FlushInterval time.Duration
 	// Stages run on every end-user exchange, before its backend's agent is
-	// chosen (the rules).
+	// chosen (the rules). The backend's own rules (Backend.Rules) run after
+	// them.
 	Stages []proxy.Stage
+	// Holds keeps the exchanges that backends' breakpoint rules hold, for
+	// the relay's UI. Nil: a backend rule with a breakpoint is refused (at
+	// NewRelay, and when the admin API creates or changes a backend).
+	Holds *rules.Holds
 	// Logger receives agent connects and disconnects. Default slog.Default().
 	Logger *slog.Logger
 	// StreamWindow is the tunnel's receive window per stream: how much of
@@ -107,7 +114,16 @@ func NewRelay(o RelayOptions) (*Relay, error) {
 	if o.AgentFailWindow <= 0 {
 		o.AgentFailWindow = route.DefaultFailWindow
 	}
+	for _, b := range o.Registry.List() {
+		if err := checkRules(b.ID, b.Rules, o.Holds != nil); err != nil {
+			if !b.Static {
+				return nil, fmt.Errorf("%w; or change its rules (PATCH /api/backends/%s) while the relay runs in a terminal", err, b.ID)
+			}
+			return nil, err
+		}
+	}
 	r := &Relay{opts: o, pools: map[string]*agentPool{}, closing: make(chan struct{}), closed: make(chan struct{})}
+	stages := append(slices.Clip(o.Stages), &backendRules{reg: o.Registry, holds: o.Holds, logger: o.Logger, sets: map[string]*backendSet{}})
 	engine, err := proxy.New(proxy.Options{
 		TargetName:    "the relay's backends",
 		Router:        proxy.RouterFunc(r.route),
@@ -115,7 +131,7 @@ func NewRelay(o RelayOptions) (*Relay, error) {
 		Tap:           o.Tap,
 		PreserveHost:  true,
 		FlushInterval: o.FlushInterval,
-		Stages:        o.Stages,
+		Stages:        stages,
 		Logger:        o.Logger,
 		Rewrite:       stripRelayHeaders,
 	})
@@ -451,7 +467,7 @@ func (r *Relay) handleAdmin(w http.ResponseWriter, req *http.Request, rest strin
 	case id == "" && req.Method == http.MethodGet:
 		out := []backendView{}
 		for _, b := range r.opts.Registry.List() {
-			out = append(out, backendView{Backend: b, Status: r.Status(b.ID)})
+			out = append(out, r.view(b))
 		}
 		writeJSON(w, http.StatusOK, out)
 	case id == "" && req.Method == http.MethodPost:
@@ -461,6 +477,7 @@ func (r *Relay) handleAdmin(w http.ResponseWriter, req *http.Request, rest strin
 			Hosts        []string        `json:"hosts"`
 			Access       json.RawMessage `json:"access"`
 			AgentAuth    string          `json:"agentAuth"`
+			Rules        []string        `json:"rules"`
 		}
 		if !decodeAdminBody(w, req, &in) {
 			return
@@ -470,12 +487,16 @@ func (r *Relay) handleAdmin(w http.ResponseWriter, req *http.Request, rest strin
 			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
 			return
 		}
-		tok, err := r.opts.Registry.Create(Backend{ID: in.ID, PathPrefixes: in.PathPrefixes, Hosts: in.Hosts, Access: access, AgentAuth: in.AgentAuth})
+		if err := checkRules(in.ID, in.Rules, r.opts.Holds != nil); err != nil {
+			writeRulesError(w, err)
+			return
+		}
+		tok, err := r.opts.Registry.Create(Backend{ID: in.ID, PathPrefixes: in.PathPrefixes, Hosts: in.Hosts, Access: access, AgentAuth: in.AgentAuth, Rules: in.Rules})
 		switch {
 		case errors.Is(err, ErrExists):
 			writeJSON(w, http.StatusConflict, map[string]string{"error": fmt.Sprintf("backend %q already exists; DELETE /api/backends/%s first", in.ID, in.ID)})
 		case err != nil:
-			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+			writeRulesError(w, err)
 		default:
 			writeJSON(w, http.StatusCreated, map[string]string{"id": in.ID, "agentToken": tok})
 		}
@@ -485,7 +506,9 @@ func (r *Relay) handleAdmin(w http.ResponseWriter, req *http.Request, rest strin
 			writeJSON(w, http.StatusNotFound, map[string]string{"error": fmt.Sprintf("no backend %q", id)})
 			return
 		}
-		writeJSON(w, http.StatusOK, backendView{Backend: b, Status: r.Status(b.ID)})
+		writeJSON(w, http.StatusOK, r.view(b))
+	case id != "" && req.Method == http.MethodPatch:
+		r.patchBackend(w, req, id)
 	case id != "" && req.Method == http.MethodDelete:
 		err := r.opts.Registry.Delete(id)
 		switch {
@@ -505,9 +528,79 @@ func (r *Relay) handleAdmin(w http.ResponseWriter, req *http.Request, rest strin
 			w.WriteHeader(http.StatusNoContent)
 		}
 	default:
-		w.Header().Set("Allow", "GET, POST, DELETE")
-		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "use GET or POST /api/backends, GET or DELETE /api/backends/{id}"})
+		w.Header().Set("Allow", "GET, POST, PATCH, DELETE")
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "use GET or POST /api/backends, GET, PATCH or DELETE /api/backends/{id}"})
 	}
+}
+
+// view is backend b as the admin API shows it; no rules show as [].
+func (r *Relay) view(b Backend) backendView {
+	if b.Rules == nil {
+		b.Rules = []string{}
+	}
+	return backendView{Backend: b, Status: r.Status(b.ID)}
+}
+
+// patchBackend changes a backend's rules: PATCH /api/backends/{id} with
+// {"rules": ["…", …]} ([] removes them). It answers the backend as changed.
+func (r *Relay) patchBackend(w http.ResponseWriter, req *http.Request, id string) {
+	var in struct {
+		Rules *[]string `json:"rules"`
+	}
+	if !decodeAdminBody(w, req, &in) {
+		return
+	}
+	if in.Rules == nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": `give the backend's rules: {"rules": ["path:/x => status 418"]}, or {"rules": []} to remove them`})
+		return
+	}
+	if err := checkRules(id, *in.Rules, r.opts.Holds != nil); err != nil {
+		writeRulesError(w, err)
+		return
+	}
+	err := r.opts.Registry.SetRules(id, *in.Rules)
+	var re *rules.Error
+	switch {
+	case errors.Is(err, ErrNotFound):
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": fmt.Sprintf("no backend %q", id)})
+	case errors.Is(err, ErrStatic):
+		writeJSON(w, http.StatusConflict, map[string]string{"error": fmt.Sprintf("backend %q is declared in the config file; change its rules there and restart the relay", id)})
+	case errors.As(err, &re):
+		writeRulesError(w, err)
+	case err != nil:
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+	default:
+		b, _ := r.opts.Registry.Get(id)
+		writeJSON(w, http.StatusOK, r.view(b))
+	}
+}
+
+// checkRules parses backend id's rules and refuses a breakpoint when the
+// relay has no UI to hold exchanges in (holds false).
+func checkRules(id string, texts []string, holds bool) error {
+	rs, err := parseRules(id, texts)
+	if err != nil {
+		return err
+	}
+	return checkBreakpoints(id, rs, holds)
+}
+
+// writeRulesError answers 400 with err; when it is about a rule, the
+// answer also has "rule" (its number, from 1) and "column" (from 1, when
+// the problem is at one place in the rule's text).
+func writeRulesError(w http.ResponseWriter, err error) {
+	out := map[string]any{"error": err.Error()}
+	var re *rules.Error
+	if errors.As(err, &re) {
+		var n int
+		if _, serr := fmt.Sscanf(re.Rule, "rule %d", &n); serr == nil {
+			out["rule"] = n
+		}
+		if re.Col > 0 {
+			out["column"] = re.Col
+		}
+	}
+	writeJSON(w, http.StatusBadRequest, out)
 }
 
 // maxAdminBody caps an admin API request body.

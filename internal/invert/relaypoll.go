@@ -419,5 +419,8 @@ func (f *flushWriter) Write(p []byte) (int, error) {
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	enc := json.NewEncoder(w)
+	// Rules read as written ("=>", not "=\u003e") when an admin curls them.
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
 }

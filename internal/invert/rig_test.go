@@ -42,11 +42,16 @@ type rig struct {
 	client    *http.Client
 	// posts counts the poll agents' response posts the relay received.
 	posts atomic.Int64
+	// configure, when set, changes the relay's options before it starts.
+	configure func(*RelayOptions)
 }
 
-func newRig(t *testing.T, transport Mode) *rig {
+func newRig(t *testing.T, transport Mode) *rig { return newRigWith(t, transport, nil) }
+
+// newRigWith is newRig with configure changing the relay's options.
+func newRigWith(t *testing.T, transport Mode, configure func(*RelayOptions)) *rig {
 	t.Helper()
-	r := &rig{t: t, transport: transport, mux: http.NewServeMux(), stateDir: t.TempDir()}
+	r := &rig{t: t, transport: transport, mux: http.NewServeMux(), stateDir: t.TempDir(), configure: configure}
 	r.mux.Handle("/", httpbin.New())
 	r.backend = httptest.NewServer(r.mux)
 	t.Cleanup(r.backend.Close)
@@ -71,7 +76,11 @@ func (r *rig) startRelay() {
 	}
 	r.reg = reg
 	r.relayRec = record.NewRecorder(record.Limits{})
-	relay, err := NewRelay(RelayOptions{Registry: reg, Tap: r.relayRec, AgentWait: 5 * time.Second, PollHold: 2 * time.Second, Logger: quiet})
+	o := RelayOptions{Registry: reg, Tap: r.relayRec, AgentWait: 5 * time.Second, PollHold: 2 * time.Second, Logger: quiet}
+	if r.configure != nil {
+		r.configure(&o)
+	}
+	relay, err := NewRelay(o)
 	if err != nil {
 		t.Fatal(err)
 	}

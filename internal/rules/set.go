@@ -164,8 +164,16 @@ func (s *Set) float() float64 {
 	return s.rnd.Float64()
 }
 
-// flowKey keeps a *flowState on the Flow.
-type flowKey struct{}
+// flowKey keeps a Set's *flowState on the Flow: each Set its own, since
+// several may act on one exchange (the relay's global and per-backend
+// rules).
+type flowKey struct{ s *Set }
+
+// kindsKey keeps the kind marks made on an exchange (bits of
+// kindModified…, an *atomic.Uint32), shared by every Set on it so that
+// each kind is marked once; atomic, as body readers note from other
+// goroutines.
+type kindsKey struct{}
 
 // flowState is what the request phase leaves the response phase.
 type flowState struct {
@@ -176,9 +184,6 @@ type flowState struct {
 	flags []uint8
 	// answered: an action answered at the request phase.
 	answered bool
-	// kinds: the "modified", "mocked", "faulted" marks made (bits of
-	// kindModified…); atomic, as body readers note from other goroutines.
-	kinds atomic.Uint32
 }
 
 // Flags of flowState.
@@ -199,12 +204,21 @@ func (st *flowState) act(i, j int) *uint8 { return &st.flags[st.list.first[i]+j]
 
 // state returns the flow's state, making it for the current rules.
 func (s *Set) state(f *proxy.Flow) *flowState {
-	if st, ok := f.Value(flowKey{}).(*flowState); ok {
+	if st, ok := f.Value(flowKey{s}).(*flowState); ok {
 		return st
 	}
 	st := newFlowState(s.list.Load(), s.opts.Now())
-	f.Set(flowKey{}, st)
+	s.keep(f, st)
 	return st
+}
+
+// keep puts st on the flow, with the shared kind marks if none are there
+// yet. It runs on the request's goroutine before any action does.
+func (s *Set) keep(f *proxy.Flow, st *flowState) {
+	f.Set(flowKey{s}, st)
+	if f.Value(kindsKey{}) == nil {
+		f.Set(kindsKey{}, new(atomic.Uint32))
+	}
 }
 
 // Request runs the request-phase rules on f; see Set.
@@ -225,7 +239,7 @@ func (s *Set) Request(f *proxy.Flow) (*http.Response, error) {
 		}
 		if st == nil {
 			st = newFlowState(l, env.Now)
-			f.Set(flowKey{}, st)
+			s.keep(f, st)
 		}
 		st.flags[i] |= ruleMatched
 		if st.answered {
@@ -250,14 +264,14 @@ func (s *Set) Request(f *proxy.Flow) (*http.Response, error) {
 		}
 	}
 	if st == nil && l.response {
-		f.Set(flowKey{}, newFlowState(l, env.Now))
+		s.keep(f, newFlowState(l, env.Now))
 	}
 	return answer, nil
 }
 
 // Response runs the response phase on res; see Set.
 func (s *Set) Response(f *proxy.Flow, res *http.Response) error {
-	st, _ := f.Value(flowKey{}).(*flowState)
+	st, _ := f.Value(flowKey{s}).(*flowState)
 	if st == nil {
 		// No rule matched the request and none needs the response, or
 		// the Set saw no request (another stage's answer comes first).
@@ -380,12 +394,12 @@ var kindNames = [...]struct {
 // exchange. It is safe to call from any goroutine (a body reader's).
 func note(f *proxy.Flow, action, what string, kinds uint8) {
 	f.Rec.Mark(record.Mark{Stage: "rules", Name: action, Value: what})
-	st, _ := f.Value(flowKey{}).(*flowState)
+	made, _ := f.Value(kindsKey{}).(*atomic.Uint32)
 	for _, k := range kindNames {
 		if kinds&k.bit == 0 {
 			continue
 		}
-		if st != nil && st.kinds.Or(uint32(k.bit))&uint32(k.bit) != 0 {
+		if made != nil && made.Or(uint32(k.bit))&uint32(k.bit) != 0 {
 			continue // marked before
 		}
 		f.Rec.Mark(record.Mark{Stage: "rules", Name: k.name, Value: "1"})
