@@ -12,6 +12,7 @@ import (
 
 	"github.com/devproxy/devproxy/internal/proxy"
 	"github.com/devproxy/devproxy/internal/record"
+	"github.com/devproxy/devproxy/internal/record/recordtest"
 )
 
 // testTimeout bounds every network wait in these tests.
@@ -168,21 +169,7 @@ func (r *rig) get(path string, hdr ...string) result {
 
 // waitDone waits until n exchanges are finished and returns the nth.
 func (r *rig) waitDone(n int) record.Exchange {
-	r.t.Helper()
-	sub := r.rec.Subscribe(0)
-	defer sub.Close()
-	deadline := time.After(testTimeout)
-	for {
-		snap := r.rec.Snapshot()
-		if len(snap) >= n && snap[n-1].State == record.Done {
-			return snap[n-1]
-		}
-		select {
-		case <-sub.Ready():
-		case <-deadline:
-			r.t.Fatalf("timed out waiting for exchange %d to finish; %d recorded", n, len(snap))
-		}
-	}
+	return recordtest.WaitExchange(r.t, r.rec, n, testTimeout)
 }
 
 // respond returns a handler that sets the header pairs and writes body.

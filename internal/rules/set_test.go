@@ -16,6 +16,7 @@ import (
 
 	"github.com/devproxy/devproxy/internal/proxy"
 	"github.com/devproxy/devproxy/internal/record"
+	"github.com/devproxy/devproxy/internal/record/recordtest"
 )
 
 // coreTimeout bounds every network wait in these tests.
@@ -137,21 +138,7 @@ func (r *ruleRig) get(path string, hdr ...string) (*http.Response, string) {
 
 // exchange waits until exchange number n (from 1) is done and returns it.
 func (r *ruleRig) exchange(n int) record.Exchange {
-	r.t.Helper()
-	sub := r.rec.Subscribe(0)
-	defer sub.Close()
-	deadline := time.After(coreTimeout)
-	for {
-		snap := r.rec.Snapshot()
-		if len(snap) >= n && snap[n-1].State == record.Done {
-			return snap[n-1]
-		}
-		select {
-		case <-sub.Ready():
-		case <-deadline:
-			r.t.Fatalf("timed out waiting for exchange %d to finish; have %d", n, len(snap))
-		}
-	}
+	return recordtest.WaitExchange(r.t, r.rec, n, coreTimeout)
 }
 
 // rulesMarks lists the exchange's marks of stage "rules" as name=value.

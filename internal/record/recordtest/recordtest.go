@@ -35,3 +35,23 @@ func WaitDone(t testing.TB, rec *record.Recorder, n int, timeout time.Duration) 
 		}
 	}
 }
+
+// WaitExchange waits, up to timeout, until the nth exchange recorded
+// (from 1) is done, and returns it.
+func WaitExchange(t testing.TB, rec *record.Recorder, n int, timeout time.Duration) record.Exchange {
+	t.Helper()
+	sub := rec.Subscribe(0)
+	defer sub.Close()
+	deadline := time.After(timeout)
+	for {
+		snap := rec.Snapshot()
+		if len(snap) >= n && snap[n-1].State == record.Done {
+			return snap[n-1]
+		}
+		select {
+		case <-sub.Ready():
+		case <-deadline:
+			t.Fatalf("timed out waiting for exchange %d to finish; %d recorded", n, len(snap))
+		}
+	}
+}
