@@ -180,6 +180,7 @@ func addUpstreamFlags(fs *pflag.FlagSet) {
 	fs.Bool("preserve-host", false, "send the client's Host header instead of the target's")
 	fs.Duration("flush-interval", 0, "batch response flushes this often; 0 flushes every write (streams stay live)")
 	fs.Duration("response-header-timeout", 0, "fail with 504 when the target takes longer to answer (0 = wait forever)")
+	fs.Bool("upstream-h2c", false, "send requests to an http:// target as HTTP/2 with prior knowledge (h2c); gRPC requests go as h2c without it")
 }
 
 func addRecorderFlags(fs *pflag.FlagSet) {

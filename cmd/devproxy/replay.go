@@ -108,6 +108,7 @@ func replayOptionsFrom(cmd *cobra.Command) (replayOptions, error) {
 	o.transport.ClientCertFile, _ = fs.GetString("client-cert")
 	o.transport.ClientKeyFile, _ = fs.GetString("client-key")
 	o.transport.ResponseHeaderTimeout, _ = fs.GetDuration("response-header-timeout")
+	o.transport.UpstreamH2C, _ = fs.GetBool("upstream-h2c")
 	o.preserveHost, _ = fs.GetBool("preserve-host")
 	hs, _ := fs.GetStringArray("header")
 	for _, h := range hs {

@@ -123,6 +123,7 @@ func upstreamFrom(cmd *cobra.Command) (t proxy.TransportOptions, preserveHost bo
 	t.ClientCertFile, _ = fs.GetString("client-cert")
 	t.ClientKeyFile, _ = fs.GetString("client-key")
 	t.ResponseHeaderTimeout, _ = fs.GetDuration("response-header-timeout")
+	t.UpstreamH2C, _ = fs.GetBool("upstream-h2c")
 	if t.ResponseHeaderTimeout < 0 {
 		return t, false, 0, fmt.Errorf("%s %s: must not be negative (0 turns it off)", flagSource(cmd, "response-header-timeout"), t.ResponseHeaderTimeout)
 	}

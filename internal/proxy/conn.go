@@ -50,6 +50,33 @@ type watchedConn struct {
 	// upgrade: a WebSocket, a tunnel): what crosses it is no longer
 	// HTTP/1.1 requests, so it is passed through unwatched.
 	hijacked atomic.Bool
+
+	// preface holds the first bytes read while they may still be the
+	// HTTP/2 client preface; once it is complete the connection is h2c
+	// (net/http serves it as HTTP/2) and, like a hijacked one, it is
+	// passed through unwatched. Only the reading goroutine touches it.
+	preface     []byte
+	prefaceDone bool
+}
+
+// h2Preface starts every HTTP/2 connection (RFC 9113 §3.4).
+const h2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+// watchPreface notes the first bytes of the connection and turns the
+// watching off once they are the HTTP/2 preface.
+func (c *watchedConn) watchPreface(p []byte) {
+	if c.prefaceDone {
+		return
+	}
+	n := min(len(p), len(h2Preface)-len(c.preface))
+	c.preface = append(c.preface, p[:n]...)
+	switch {
+	case !strings.HasPrefix(h2Preface, string(c.preface)):
+		c.prefaceDone, c.preface = true, nil
+	case len(c.preface) == len(h2Preface):
+		c.prefaceDone, c.preface = true, nil
+		c.hijacked.Store(true)
+	}
 }
 
 type connKey struct{}
@@ -59,6 +86,7 @@ func (c *watchedConn) Read(p []byte) (int, error) {
 	if c.hijacked.Load() {
 		return n, err
 	}
+	c.watchPreface(p[:n])
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if n > 0 {

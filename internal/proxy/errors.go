@@ -44,10 +44,13 @@ func classify(err error, target string, clientGone bool) *record.Error {
 		alertErr tls.AlertError
 		noAgent  *NoAgentError
 		netErr   net.Error
+		h2cErr   *H2CError
 	)
 	switch {
 	case clientGone || errors.Is(err, context.Canceled):
 		return &record.Error{Kind: record.ErrCanceled, Message: "client went away before the response", Status: StatusClientClosed}
+	case errors.As(err, &h2cErr) && refusedH2C(err, clientGone):
+		return &record.Error{Kind: record.ErrProtocol, Message: h2cErr.message(target), Status: http.StatusBadGateway}
 	case errors.Is(err, ErrNoUpstream):
 		return &record.Error{Kind: record.ErrUnreachable, Message: err.Error(), Status: http.StatusServiceUnavailable}
 	case errors.As(err, &noAgent):

@@ -23,7 +23,8 @@ type guard struct {
 }
 
 func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if c := connFrom(r.Context()); c != nil {
+	// HTTP/2 requests (h2c) carry no HTTP/1 header block for the watcher.
+	if c := connFrom(r.Context()); c != nil && r.ProtoMajor == 1 {
 		verdict, raw := c.begin()
 		defer c.end()
 		if verdict != "" {

@@ -17,6 +17,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/devproxy/devproxy/internal/record"
@@ -80,6 +81,18 @@ type Handler struct {
 	rp     *httputil.ReverseProxy
 	via    string
 	routed bool // the caller gave a Router: the upstream that answered is marked
+	// h2c holds the h2c-only copy of each upstream *http.Transport that
+	// needed one (see h2cReason).
+	h2c sync.Map
+}
+
+// h2cTransport returns the h2c-only copy of t, made once.
+func (h *Handler) h2cTransport(t *http.Transport) *http.Transport {
+	if c, ok := h.h2c.Load(t); ok {
+		return c.(*http.Transport)
+	}
+	c, _ := h.h2c.LoadOrStore(t, h2cOnly(t))
+	return c.(*http.Transport)
 }
 
 func newLoopToken() string {

@@ -168,17 +168,6 @@ func TestChunkedKeepAliveStillServed(t *testing.T) {
 	}
 }
 
-func TestPriorKnowledgeH2Refused(t *testing.T) {
-	s := newServed(t, nil, ServerOptions{})
-	out := s.raw("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", false)
-	if !strings.HasPrefix(out, "HTTP/1.1 505 ") || !strings.Contains(out, "h2c") {
-		t.Fatalf("want 505 naming h2c, got:\n%s", out)
-	}
-	if n := s.hits.Load(); n != 0 {
-		t.Errorf("the preface reached the backend %d times", n)
-	}
-}
-
 func TestHalfClosedClientGetsNoInventedResponse(t *testing.T) {
 	s := newServed(t, func(w http.ResponseWriter, r *http.Request) {
 		<-r.Context().Done() // answers only when the proxy gives up

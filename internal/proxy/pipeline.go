@@ -250,7 +250,16 @@ func (p pipeline) attempt(f *Flow, pl *retryPlan) (*http.Response, error) {
 	if tr == nil {
 		tr = p.h.opts.Transport
 	}
+	h2c := ""
+	if t, ok := tr.(*http.Transport); ok {
+		if h2c = h2cReason(t, &sent); h2c != "" {
+			tr = p.h.h2cTransport(t)
+		}
+	}
 	res, err := tr.RoundTrip(&sent)
+	if err != nil && h2c != "" {
+		err = &H2CError{Reason: h2c, Err: err}
+	}
 	if u.Done != nil {
 		u.Done(res, err)
 	}
@@ -292,7 +301,9 @@ func synthetic(res *http.Response, req *http.Request) *http.Response {
 // itself (502) since Go 1.26.9, before any Transport or stage.
 func (h *Handler) refuse(r *http.Request) *record.Error {
 	if r.Method == "PRI" && r.ProtoMajor == 2 {
-		return &record.Error{Kind: record.ErrRejected, Message: "HTTP/2 with prior knowledge (h2c) is not served on this listener; use HTTP/1.1, or HTTPS for HTTP/2", Status: http.StatusHTTPVersionNotSupported}
+		// A whole preface goes to net/http's HTTP/2 server before any
+		// handler; what arrives here started like one and broke off.
+		return &record.Error{Kind: record.ErrRejected, Message: "an incomplete HTTP/2 preface (h2c): send the whole preface \"PRI * HTTP/2.0\\r\\n\\r\\nSM\\r\\n\\r\\n\", or use HTTP/1.1", Status: http.StatusHTTPVersionNotSupported}
 	}
 	if r.Method == http.MethodConnect {
 		return &record.Error{Kind: record.ErrRejected, Message: "CONNECT is not supported: devproxy is a reverse proxy for " + h.target + ", not a forward proxy", Status: http.StatusMethodNotAllowed}

@@ -22,7 +22,9 @@ import (
 type ServerOptions struct {
 	// Listen is host:port; default 127.0.0.1:8080.
 	Listen string
-	// TLS, when set, serves HTTPS (HTTP/2 and HTTP/1.1) with it.
+	// TLS, when set, serves HTTPS (HTTP/2 and HTTP/1.1) with it. Without
+	// it the listener serves HTTP/1.1 and HTTP/2 with prior knowledge (h2c)
+	// on the same port; h2c by "Upgrade: h2c" is not offered.
 	TLS *tls.Config
 	// ReadHeaderTimeout bounds reading request headers (slowloris). Default 10s.
 	ReadHeaderTimeout time.Duration
@@ -98,13 +100,17 @@ func Listen(o ServerOptions, h http.Handler) (*Server, error) {
 		IdleTimeout:       o.IdleTimeout,
 		MaxHeaderBytes:    o.MaxHeaderBytes,
 		ErrorLog:          errorLog(o.Logger),
+		Protocols:         new(http.Protocols),
 	}
+	s.srv.Protocols.SetHTTP1(true)
+	s.srv.Protocols.SetHTTP2(true)
 	if o.TLS != nil {
 		s.srv.TLSConfig = o.TLS.Clone()
 	} else {
 		// On plain listeners the raw request bytes are watched; net/http
 		// needs a *tls.Conn for HTTPS, so TLS listeners are not wrapped.
 		s.ln = &watchListener{Listener: ln, srv: s}
+		s.srv.Protocols.SetUnencryptedHTTP2(true)
 		s.srv.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
 			if wc, ok := c.(*watchedConn); ok {
 				return context.WithValue(ctx, connKey{}, wc)

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
+	"syscall"
 	"time"
 )
 
@@ -31,7 +33,17 @@ type TransportOptions struct {
 	// without HTTP1. The relay's tunnel transport asks for HTTP/1.1 only,
 	// since agents serve HTTP/1.1 on tunnel streams.
 	Protocols *http.Protocols
+	// UpstreamH2C sends requests to http:// upstreams as HTTP/2 with prior
+	// knowledge (h2c) instead of HTTP/1.1 (--upstream-h2c); https://
+	// upstreams still choose by ALPN. The transport then also allows
+	// UnencryptedHTTP2, which the Handler reads as this choice: it sends
+	// such requests through an h2c-only copy of the transport.
+	UpstreamH2C bool
 }
+
+// UpstreamH2CFlag names the command-line flag behind UpstreamH2C, for
+// error messages.
+const UpstreamH2CFlag = "--upstream-h2c"
 
 // DefaultProtocols is what a transport speaks when TransportOptions leave
 // Protocols nil: HTTP/1.1, and HTTP/2 over TLS.
@@ -73,6 +85,9 @@ func NewTransport(o TransportOptions) (*http.Transport, error) {
 		p := *o.Protocols // the caller's value may change later; the transport's must not
 		protocols = &p
 	}
+	if o.UpstreamH2C {
+		protocols.SetUnencryptedHTTP2(true)
+	}
 	dial := o.DialContext
 	if dial == nil {
 		dial = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
@@ -92,4 +107,71 @@ func NewTransport(o TransportOptions) (*http.Transport, error) {
 		WriteBufferSize:       32 << 10,
 		ReadBufferSize:        32 << 10,
 	}, nil
+}
+
+// isGRPC reports whether a content type is gRPC's (application/grpc,
+// application/grpc+proto, …): such requests need HTTP/2 end to end.
+func isGRPC(contentType string) bool {
+	rest, ok := strings.CutPrefix(strings.ToLower(contentType), "application/grpc")
+	return ok && (rest == "" || rest[0] == '+' || rest[0] == ';')
+}
+
+// h2cReason says why a request goes upstream as h2c ("" if it does not):
+// the transport allows UnencryptedHTTP2 (UpstreamH2C), or the request is
+// gRPC and the transport allows HTTP/2 at all. Only http:// requests that
+// are not protocol upgrades qualify: Go's HTTP/2 client cannot upgrade.
+func h2cReason(t *http.Transport, out *http.Request) string {
+	if t.Protocols == nil || out.URL.Scheme != "http" || out.Header.Get("Upgrade") != "" {
+		return ""
+	}
+	switch {
+	case t.Protocols.UnencryptedHTTP2():
+		return UpstreamH2CFlag
+	case t.Protocols.HTTP2() && isGRPC(out.Header.Get("Content-Type")):
+		return "grpc"
+	}
+	return ""
+}
+
+// h2cOnly returns a copy of t that speaks HTTP/2 with prior knowledge to
+// http:// upstreams and nothing else.
+func h2cOnly(t *http.Transport) *http.Transport {
+	c := t.Clone()
+	c.Protocols = new(http.Protocols)
+	c.Protocols.SetUnencryptedHTTP2(true)
+	return c
+}
+
+// H2CError is an upstream failing a request sent as h2c: most often it
+// speaks only HTTP/1.1 on that port.
+type H2CError struct {
+	// Reason is UpstreamH2CFlag or "grpc": why the request went as h2c.
+	Reason string
+	Err    error
+}
+
+func (e *H2CError) Error() string { return "h2c: " + e.Err.Error() }
+
+// Unwrap returns the transport's error.
+func (e *H2CError) Unwrap() error { return e.Err }
+
+// message says what went wrong with target and what to do.
+func (e *H2CError) message(target string) string {
+	msg := fmt.Sprintf("%s did not answer HTTP/2 with prior knowledge (h2c): it may speak only HTTP/1.1 (%s); ", target, lastPart(e.Err))
+	if e.Reason == "grpc" {
+		return msg + "gRPC requests to an http:// target go as h2c, so serve h2c on the target, or give an https:// target that offers HTTP/2"
+	}
+	return msg + "drop " + UpstreamH2CFlag + " for this target, or serve h2c on it"
+}
+
+// refusedH2C reports whether err from an h2c round trip means the upstream
+// did not speak h2c, rather than being unreachable or the client leaving.
+func refusedH2C(err error, clientGone bool) bool {
+	var (
+		dnsErr *net.DNSError
+		netErr net.Error
+	)
+	return !clientGone && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) &&
+		!errors.Is(err, syscall.ECONNREFUSED) && !errors.As(err, &dnsErr) &&
+		!(errors.As(err, &netErr) && netErr.Timeout()) && !errors.Is(err, ErrTunnelLost)
 }
