@@ -85,6 +85,7 @@ const syncIndexMax = 256 << 10
 type prepared struct {
 	x    *record.Exchange
 	body decodedBody
+	grpc *grpcCall // a gRPC call's messages, for the Messages tab
 }
 
 // decodedBody is a body with its Content-Encoding undone.
@@ -99,12 +100,17 @@ type decodedBody struct {
 // It may be slow (a big compressed body): call it off the event loop.
 func prepare(src Source, x *record.Exchange, t tab) *prepared {
 	p := &prepared{x: x}
-	if t != tabRequest && t != tabResponse {
+	grpcTab := t == tabMessages && isGRPC(x) && len(x.Messages) == 0
+	if t != tabRequest && t != tabResponse && !grpcTab {
 		return p
 	}
 	// A body that cannot be read shows as not captured.
 	x, _ = withBodies(src, x)
 	p.x = x
+	if grpcTab {
+		p.grpc = splitCall(x)
+		return p
+	}
 	if t == tabRequest {
 		p.body = decodeBody(x.Request.Body, x.Request.Header, func() ([]byte, string, error) { return body.Request(x) })
 	} else if x.Response != nil {
@@ -150,7 +156,11 @@ func buildContent(p *prepared, k contentKey, st *styles) *content {
 	case tabTiming:
 		b.timing(x)
 	case tabMessages:
-		b.messages(x)
+		if p.grpc != nil {
+			b.grpcMessages(x, p.grpc)
+		} else {
+			b.messages(x)
+		}
 	}
 	c := &content{lines: b.lines, plain: b.plain, label: b.label, body: b.bodyPart, prep: p}
 	if c.body != nil && len(c.body.view.Data) <= syncIndexMax {

@@ -75,9 +75,9 @@ func tabBarSpans(n tab) [numTabs][2]int {
 }
 
 // tabs is how many tabs the exchange has: Messages only for one that
-// switched protocols or carries messages.
+// switched protocols, carries messages or is a gRPC call.
 func (d *detailView) tabs() tab {
-	if d.x != nil && (d.x.Upgraded || len(d.x.Messages) > 0) {
+	if d.x != nil && (d.x.Upgraded || len(d.x.Messages) > 0 || isGRPC(d.x)) {
 		return numTabs
 	}
 	return tabMessages
@@ -322,7 +322,7 @@ func (d *detailView) title(w int) string {
 	if room < 8 {
 		return truncate(head+tail, w)
 	}
-	return head + st.text.Render(truncate(hostPath(x), room)) + " " + tail
+	return head + st.text.Render(truncate(c.url, room)) + " " + tail
 }
 
 // position describes the scroll position, the view mode and the search

@@ -142,6 +142,34 @@ func layoutColumns(width int, maxID uint64, up int) columns {
 	return c
 }
 
+// minURLWidened is the narrowest the URL column gets to make room for a
+// gRPC status.
+const minURLWidened = 20
+
+// widenStatus makes the status column w cells wide, when it is narrower,
+// taking the cells from the URL column down to minURLWidened.
+func (c *columns) widenStatus(w int) {
+	extra := min(w-c.status, c.url-minURLWidened)
+	if extra > 0 {
+		c.status += extra
+		c.url -= extra
+	}
+}
+
+// grpcStatusWidth is the widest status cell of the gRPC calls among the
+// rows in view (height lines with the header), 0 when there are none.
+func (l *listView) grpcStatusWidth(height int) int {
+	w := 0
+	for i := l.offset; i < len(l.rows) && i < l.offset+height-1; i++ {
+		if x := l.rows[i].x; x != nil && isGRPC(x) {
+			if gs := grpcStatus(x); gs != "" {
+				w = max(w, len(strconv.Itoa(x.Status()))+1+len(gs))
+			}
+		}
+	}
+	return w
+}
+
 // fixed is the width of everything but the URL: a one-cell gutter (where
 // a mark shows) and a space after each shown column (the URL's included).
 func (c columns) fixed() int {
@@ -345,6 +373,7 @@ func (l *listView) Render(width, height int) string {
 		maxID = l.rows[n-1].id
 	}
 	cols := layoutColumns(width, maxID, l.ups.width)
+	cols.widenStatus(l.grpcStatusWidth(height))
 	var b strings.Builder
 	b.Grow((width + 16) * height)
 	b.WriteString(st.colHeader.Render(fit(cols.header(l.order, l.host), width)))
@@ -570,6 +599,14 @@ func rowCells(e *entry, ctx *uiContext) cells {
 		c.status, c.inflight = spin, true
 	default:
 		c.status = strconv.Itoa(c.code)
+	}
+	if isGRPC(x) {
+		if rpc := grpcMethod(x); rpc != "" {
+			c.url = rpc
+		}
+		if gs := grpcStatus(x); gs != "" && !c.failed {
+			c.status = strconv.Itoa(c.code) + " " + gs
+		}
 	}
 	d := x.Duration(ctx.now)
 	if x.End.IsZero() && ctx.now.IsZero() {
