@@ -249,7 +249,7 @@ func (k KeyMap) sections() []keySection {
 			{k.Detail.TabRequest, "Request tab"},
 			{k.Detail.TabResponse, "Response tab"},
 			{k.Detail.TabTiming, "Timing tab"},
-			{k.Detail.TabMessages, "Messages tab (WebSocket)"},
+			{k.Detail.TabMessages, "Messages tab (WebSocket, gRPC)"},
 			{k.Detail.Mode, "show the body another way: auto, text, hex, JSON, XML/HTML, form, image, wire bytes"},
 			{k.Detail.SaveBody, "save the shown body to a file"},
 			{k.Detail.Pager, "open the shown body in $PAGER"},
