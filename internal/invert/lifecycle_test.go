@@ -189,6 +189,7 @@ func TestAgentKilledMidRequest(t *testing.T) {
 func TestNoAgent503(t *testing.T) {
 	r := newRig(t, ModeTunnel)
 	r.killAgent()
+	r.waitNoAgent("web")
 	r.relay.opts.AgentWait = 1 // nanosecond: do not wait for a new agent
 	res := r.get("/get")
 	body := readAll(t, res)

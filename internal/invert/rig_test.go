@@ -123,6 +123,26 @@ func (r *rig) killAgent() {
 	<-r.agentDone
 }
 
+// waitNoAgent waits until the relay has seen every agent of backend id go:
+// an agent that has stopped may still look connected to the relay for a
+// moment, until it reads the tunnel's end.
+func (r *rig) waitNoAgent(id string) {
+	r.t.Helper()
+	p := r.relay.pool(id)
+	deadline := time.After(testTimeout)
+	for {
+		changed := p.changes()
+		if r.relay.Status(id).Agents == 0 {
+			return
+		}
+		select {
+		case <-changed:
+		case <-deadline:
+			r.t.Fatalf("the relay still counts %d agents of %q", r.relay.Status(id).Agents, id)
+		}
+	}
+}
+
 func (r *rig) waitAgent(id string) {
 	r.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
