@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -23,23 +22,7 @@ func TestServeH2CBothSides(t *testing.T) {
 	t.Cleanup(b.Close)
 
 	addr := freeAddr(t)
-	root := newRootCmd()
-	out := newWatchedOutput()
-	root.SetOut(out)
-	root.SetErr(out)
-	root.SetArgs([]string{"serve", "--target", b.URL, "--listen", addr, "--upstream-h2c", "--no-tui", "--no-session"})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- root.ExecuteContext(ctx) }()
-	defer func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			t.Error("serve did not stop")
-		}
-	}()
-	out.waitMatch(t, listeningRE)
+	runRole(t, "serve", "--target", b.URL, "--listen", addr, "--upstream-h2c", "--no-tui", "--no-session")
 
 	var p http.Protocols
 	p.SetUnencryptedHTTP2(true)

@@ -140,23 +140,7 @@ func TestReloadMovesTheListener(t *testing.T) {
 	conf := "listen: %s\nroutes:\n  - match: {path: /}\n    upstreams: [%q]\n"
 	replaceConfig(t, cfg, fmt.Sprintf(conf, first, a.URL))
 
-	root := newRootCmd()
-	out := newWatchedOutput()
-	root.SetOut(out)
-	root.SetErr(out)
-	root.SetArgs([]string{"serve", "--config", cfg, "--no-tui", "--no-session"})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- root.ExecuteContext(ctx) }()
-	defer func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			t.Error("serve did not stop")
-		}
-	}()
-	out.waitMatch(t, listeningRE)
+	r := runRole(t, "serve", "--config", cfg, "--no-tui", "--no-session")
 	get := func(addr string) (string, error) {
 		resp, err := http.Get("http://" + addr + "/x")
 		if err != nil {
@@ -171,7 +155,7 @@ func TestReloadMovesTheListener(t *testing.T) {
 	}
 
 	replaceConfig(t, cfg, fmt.Sprintf(conf, second, a.URL))
-	out.waitMatch(t, regexp.MustCompile(`listening on http://`+regexp.QuoteMeta(second)))
+	r.out.waitMatch(t, regexp.MustCompile(`listening on http://`+regexp.QuoteMeta(second)))
 	if body, err := get(second); err != nil || body != "A" {
 		t.Fatalf("after the reload, %s answered %q, %v", second, body, err)
 	}

@@ -82,11 +82,18 @@ var listeningRE = regexp.MustCompile(`listening" listen=(\S+)`)
 // 127.0.0.1:0 added) until stop, which returns its output and error.
 func startRole(t *testing.T, args ...string) *runningRole {
 	t.Helper()
+	return runRole(t, append(args, "--no-tui", "--listen", "127.0.0.1:0")...)
+}
+
+// runRole runs devproxy with args as they are (a headless role that logs
+// where it listens) until stop, which returns its output and error.
+func runRole(t *testing.T, args ...string) *runningRole {
+	t.Helper()
 	root := newRootCmd()
 	out := newWatchedOutput()
 	root.SetOut(out)
 	root.SetErr(out)
-	root.SetArgs(append(args, "--no-tui", "--listen", "127.0.0.1:0"))
+	root.SetArgs(args)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- root.ExecuteContext(ctx) }()
