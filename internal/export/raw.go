@@ -19,15 +19,18 @@ import (
 // its body must be complete, captured whole and UTF-8 text (HTTP has no
 // comments, so FormatRaw cannot mark a partial or binary body in place).
 // Callers check it before FormatRaw.
-func RawEditable(req record.Request) error {
-	b := req.Body
+func RawEditable(req record.Request) error { return bodyEditable(req.Body, "request") }
+
+// bodyEditable reports why body b (of the request or the response: side)
+// cannot be edited as text, or nil.
+func bodyEditable(b record.Body, side string) error {
 	switch {
 	case b.Truncated:
-		return fmt.Errorf("the request body was truncated when captured (%d of %d bytes), so it cannot be edited as text", len(b.Bytes), b.Size)
+		return fmt.Errorf("the %s body was truncated when captured (%d of %d bytes), so it cannot be edited as text", side, len(b.Bytes), b.Size)
 	case !b.Complete && (b.Size > 0 || len(b.Bytes) > 0):
-		return errors.New("the request body is incomplete (it never finished arriving), so it cannot be edited as text")
+		return fmt.Errorf("the %s body is incomplete (it never finished arriving), so it cannot be edited as text", side)
 	case !utf8.Valid(b.Bytes):
-		return fmt.Errorf("the request body is binary (%d bytes), so it cannot be edited as text", len(b.Bytes))
+		return fmt.Errorf("the %s body is binary (%d bytes), so it cannot be edited as text", side, len(b.Bytes))
 	}
 	return nil
 }

@@ -5,12 +5,10 @@ package export
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/devproxy/devproxy/internal/record"
 )
@@ -18,18 +16,7 @@ import (
 // RawResponseEditable reports why res's body cannot be edited as text, or
 // nil when it can, by the rules of RawEditable for requests: complete,
 // captured whole, UTF-8.
-func RawResponseEditable(res record.Response) error {
-	b := res.Body
-	switch {
-	case b.Truncated:
-		return fmt.Errorf("the response body was truncated when captured (%d of %d bytes), so it cannot be edited as text", len(b.Bytes), b.Size)
-	case !b.Complete && (b.Size > 0 || len(b.Bytes) > 0):
-		return errors.New("the response body is incomplete (it never finished arriving), so it cannot be edited as text")
-	case !utf8.Valid(b.Bytes):
-		return fmt.Errorf("the response body is binary (%d bytes), so it cannot be edited as text", len(b.Bytes))
-	}
-	return nil
-}
+func RawResponseEditable(res record.Response) error { return bodyEditable(res.Body, "response") }
 
 // FormatRawResponse renders a response as HTTP/1.1 text for editing: the
 // status line, the headers, a blank line, the body.
