@@ -26,6 +26,7 @@ errors. Replay or edit-and-replay any request, copy it as curl, export HAR.
 	}
 	root.PersistentFlags().String("config", "", "config file (default $XDG_CONFIG_HOME/devproxy/config.yaml, else ~/.config/devproxy/config.yaml)")
 	root.SetVersionTemplate("devproxy {{.Version}}\n")
+	root.SetFlagErrorFunc(suggestFlag)
 	root.AddCommand(
 		newServeCmd(),
 		newDemoCmd(),
