@@ -10,6 +10,7 @@
 package invert
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -18,9 +19,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -28,6 +26,7 @@ import (
 	"time"
 
 	"github.com/devproxy/devproxy/internal/proxy"
+	"github.com/devproxy/devproxy/internal/regstore"
 	"github.com/devproxy/devproxy/internal/rules"
 )
 
@@ -214,151 +213,255 @@ func (b *Backend) matchHost(host string) bool {
 	return false
 }
 
-// Registry holds the backends and the admin token, persisted in a state
-// directory with atomic writes. It is safe for concurrent use.
+// Registry holds the backends and the admin token: an in-memory view that
+// requests are routed by, persisted through a regstore.Store (a file in the
+// state directory, or PostgreSQL shared by a fleet of relays). Backends
+// declared in the config file (AddStatic) live in the view only. It is safe
+// for concurrent use.
+//
+// With a shared store, Run keeps the view current: it re-reads the store
+// when another relay changed it and every RefreshEvery as a safety net.
+// While the store cannot be reached the registry goes on serving its last
+// view, read-only: changes fail with an error wrapping ErrReadOnly.
 type Registry struct {
+	store regstore.Store
+
+	// writeMu serializes changes and re-reads of the store, so that a
+	// re-read begun before a change cannot put back what the change
+	// replaced.
+	writeMu sync.Mutex
+
 	mu        sync.RWMutex
-	path      string // "" keeps everything in memory
 	adminHash string
-	backends  map[string]*Backend
-}
+	backends  map[string]*Backend // stored and static
+	static    map[string]*Backend // declared in the config file
+	readOnly  bool
+	onState   func(readOnly bool, err error)
 
-// stateFile is the registry's on-disk form.
-type stateFile struct {
-	Version   int             `json:"version"`
-	AdminHash string          `json:"adminTokenSha256,omitempty"`
-	Backends  []storedBackend `json:"backends"`
-}
-
-type storedBackend struct {
-	ID                string    `json:"id"`
-	PathPrefixes      []string  `json:"pathPrefixes"`
-	Hosts             []string  `json:"hosts,omitempty"`
-	AgentAuth         string    `json:"agentAuth,omitempty"`
-	Created           time.Time `json:"created"`
-	AccessPublic      bool      `json:"accessPublic"`
-	AccessTokenHashes []string  `json:"accessTokenSha256,omitempty"`
-	AgentTokenHashes  []string  `json:"agentTokenSha256,omitempty"`
-	Rules             []string  `json:"rules,omitempty"`
+	// kick asks Run for a re-read (after a change found the view stale).
+	kick chan struct{}
 }
 
 // StateFileName is the registry file inside the state directory.
-const StateFileName = "backends.json"
+const StateFileName = regstore.FileName
 
-// OpenRegistry loads the registry from dir (created if missing). An empty
-// dir keeps the registry in memory only. A corrupt file is an error naming
-// it; it is never silently replaced.
+// RefreshEvery is how often Run re-reads the store when nothing told it
+// of a change: the safety net under PostgreSQL's notifications.
+const RefreshEvery = 10 * time.Second
+
+// storeTimeout bounds each call to the store.
+const storeTimeout = 10 * time.Second
+
+// ErrReadOnly is wrapped by the errors of changes refused while the
+// registry's store (PostgreSQL) cannot be reached.
+var ErrReadOnly = errors.New("the registry is read-only until PostgreSQL is back (backends cannot be created, changed or deleted meanwhile)")
+
+// OpenRegistry loads the registry from the file in dir (created if
+// missing). An empty dir keeps the registry in memory only. A corrupt file
+// is an error naming it; it is never silently replaced.
 func OpenRegistry(dir string) (*Registry, error) {
-	r := &Registry{backends: map[string]*Backend{}}
-	if dir == "" {
-		return r, nil
+	store, err := regstore.OpenFile(dir)
+	if err != nil {
+		return nil, err
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("relay state dir %s: %w", dir, err)
+	return NewRegistry(store)
+}
+
+// NewRegistry loads the registry from store. The caller keeps the store
+// and closes it after the registry's last use (and after Run returned).
+func NewRegistry(store regstore.Store) (*Registry, error) {
+	r := &Registry{store: store, backends: map[string]*Backend{}, static: map[string]*Backend{}, kick: make(chan struct{}, 1)}
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	st, err := store.Load(ctx)
+	if err != nil {
+		return nil, err
 	}
-	r.path = filepath.Join(dir, StateFileName)
-	data, err := os.ReadFile(r.path)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return r, nil
-	case err != nil:
-		return nil, fmt.Errorf("relay state %s: %w", r.path, err)
+	stored, err := backendsOf(st)
+	if err != nil {
+		return nil, fmt.Errorf("%s is corrupt: %v", store, err)
 	}
-	var st stateFile
-	if err := json.Unmarshal(data, &st); err != nil {
-		return nil, fmt.Errorf("relay state %s is corrupt (%v); fix or move the file away (backends and the admin token would have to be registered again)", r.path, err)
-	}
-	r.adminHash = st.AdminHash
-	for _, sb := range st.Backends {
-		b := Backend{ID: sb.ID, PathPrefixes: sb.PathPrefixes, Hosts: sb.Hosts, AgentAuth: sb.AgentAuth, Created: sb.Created, Rules: sb.Rules}
-		b.Access = Access{Public: sb.AccessPublic, tokenHashes: sb.AccessTokenHashes}
-		b.agentTokenHashes = sb.AgentTokenHashes
-		if err := b.validate(); err != nil {
-			return nil, fmt.Errorf("relay state %s is corrupt: %v", r.path, err)
-		}
-		bb := b
-		r.backends[b.ID] = &bb
-	}
+	r.adminHash, r.backends = st.AdminHash, stored
 	return r, nil
 }
 
-// save writes the non-static backends atomically. Callers hold r.mu.
-func (r *Registry) save() error {
-	if r.path == "" {
-		return nil
-	}
-	st := stateFile{Version: 1, AdminHash: r.adminHash, Backends: []storedBackend{}}
-	for _, b := range r.sortedLocked() {
-		if b.Static {
+// backendsOf makes the backends of st, validated.
+func backendsOf(st regstore.State) (map[string]*Backend, error) {
+	out := make(map[string]*Backend, len(st.Backends))
+	var errs []error
+	for _, rec := range st.Backends {
+		b := Backend{ID: rec.ID, PathPrefixes: rec.PathPrefixes, Hosts: rec.Hosts, AgentAuth: rec.AgentAuth, Created: rec.Created, Rules: rec.Rules}
+		b.Access = Access{Public: rec.AccessPublic, tokenHashes: rec.AccessTokenHashes}
+		b.agentTokenHashes = rec.AgentTokenHashes
+		if err := b.validate(); err != nil {
+			errs = append(errs, err)
 			continue
 		}
-		st.Backends = append(st.Backends, storedBackend{
-			ID:                b.ID,
-			PathPrefixes:      b.PathPrefixes,
-			Hosts:             b.Hosts,
-			AgentAuth:         b.AgentAuth,
-			Created:           b.Created,
-			AccessPublic:      b.Access.Public,
-			AccessTokenHashes: b.Access.tokenHashes,
-			AgentTokenHashes:  b.agentTokenHashes,
-			Rules:             b.Rules,
-		})
+		out[b.ID] = &b
 	}
-	data, err := json.MarshalIndent(st, "", "  ")
-	if err != nil {
-		return err
-	}
-	return writeFileAtomic(r.path, append(data, '\n'), 0o600)
+	return out, errors.Join(errs...)
 }
 
-// writeFileAtomic writes data to a temporary file beside path, syncs it and
-// renames it over path, so readers see the old file or the new one.
-func writeFileAtomic(path string, data []byte, perm fs.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
+// record is b as stored.
+func (b *Backend) record() regstore.Record {
+	return regstore.Record{
+		ID:                b.ID,
+		PathPrefixes:      b.PathPrefixes,
+		Hosts:             b.Hosts,
+		AgentAuth:         b.AgentAuth,
+		Created:           b.Created,
+		AccessPublic:      b.Access.Public,
+		AccessTokenHashes: b.Access.tokenHashes,
+		AgentTokenHashes:  b.agentTokenHashes,
+		Rules:             b.Rules,
 	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(perm); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
+
+// Run keeps the view current until ctx ends: it re-reads the store when
+// the store signals a change (another relay's, or a reconnection), every
+// RefreshEvery, and when a change found the view stale. onState, if not
+// nil, is told when the store becomes unreachable (readOnly true, with the
+// error) and when it is back (false, nil); the calls are serialized and
+// should return quickly.
+func (r *Registry) Run(ctx context.Context, onState func(readOnly bool, err error)) {
+	r.mu.Lock()
+	r.onState = onState
+	r.mu.Unlock()
+	t := time.NewTicker(RefreshEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.store.Changes():
+		case <-r.kick:
+		case <-t.C:
+		}
+		lctx, cancel := context.WithTimeout(ctx, storeTimeout)
+		r.reload(lctx)
+		cancel()
+	}
+}
+
+// reload replaces the stored part of the view with what the store holds
+// now; on failure the view stays as it was.
+func (r *Registry) reload(ctx context.Context) {
+	r.writeMu.Lock()
+	defer r.writeMu.Unlock()
+	st, err := r.store.Load(ctx)
+	if err != nil {
+		// Canceled: Run is ending, which says nothing of the store.
+		if !errors.Is(ctx.Err(), context.Canceled) {
+			r.setState(true, err)
+		}
+		return
+	}
+	// A backend that does not validate (written by a newer relay, or by
+	// hand) is left out; the others are served.
+	stored, _ := backendsOf(st)
+	r.mu.Lock()
+	r.adminHash = st.AdminHash
+	view := make(map[string]*Backend, len(stored)+len(r.static))
+	for id, b := range stored {
+		view[id] = b
+	}
+	// A static backend wins over a stored one of the same id, which
+	// another relay (without this config) may have registered.
+	for id, b := range r.static {
+		view[id] = b
+	}
+	r.backends = view
+	r.mu.Unlock()
+	r.setState(false, nil)
+}
+
+// stored handles a store call's outcome: an unreachable store makes the
+// registry read-only (and the error says so); any answer from the store
+// means it is back. Callers hold writeMu.
+func (r *Registry) stored(err error) error {
+	switch {
+	case errors.Is(err, regstore.ErrUnavailable):
+		r.setState(true, err)
+		return fmt.Errorf("%w: %w", ErrReadOnly, err)
+	case err == nil || errors.Is(err, ErrExists) || errors.Is(err, ErrNotFound):
+		if r.setState(false, nil) {
+			r.refreshSoon() // the view may have missed changes meanwhile
+		}
+	}
+	return err
+}
+
+// setState records whether the registry is read-only and tells onState
+// of a change; it reports whether there was one. Callers hold writeMu.
+func (r *Registry) setState(readOnly bool, err error) bool {
+	r.mu.Lock()
+	changed := r.readOnly != readOnly
+	r.readOnly = readOnly
+	cb := r.onState
+	r.mu.Unlock()
+	if changed && cb != nil {
+		cb(readOnly, err)
+	}
+	return changed
+}
+
+// refreshSoon asks Run for a re-read.
+func (r *Registry) refreshSoon() {
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
+// ReadOnly reports whether the registry's store is unreachable, so that
+// the registry serves its last view and refuses changes.
+func (r *Registry) ReadOnly() bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.readOnly
+}
+
+// Store is where the registry is persisted.
+func (r *Registry) Store() regstore.Store { return r.store }
 
 // EnsureAdminToken sets up the admin token. A given token replaces the
 // stored one. Without one, a token is generated on first start and returned
-// (to be shown once); later starts return "" and keep the stored hash.
+// (to be shown once); later starts return "" and keep the stored hash (as
+// do relays of a fleet that another relay set up first).
 func (r *Registry) EnsureAdminToken(given string) (generated string, err error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	r.writeMu.Lock()
+	defer r.writeMu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	r.mu.RLock()
+	cur := r.adminHash
+	r.mu.RUnlock()
+	var hash string
 	switch {
 	case given != "":
-		if h := hashToken(given); h != r.adminHash {
-			r.adminHash = h
-			return "", r.save()
+		hash = hashToken(given)
+		if hash == cur {
+			return "", nil
 		}
+		if err := r.stored(r.store.SetAdminHash(ctx, hash)); err != nil {
+			return "", err
+		}
+	case cur != "":
 		return "", nil
-	case r.adminHash != "":
-		return "", nil
+	default:
+		generated = newToken("dpa_")
+		hash, err = r.store.InitAdminHash(ctx, hashToken(generated))
+		if err := r.stored(err); err != nil {
+			return "", err
+		}
+		if hash != hashToken(generated) {
+			generated = "" // another relay set one first
+		}
 	}
-	tok := newToken("dpa_")
-	r.adminHash = hashToken(tok)
-	if err := r.save(); err != nil {
-		return "", err
-	}
-	return tok, nil
+	r.mu.Lock()
+	r.adminHash = hash
+	r.mu.Unlock()
+	return generated, nil
 }
 
 // CheckAdmin reports whether token is the admin token.
@@ -369,10 +472,10 @@ func (r *Registry) CheckAdmin(token string) bool {
 }
 
 // ErrExists is returned when creating a backend whose id is taken.
-var ErrExists = errors.New("a backend with this id already exists")
+var ErrExists = regstore.ErrExists
 
 // ErrNotFound is returned for an unknown backend id.
-var ErrNotFound = errors.New("no such backend")
+var ErrNotFound = regstore.ErrNotFound
 
 // ErrStatic is returned when deleting a backend declared in the config file.
 var ErrStatic = errors.New("the backend is declared in the config file; remove it there")
@@ -382,9 +485,9 @@ func (r *Registry) Create(b Backend) (agentToken string, err error) {
 	if err := b.validate(); err != nil {
 		return "", err
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if _, ok := r.backends[b.ID]; ok {
+	r.writeMu.Lock()
+	defer r.writeMu.Unlock()
+	if _, ok := r.Get(b.ID); ok {
 		return "", ErrExists
 	}
 	agentToken = newToken("dpt_")
@@ -392,11 +495,17 @@ func (r *Registry) Create(b Backend) (agentToken string, err error) {
 	if b.Created.IsZero() {
 		b.Created = time.Now().UTC().Truncate(time.Second)
 	}
-	r.backends[b.ID] = &b
-	if err := r.save(); err != nil {
-		delete(r.backends, b.ID)
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	if err := r.stored(r.store.Create(ctx, b.record())); err != nil {
+		if errors.Is(err, ErrExists) {
+			r.refreshSoon() // another relay registered it
+		}
 		return "", err
 	}
+	r.mu.Lock()
+	r.backends[b.ID] = &b
+	r.mu.Unlock()
 	return agentToken, nil
 }
 
@@ -419,26 +528,32 @@ func (r *Registry) AddStatic(b Backend, agentToken string) error {
 		return fmt.Errorf("backend %q is declared in the config file and also registered through the API; delete one of them", b.ID)
 	}
 	r.backends[b.ID] = &b
+	r.static[b.ID] = &b
 	return nil
 }
 
 // Delete removes a backend.
 func (r *Registry) Delete(id string) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	b, ok := r.backends[id]
+	r.writeMu.Lock()
+	defer r.writeMu.Unlock()
+	b, ok := r.Get(id)
 	switch {
 	case !ok:
 		return ErrNotFound
 	case b.Static:
 		return ErrStatic
 	}
-	delete(r.backends, id)
-	if err := r.save(); err != nil {
-		r.backends[id] = b
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	err := r.stored(r.store.Delete(ctx, id))
+	if err != nil && !errors.Is(err, ErrNotFound) {
 		return err
 	}
-	return nil
+	// Gone from the store, by this call or another relay's.
+	r.mu.Lock()
+	delete(r.backends, id)
+	r.mu.Unlock()
+	return err
 }
 
 // SetRules replaces the rules of backend id (texts in the --rule syntax;
@@ -449,9 +564,9 @@ func (r *Registry) SetRules(id string, texts []string) error {
 		return err
 	}
 	texts = append([]string(nil), texts...)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	b, ok := r.backends[id]
+	r.writeMu.Lock()
+	defer r.writeMu.Unlock()
+	b, ok := r.Get(id)
 	switch {
 	case !ok:
 		return ErrNotFound
@@ -459,13 +574,20 @@ func (r *Registry) SetRules(id string, texts []string) error {
 		return ErrStatic
 	}
 	// Readers hold copies of the old Backend: replace it, never change it.
-	nb := *b
-	nb.Rules = texts
-	r.backends[id] = &nb
-	if err := r.save(); err != nil {
-		r.backends[id] = b
+	b.Rules = texts
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	err := r.stored(r.store.Update(ctx, b.record()))
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case errors.Is(err, ErrNotFound):
+		delete(r.backends, id) // another relay deleted it
+		return err
+	case err != nil:
 		return err
 	}
+	r.backends[id] = &b
 	return nil
 }
 
