@@ -16,7 +16,7 @@ func suggestFlag(cmd *cobra.Command, err error) error {
 	msg := err.Error()
 	name, ok := strings.CutPrefix(msg, "unknown flag: --")
 	if !ok {
-		return fmt.Errorf("%w\nRun '%s --help' for the flags it takes.", err, cmd.CommandPath())
+		return fmt.Errorf("%w; '%s --help' lists its flags", err, cmd.CommandPath())
 	}
 	name, _, _ = strings.Cut(name, "=")
 	var known []string
@@ -30,7 +30,7 @@ func suggestFlag(cmd *cobra.Command, err error) error {
 	cmd.Flags().VisitAll(add)
 	cmd.InheritedFlags().VisitAll(add)
 	if best, ok := suggest.Nearest(name, known); ok {
-		return fmt.Errorf("%s; did you mean --%s?\nRun '%s --help' for the flags it takes.", msg, best, cmd.CommandPath())
+		return fmt.Errorf("%s (did you mean --%s?); '%s --help' lists its flags", msg, best, cmd.CommandPath())
 	}
-	return fmt.Errorf("%w\nRun '%s --help' for the flags it takes.", err, cmd.CommandPath())
+	return fmt.Errorf("%w; '%s --help' lists its flags", err, cmd.CommandPath())
 }

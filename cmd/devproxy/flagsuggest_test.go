@@ -12,11 +12,11 @@ func TestUnknownFlagSuggestsClosest(t *testing.T) {
 		want []string
 		not  string
 	}{
-		{[]string{"serve", "--taget", "http://x"}, []string{"unknown flag: --taget", "did you mean --target?", "devproxy serve --help"}, ""},
+		{[]string{"serve", "--taget", "http://x"}, []string{"unknown flag: --taget", "did you mean --target?", "'devproxy serve --help' lists its flags"}, ""},
 		{[]string{"serve", "--lisen=127.0.0.1:1"}, []string{"did you mean --listen?"}, ""},
 		{[]string{"relay", "--admin-tokn", "x"}, []string{"did you mean --admin-token?"}, ""},
 		{[]string{"serve", "--confg", "x.yaml"}, []string{"did you mean --config?"}, ""}, // a persistent flag
-		{[]string{"serve", "--zzzzzzzz"}, []string{"unknown flag: --zzzzzzzz", "devproxy serve --help"}, "did you mean"},
+		{[]string{"serve", "--zzzzzzzz"}, []string{"unknown flag: --zzzzzzzz", "'devproxy serve --help' lists its flags"}, "did you mean"},
 	}
 	for _, tc := range cases {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
