@@ -184,6 +184,12 @@ type Splitter struct {
 	decoded   []byte
 	badBase64 string // the quantum decoding stopped at
 
+	// slab is where small payloads are carved from, so that a stream of
+	// many small messages costs a few allocations instead of one each;
+	// slabSize is the size of the last slab, which doubles up to slabMax.
+	slab     []byte
+	slabSize int
+
 	pre  [prefixLen]byte
 	plen int // prefix bytes collected
 
@@ -294,10 +300,34 @@ func (s *Splitter) start() {
 		s.keep = max(s.keep, TrailerMax)
 	}
 	if n := int(min(int64(s.keep), size)); n > 0 {
-		s.msg.Payload = make([]byte, 0, n)
+		s.msg.Payload = s.alloc(n)
 	}
 	s.left = size
 	s.inMsg = true
+}
+
+// Slab sizes: payloads up to slabPiece bytes are carved from slabs that
+// start at the first payload's size and double up to slabMax, so a unary
+// call's one message takes exactly its size and a long stream's take
+// about one allocation per slabMax bytes.
+const (
+	slabPiece = 4 << 10
+	slabMax   = 64 << 10
+)
+
+// alloc returns an empty slice with room for n payload bytes, fresh memory
+// no other message shares (its capacity is exactly n).
+func (s *Splitter) alloc(n int) []byte {
+	if n > slabPiece {
+		return make([]byte, 0, n)
+	}
+	if len(s.slab) < n {
+		s.slabSize = min(max(2*s.slabSize, n), slabMax)
+		s.slab = make([]byte, s.slabSize)
+	}
+	p := s.slab[:0:n]
+	s.slab = s.slab[n:]
+	return p
 }
 
 // badFlags says what is wrong with a flag byte under s.Protocol, or "".
