@@ -22,6 +22,8 @@ type requestTee struct {
 	req  *http.Request
 	rec  record.Recording
 	done bool
+	// grpc records the messages of a gRPC call's request; nil otherwise.
+	grpc *grpcSplitter
 
 	mu  sync.Mutex // the transport reads on its own goroutine
 	err error      // the first read error other than EOF: the client's body was bad or cut
@@ -42,6 +44,9 @@ func (t *requestTee) Read(p []byte) (int, error) {
 	n, err := t.body.Read(p)
 	if n > 0 {
 		t.rec.RequestBody(p[:n])
+		if t.grpc != nil {
+			t.grpc.write(p[:n])
+		}
 	}
 	if err != nil && err != io.EOF {
 		t.mu.Lock()
@@ -80,6 +85,11 @@ type responseWriter struct {
 	http.ResponseWriter
 	rec         record.Recording
 	streamFlush bool
+	// grpc is the exchange's gRPC call, nil for any other exchange; the
+	// final response's headers give grpcBody, which records the messages
+	// of the response body.
+	grpc     *grpcCall
+	grpcBody *grpcSplitter
 
 	mu         sync.Mutex // the header timer flushes from its own goroutine
 	tee        bool       // set once the upstream response is recorded
@@ -111,6 +121,9 @@ func (w *responseWriter) WriteHeader(code int) {
 			if n, err := strconv.ParseInt(cl, 10, 64); err == nil {
 				w.length = n
 			}
+		}
+		if w.grpc != nil && w.tee {
+			w.grpcBody = w.grpc.response(w.Header().Get("Content-Type"))
 		}
 	}
 	w.ResponseWriter.WriteHeader(code)
@@ -153,6 +166,9 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 	w.written += int64(n)
 	if n > 0 && w.tee {
 		w.rec.ResponseBody(p[:n])
+		if w.grpcBody != nil {
+			w.grpcBody.write(p[:n])
+		}
 	}
 	if err == nil && w.streamFlush && w.length > 0 && w.written < w.length {
 		err = w.flushLocked()
@@ -267,7 +283,7 @@ func isWebSocket(upgrade string) bool {
 	return false
 }
 
-// messageCap is how many bytes of each WebSocket message are reassembled
+// messageCap is how many bytes of each WebSocket or gRPC message are kept
 // for the recording: the tap's body capture limit, when it has Limits
 // (see record.Tap).
 func messageCap(tap record.Tap) int {

@@ -215,15 +215,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		info.id = rec.ID()
 	}
 	st := &state{rec: rec, timing: &timing{start: start}, flow: &Flow{In: r, Rec: rec}}
-	st.rw = &responseWriter{ResponseWriter: w, rec: rec, streamFlush: h.opts.FlushInterval <= 0}
+	grpc := grpcCallOf(r, rec, h.opts.Tap)
+	st.rw = &responseWriter{ResponseWriter: w, rec: rec, streamFlush: h.opts.FlushInterval <= 0, grpc: grpc}
 
 	if e := h.refuse(r); e != nil {
 		reject(rec, st.rw, e)
 		return
 	}
+	fullDuplex(w, r)
 
 	if r.Body != nil && r.Body != http.NoBody {
-		st.reqBody = &requestTee{body: r.Body, req: r, rec: rec}
+		st.reqBody = &requestTee{body: r.Body, req: r, rec: rec, grpc: grpc.request()}
 		r.Body = st.reqBody
 	}
 	// One derived request carries both the state and the trace (the
@@ -346,6 +348,7 @@ func (h *Handler) modifyResponse(res *http.Response) error {
 		rr.Upstream = before.changed(res)
 	}
 	st.rec.Response(rr, st.timing.server())
+	declareEmptyBody(res) // after recording: the recorded headers are the upstream's
 	if res.StatusCode == http.StatusSwitchingProtocols {
 		if rwc, ok := res.Body.(io.ReadWriteCloser); ok {
 			ws := isWebSocket(strings.Join(res.Header.Values("Upgrade"), ","))
@@ -385,6 +388,10 @@ func (h *Handler) errorHandler(w http.ResponseWriter, outreq *http.Request, err 
 	if st != nil {
 		st.err = e
 		st.rw.tee = false
+		if e.Status != StatusClientClosed && e.Status != 0 && grpcDeadlinePassed(outreq, st.timing.start) {
+			writeGRPCDeadline(w, e.Message)
+			return
+		}
 	}
 	writeError(w, e)
 }

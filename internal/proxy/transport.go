@@ -161,7 +161,7 @@ func (e *H2CError) message(target string) string {
 	if e.Reason == "grpc" {
 		return msg + "gRPC requests to an http:// target go as h2c, so serve h2c on the target, or give an https:// target that offers HTTP/2"
 	}
-	return msg + "drop " + UpstreamH2CFlag + " for this target, or serve h2c on it"
+	return msg + "drop " + UpstreamH2CFlag + " (or the route's upstream_h2c) for this target, or serve h2c on it"
 }
 
 // refusedH2C reports whether err from an h2c round trip means the upstream
@@ -171,6 +171,12 @@ func refusedH2C(err error, clientGone bool) bool {
 		dnsErr *net.DNSError
 		netErr net.Error
 	)
+	// A stream error (RST_STREAM) came in HTTP/2 frames: the upstream
+	// speaks h2c and reset this one request (a gRPC server does when the
+	// call's deadline passes). net/http does not export its type.
+	if strings.Contains(err.Error(), "stream error: ") {
+		return false
+	}
 	return !clientGone && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) &&
 		!errors.Is(err, syscall.ECONNREFUSED) && !errors.As(err, &dnsErr) &&
 		!(errors.As(err, &netErr) && netErr.Timeout()) && !errors.Is(err, ErrTunnelLost)

@@ -313,8 +313,10 @@ type Exchange struct {
 	// yourself. False for live traffic.
 	BodiesDecoded bool
 	// Messages are the messages that crossed an upgraded connection
-	// (WebSocket frames, reassembled), oldest first, and later the
-	// length-prefixed messages of a gRPC stream. A live recording keeps
+	// (WebSocket frames, reassembled), or the length-prefixed messages of
+	// a gRPC call's request and response bodies, oldest first, recorded
+	// as they passed (both directions interleaved in time; the bodies
+	// hold the same bytes). A live recording keeps
 	// the first MaxMessages, as it keeps a body's first bytes, and each
 	// payload within the body capture limit; MessagesDropped counts the
 	// messages after those.
@@ -339,12 +341,22 @@ func (d Direction) String() string {
 }
 
 // Message is one message of a message-oriented protocol on an exchange: a
-// WebSocket message (its fragments joined) or, later, a gRPC message.
+// WebSocket message (its fragments joined), or a length-prefixed message
+// of a gRPC, gRPC-Web or Connect streaming call (an exchange whose
+// request Content-Type is one of theirs; see grpcwire.ProtocolOf).
 type Message struct {
+	// Time is when the message's last byte passed devproxy.
 	Time time.Time
 	Dir  Direction
-	// Opcode is the WebSocket opcode: 1 text, 2 binary, 8 close, 9 ping,
-	// 10 pong (0 for other protocols).
+	// Opcode is, for WebSocket, the opcode: 1 text, 2 binary, 8 close,
+	// 9 ping, 10 pong.
+	//
+	// For a gRPC call it is the envelope's flag byte as sent: 0 a message,
+	// 1 a compressed one (grpc-encoding; Compressed is set); for gRPC-Web
+	// also 0x80 the trailer frame (0x81 compressed), whose payload is
+	// the call's trailers as "name: value" lines; for Connect streaming
+	// also 0x02 the end-of-stream message (0x03 compressed), whose payload
+	// is JSON with the error and trailing metadata.
 	Opcode byte
 	// Size is the payload's full length; Payload holds up to the capture
 	// limit of it (unmasked), and Truncated says bytes were left out.

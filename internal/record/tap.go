@@ -8,9 +8,9 @@ import "time"
 // the proxy calls them on the request path. Recorder implements Tap.
 //
 // A Tap that also has a Limits() Limits method (Recorder does) tells the
-// engine how much of each message to capture: it reassembles at most
-// MaxBodyCapture bytes of each WebSocket message, DefaultMaxBodyCapture
-// without it.
+// engine how much of each message to capture: it keeps at most
+// MaxBodyCapture bytes of each WebSocket or gRPC message,
+// DefaultMaxBodyCapture without it.
 type Tap interface {
 	// Begin is called when a request's headers have arrived. The returned
 	// Recording receives the rest of that exchange's life.
@@ -59,8 +59,9 @@ type Recording interface {
 	// it so far, client to upstream (up) and back (down).
 	Upgraded(up, down int64)
 	// Message records a message that crossed the upgraded connection (a
-	// WebSocket message, its fragments joined), stamped with its time and
-	// direction. m.Payload is handed over: the caller must not change it
+	// WebSocket message, its fragments joined) or a gRPC call's body (a
+	// length-prefixed message; see Message.Opcode), stamped with its time
+	// and direction. m.Payload is handed over: the caller must not change it
 	// after the call. The recording may keep only part of it, or only
 	// count the message (see Exchange.Messages).
 	Message(m Message)

@@ -63,7 +63,7 @@ func Decode(raw any) ([]Spec, error) {
 
 // The keys of each object in a route, for strictness and suggestions.
 var (
-	routeKeys   = []string{"name", "match", "strip_prefix", "rewrite", "upstreams", "lb", "health", "passive", "retries", "cache", "rate_limit", "auth"}
+	routeKeys   = []string{"name", "match", "strip_prefix", "rewrite", "upstreams", "upstream_h2c", "lb", "health", "passive", "retries", "cache", "rate_limit", "auth"}
 	matchKeys   = []string{"host", "path"}
 	rewriteKeys = []string{"from", "to"}
 	healthKeys  = []string{"path", "interval", "timeout", "expect"}
@@ -82,6 +82,7 @@ var routeHints = map[string]string{
 	"host": "match.host", "path": "match.path", "prefix": "match.path",
 	"upstream": "upstreams", "target": "upstreams", "targets": "upstreams", "url": "upstreams", "urls": "upstreams",
 	"policy": "lb", "lb_policy": "lb", "load_balancing": "lb", "balance": "lb",
+	"h2c": "upstream_h2c", "http2": "upstream_h2c", "upstreams_h2c": "upstream_h2c",
 	"health_check": "health", "healthcheck": "health", "retry": "retries", "ratelimit": "rate_limit", "limit": "rate_limit",
 }
 
@@ -216,6 +217,7 @@ func (d *decoder) spec(item any) Spec {
 	if v, ok := m["upstreams"]; ok {
 		s.Upstreams = d.strs("upstreams", v)
 	}
+	s.UpstreamH2C = d.bool("upstream_h2c", m["upstream_h2c"])
 	s.LB = strings.ToLower(d.str("lb", m["lb"]))
 	if v, ok := m["health"]; ok {
 		if hm := d.object("health", v, healthKeys, nil); hm != nil {

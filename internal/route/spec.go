@@ -40,6 +40,11 @@ type Spec struct {
 	Rewrite *RewriteSpec
 	// Upstreams are the base URLs of the pool, e.g. "http://127.0.0.1:3001".
 	Upstreams []string
+	// UpstreamH2C sends requests to the route's http:// upstreams as HTTP/2
+	// with prior knowledge (h2c) instead of HTTP/1.1, as --upstream-h2c does
+	// for every upstream (config key upstream_h2c). gRPC requests go as h2c
+	// without it.
+	UpstreamH2C bool
 	// LB is the load-balancing policy: round_robin (default), least_conn,
 	// random, first, ip_hash or cookie.
 	LB string

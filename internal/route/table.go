@@ -52,6 +52,8 @@ type Table struct {
 	started bool
 	// ownHealth is the health client's transport when New made it.
 	ownHealth *http.Transport
+	// own are the transports New made for routes with UpstreamH2C.
+	own []*http.Transport
 }
 
 // tableRoute is one route, built.
@@ -162,14 +164,31 @@ func (t *Table) build(s Spec) (*tableRoute, error) {
 		return nil, err
 	}
 	pool.Logger, pool.OnHealth = t.o.Logger, t.o.OnHealth
+	transport, health := t.o.Transport, t.o.HealthClient
+	if s.UpstreamH2C {
+		h2c, err := t.h2cTransport()
+		if err != nil {
+			return nil, err
+		}
+		// The checks go as h2c too: an h2c-only upstream answers nothing
+		// else. (The engine picks h2c per request; a plain client needs a
+		// transport without HTTP/1.)
+		transport = h2c
+		check := h2c.Clone()
+		check.Protocols = new(http.Protocols)
+		check.Protocols.SetUnencryptedHTTP2(true)
+		check.Protocols.SetHTTP2(true)
+		t.own = append(t.own, check)
+		health = &http.Client{Transport: check, CheckRedirect: health.CheckRedirect}
+	}
 	for _, raw := range s.Upstreams {
 		u, _ := ParseUpstream(raw) // check parsed it
-		pool.Add(&Member{Name: raw, URL: u, Transport: t.o.Transport})
+		pool.Add(&Member{Name: raw, URL: u, Transport: transport})
 	}
 	rt.pool = pool
 	rt.retry = s.Retries.policy()
 	if s.Health != nil {
-		if rt.health, err = newChecker(pool, *s.Health, t.o.HealthClient); err != nil {
+		if rt.health, err = newChecker(pool, *s.Health, health); err != nil {
 			return nil, err
 		}
 	}
@@ -195,6 +214,28 @@ func (t *Table) build(s Spec) (*tableRoute, error) {
 		rt.stages = append(rt.stages, c)
 	}
 	return rt, nil
+}
+
+// h2cTransport is a copy of the table's transport (or of a new proxy
+// transport) that also allows HTTP/2 with prior knowledge, which the engine
+// reads as --upstream-h2c: http:// requests go as h2c.
+func (t *Table) h2cTransport() (*http.Transport, error) {
+	base, ok := t.o.Transport.(*http.Transport)
+	if !ok || base == nil {
+		var err error
+		if base, err = proxy.NewTransport(proxy.TransportOptions{}); err != nil {
+			return nil, err
+		}
+	}
+	c := base.Clone()
+	p := proxy.DefaultProtocols()
+	if base.Protocols != nil {
+		*p = *base.Protocols
+	}
+	p.SetUnencryptedHTTP2(true)
+	c.Protocols = p
+	t.own = append(t.own, c)
+	return c, nil
 }
 
 // prefixErr names the key an error is about unless it already does.
@@ -236,6 +277,9 @@ func (t *Table) Close() {
 		cancel()
 	}
 	t.wg.Wait()
+	for _, tr := range t.own {
+		tr.CloseIdleConnections()
+	}
 	if t.ownHealth != nil {
 		t.ownHealth.CloseIdleConnections()
 	}
