@@ -267,6 +267,7 @@ func goldenCases() []struct {
 				Err:     &record.Error{Kind: record.ErrAborted, Message: "127.0.0.1:50051 broke off the response body", Status: 200},
 			},
 		}},
+		{"grpc", redact.Default, grpcExchanges()},
 		secretsCase("redact_default", redact.Default, secretsBody),
 		secretsCase("redact_strict", redact.Strict, secretsBody),
 		secretsCase("redact_none", redact.None, secretsBody),
@@ -289,6 +290,73 @@ func wsMessages() []record.Message {
 		{Time: fxAt(30003).Add(123 * time.Microsecond), Dir: record.ToClient, Opcode: 1, Size: 7, Payload: []byte{0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00}, Compressed: true},
 		{Time: fxAt(60999), Dir: record.ToServer, Opcode: 8, Size: 9, Payload: []byte{0x03, 0xe9, 's', 'e', 'e', ' ', 'y', 'o', 'u'}, CloseCode: 1001, CloseReason: "see you"},
 		{Time: fxAt(61000), Dir: record.ToClient, Opcode: 8, Size: 2, Payload: []byte{0x03, 0xe8}, CloseCode: 1000},
+	}
+}
+
+// grpcFrame is one length-prefixed message with the given flag byte.
+func grpcFrame(flag byte, payload []byte) []byte {
+	n := len(payload)
+	return append([]byte{flag, byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}, payload...)
+}
+
+// grpcExchanges are the grpc golden's calls: a gRPC server stream with a
+// gzip-compressed reply, and a gRPC-Web call whose reply was captured in
+// part, ending in its trailer frame, with messages past the recorder's
+// limit.
+func grpcExchanges() []record.Exchange {
+	req := append([]byte{0x0a, 12}, "ada lovelace\x10\x03"...) // 1: "ada lovelace", 2: 3
+	reply := append([]byte{0x0a, 10}, "hello, ada"...)
+	zipped := gzipBytes(append([]byte{0x0a, 10}, "hello, ada\x18\x01"...))
+	trailers := []byte("grpc-status: 5\r\ngrpc-message: no%20such%20user\r\n")
+	long := []byte{0x0a, 0x80, 0x20, 'a', 'a', 'a', 'a', 'a', 'a', 'a'} // 1: 4096 bytes, cut
+	msg := func(ms int, dir record.Direction, flag byte, p []byte) record.Message {
+		return record.Message{Time: fxAt(ms), Dir: dir, Opcode: flag, Size: int64(len(p)), Payload: p, Compressed: flag&1 != 0}
+	}
+	return []record.Exchange{
+		{
+			ID: 1, Role: record.RoleServe, Start: fxAt(0), End: fxAt(40), State: record.Done,
+			ClientAddr: "127.0.0.1:51500", ServerAddr: "127.0.0.1:50051",
+			Request: record.Request{
+				Method: "POST", URL: "http://localhost:8080/devproxy.test.v1.Echo/ServerStream", UpstreamURL: "http://127.0.0.1:50051/devproxy.test.v1.Echo/ServerStream",
+				Proto: "HTTP/2.0", Host: "localhost:8080",
+				Header: record.Fields{{Name: "Content-Type", Value: "application/grpc"}, {Name: "Grpc-Accept-Encoding", Value: "gzip"}, {Name: "Te", Value: "trailers"}},
+				Body:   completeBody(grpcFrame(0, req)),
+			},
+			Response: &record.Response{
+				Status: 200, Reason: "OK", Proto: "HTTP/2.0",
+				Header:  record.Fields{{Name: "Content-Type", Value: "application/grpc"}, {Name: "Grpc-Encoding", Value: "gzip"}},
+				Trailer: record.Fields{{Name: "Grpc-Message", Value: ""}, {Name: "Grpc-Status", Value: "0"}},
+				Body:    completeBody(append(grpcFrame(0, reply), grpcFrame(1, zipped)...)),
+			},
+			Timings: record.Timings{Blocked: -1, DNS: -1, Connect: -1, TLS: -1, Send: fxMs(0.2), Wait: fxMs(20), Receive: fxMs(19)},
+			Messages: []record.Message{
+				msg(1, record.ToServer, 0, req),
+				msg(21, record.ToClient, 0, reply),
+				msg(40, record.ToClient, 1, zipped),
+			},
+		},
+		{
+			ID: 2, Role: record.RoleServe, Start: fxAt(100), End: fxAt(130), State: record.Done,
+			ClientAddr: "127.0.0.1:51501", ServerAddr: "127.0.0.1:8081",
+			Request: record.Request{
+				Method: "POST", URL: "http://localhost:8080/users.v1.Users/Get", Proto: "HTTP/1.1", Host: "localhost:8080",
+				Header: record.Fields{{Name: "Content-Type", Value: "application/grpc-web+proto"}, {Name: "X-Grpc-Web", Value: "1"}},
+				Body:   completeBody(grpcFrame(0, req)),
+			},
+			Response: &record.Response{
+				Status: 200, Reason: "OK", Proto: "HTTP/1.1",
+				Header: record.Fields{{Name: "Content-Type", Value: "application/grpc-web+proto"}},
+				Body:   record.Body{Bytes: append(grpcFrame(0, reply), grpcFrame(0, long)...), Size: 4096 + 5*3 + 4 + 3 + int64(len(trailers)), Truncated: true, Complete: true},
+			},
+			Timings: reusedTimings,
+			Messages: []record.Message{
+				msg(101, record.ToServer, 0, req),
+				msg(120, record.ToClient, 0, reply),
+				{Time: fxAt(125), Dir: record.ToClient, Size: 4099, Payload: long, Truncated: true},
+				msg(130, record.ToClient, 0x80, trailers),
+			},
+			MessagesDropped: 3,
+		},
 	}
 }
 

@@ -100,24 +100,25 @@ type harInLog struct {
 }
 
 type harInEntry struct {
-	StartedDateTime *string        `json:"startedDateTime"`
-	Time            *float64       `json:"time"`
-	Request         *harInRequest  `json:"request"`
-	Response        *harInResponse `json:"response"`
-	Timings         *harInTimings  `json:"timings"`
-	ServerIPAddress string         `json:"serverIPAddress"`
-	ResourceType    string         `json:"_resourceType"`
-	ID              *float64       `json:"_devproxyId"`
-	Role            string         `json:"_devproxyRole"`
-	ReplayOf        *float64       `json:"_devproxyReplayOf"`
-	ClientAddr      string         `json:"_devproxyClientAddr"`
-	ServerAddr      string         `json:"_devproxyServerAddr"`
-	Note            string         `json:"_devproxyNote"` // before marks
-	Marks           []harMark      `json:"_devproxyMarks"`
-	Upgraded        *harInUpgrade  `json:"_devproxyUpgraded"`
-	Error           *string        `json:"_error"`
-	MessagesDropped *float64       `json:"_devproxyMessagesDropped"`
-	Messages        []harInMessage `json:"_webSocketMessages"` // see websocket.go
+	StartedDateTime *string            `json:"startedDateTime"`
+	Time            *float64           `json:"time"`
+	Request         *harInRequest      `json:"request"`
+	Response        *harInResponse     `json:"response"`
+	Timings         *harInTimings      `json:"timings"`
+	ServerIPAddress string             `json:"serverIPAddress"`
+	ResourceType    string             `json:"_resourceType"`
+	ID              *float64           `json:"_devproxyId"`
+	Role            string             `json:"_devproxyRole"`
+	ReplayOf        *float64           `json:"_devproxyReplayOf"`
+	ClientAddr      string             `json:"_devproxyClientAddr"`
+	ServerAddr      string             `json:"_devproxyServerAddr"`
+	Note            string             `json:"_devproxyNote"` // before marks
+	Marks           []harMark          `json:"_devproxyMarks"`
+	Upgraded        *harInUpgrade      `json:"_devproxyUpgraded"`
+	Error           *string            `json:"_error"`
+	MessagesDropped *float64           `json:"_devproxyMessagesDropped"`
+	Messages        []harInMessage     `json:"_webSocketMessages"`    // see websocket.go
+	GRPCMessages    []harInGRPCMessage `json:"_devproxyGrpcMessages"` // see grpc.go
 }
 
 type harInUpgrade struct {
@@ -236,13 +237,6 @@ func (e *harInEntry) exchange(i int, mitm bool) (record.Exchange, error) {
 	} else if strings.EqualFold(e.ResourceType, "websocket") {
 		x.Upgraded = true
 	}
-	x.Messages = readMessages(e.Messages)
-	if n, ok := count(e.MessagesDropped); ok {
-		x.MessagesDropped = int(min(n, math.MaxInt32))
-	}
-	if len(x.Messages) > 0 || x.MessagesDropped > 0 {
-		x.Upgraded = true
-	}
 
 	if e.Request == nil {
 		return x, errors.New(`no "request" object`)
@@ -267,6 +261,18 @@ func (e *harInEntry) exchange(i int, mitm bool) (record.Exchange, error) {
 			return x, fmt.Errorf("response: %w", err)
 		}
 		x.Response = resp
+	}
+	// Messages: a WebSocket's, or those of a gRPC call that did not
+	// switch protocols, as Write writes them.
+	x.Messages = readMessages(e.Messages)
+	if n, ok := count(e.MessagesDropped); ok {
+		x.MessagesDropped = int(min(n, math.MaxInt32))
+	}
+	switch {
+	case len(x.Messages) == 0 && !x.Upgraded && isGRPC(&x):
+		x.Messages = readGRPCMessages(e.GRPCMessages)
+	case len(x.Messages) > 0 || x.MessagesDropped > 0:
+		x.Upgraded = true
 	}
 	ours := e.ID != nil
 	if (msg != nil && *msg != "") || (x.Response == nil && !ours) {

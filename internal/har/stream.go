@@ -27,6 +27,7 @@ type Stream struct {
 	r       *redact.Redactor
 	level   redact.Level
 	version string
+	decode  func(*record.Exchange, record.Message) (string, bool)
 	sealed  bool
 	n       int // entries written
 	err     error
@@ -43,7 +44,7 @@ func NewStream(w io.Writer, o Options) (*Stream, error) {
 	if version == "" {
 		version = "devel"
 	}
-	return &Stream{w: w, r: redact.New(level, body.Decoder{}), level: level, version: version}, nil
+	return &Stream{w: w, r: redact.New(level, body.Decoder{}), level: level, version: version, decode: o.DecodeMessage}, nil
 }
 
 // Learn shows x to the redactor, so that its secrets are hidden wherever
@@ -73,7 +74,7 @@ func (s *Stream) Add(x *record.Exchange) error {
 	if err := s.start(); err != nil {
 		return err
 	}
-	e := newHAREntry(x, s.r)
+	e := newHAREntry(x, s.r, s.decode)
 	redactEntry(s.r, &e)
 	sep := ",\n      "
 	if s.n == 0 {

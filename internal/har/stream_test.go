@@ -32,7 +32,7 @@ func encodeDoc(t *testing.T, xs []record.Exchange, level redact.Level) []byte {
 		Comment: "devproxy export; redaction: " + level.Describe(),
 	}}
 	for i := range xs {
-		e := newHAREntry(&xs[i], r)
+		e := newHAREntry(&xs[i], r, nil)
 		redactEntry(r, &e)
 		doc.Log.Entries = append(doc.Log.Entries, e)
 	}

@@ -39,6 +39,12 @@ type Options struct {
 	// Version is devproxy's version, written in log.creator; "" writes
 	// "devel".
 	Version string
+	// DecodeMessage, when set, renders a gRPC message of x (see grpc.go)
+	// as JSON with field names, from a schema; ok is false when it knows
+	// none for the call. It is given the message as recorded, before
+	// redaction, and its JSON is redacted as a JSON body. Nil writes no
+	// "json" fields.
+	DecodeMessage func(x *record.Exchange, m record.Message) (json string, ok bool)
 }
 
 // Write writes xs as a HAR 1.2 document (indented JSON, entries sorted by
@@ -57,7 +63,8 @@ type Options struct {
 // send, wait, receive never negative, time their sum without ssl. A failed
 // exchange without a response has status 0 and "_error". A WebSocket's
 // messages go in "_webSocketMessages" as Chrome DevTools writes them (see
-// websocket.go). devproxy's own data goes in "_devproxy…" fields that Read
+// websocket.go); a gRPC call's bodies are base64 and its messages go in
+// "_devproxyGrpcMessages" (see grpc.go). devproxy's own data goes in "_devproxy…" fields that Read
 // reads back. Stream writes the same document one entry at a time.
 func Write(w io.Writer, xs []record.Exchange, o Options) error {
 	s, err := NewStream(w, o)
@@ -184,24 +191,25 @@ type harCreator struct {
 }
 
 type harEntry struct {
-	StartedDateTime string       `json:"startedDateTime"`
-	Time            float64      `json:"time"`
-	Request         harRequest   `json:"request"`
-	Response        harResponse  `json:"response"`
-	Cache           struct{}     `json:"cache"`
-	Timings         harTimings   `json:"timings"`
-	ServerIPAddress string       `json:"serverIPAddress,omitempty"`
-	ResourceType    string       `json:"_resourceType,omitempty"`
-	ID              uint64       `json:"_devproxyId"`
-	Role            string       `json:"_devproxyRole,omitempty"`
-	ReplayOf        uint64       `json:"_devproxyReplayOf,omitempty"`
-	ClientAddr      string       `json:"_devproxyClientAddr,omitempty"`
-	ServerAddr      string       `json:"_devproxyServerAddr,omitempty"`
-	Marks           []harMark    `json:"_devproxyMarks,omitempty"`
-	Rules           []string     `json:"_devproxyRules,omitempty"` // the rules that fired, by name
-	Upgraded        *harUpgrade  `json:"_devproxyUpgraded,omitempty"`
-	MessagesDropped int          `json:"_devproxyMessagesDropped,omitempty"`
-	Messages        []harMessage `json:"_webSocketMessages,omitempty"` // see websocket.go
+	StartedDateTime string           `json:"startedDateTime"`
+	Time            float64          `json:"time"`
+	Request         harRequest       `json:"request"`
+	Response        harResponse      `json:"response"`
+	Cache           struct{}         `json:"cache"`
+	Timings         harTimings       `json:"timings"`
+	ServerIPAddress string           `json:"serverIPAddress,omitempty"`
+	ResourceType    string           `json:"_resourceType,omitempty"`
+	ID              uint64           `json:"_devproxyId"`
+	Role            string           `json:"_devproxyRole,omitempty"`
+	ReplayOf        uint64           `json:"_devproxyReplayOf,omitempty"`
+	ClientAddr      string           `json:"_devproxyClientAddr,omitempty"`
+	ServerAddr      string           `json:"_devproxyServerAddr,omitempty"`
+	Marks           []harMark        `json:"_devproxyMarks,omitempty"`
+	Rules           []string         `json:"_devproxyRules,omitempty"` // the rules that fired, by name
+	Upgraded        *harUpgrade      `json:"_devproxyUpgraded,omitempty"`
+	MessagesDropped int              `json:"_devproxyMessagesDropped,omitempty"`
+	Messages        []harMessage     `json:"_webSocketMessages,omitempty"`    // see websocket.go
+	GRPCMessages    []harGRPCMessage `json:"_devproxyGrpcMessages,omitempty"` // see grpc.go
 }
 
 // harMark is a record.Mark: what a stage of the engine did.
@@ -372,7 +380,7 @@ func newHARTimings(t record.Timings) (harTimings, float64) {
 // so that sizes and comments describe the text as exported; redactEntry
 // does the rest. It copies every string and slice it needs, so the entry
 // may be edited freely.
-func newHAREntry(x *record.Exchange, r *redact.Redactor) harEntry {
+func newHAREntry(x *record.Exchange, r *redact.Redactor, decode func(*record.Exchange, record.Message) (string, bool)) harEntry {
 	e := harEntry{
 		StartedDateTime: harTime(x.Start),
 		ID:              x.ID,
@@ -405,8 +413,12 @@ func newHAREntry(x *record.Exchange, r *redact.Redactor) harEntry {
 	}
 	e.Request = newHARRequest(x, r)
 	e.Response = newHARResponse(x, r)
-	if e.ResourceType == "websocket" {
+	switch {
+	case e.ResourceType == "websocket":
 		e.Messages = newHARMessages(x, r)
+		e.MessagesDropped = x.MessagesDropped
+	case isGRPC(x) && !x.Upgraded:
+		e.GRPCMessages = newHARGRPCMessages(x, r, decode)
 		e.MessagesDropped = x.MessagesDropped
 	}
 	return e
@@ -590,7 +602,7 @@ func newHARBody(b record.Body, h record.Fields, alreadyDecoded bool, r *redact.R
 		// applies.
 		comments = []string{"body hidden whole by redaction: it could not be parsed for redaction (" + whole + ")"}
 	}
-	if !body.IsBinary(data) {
+	if whole != "" || !body.IsBinary(data) && !grpcBase64(h.Get("Content-Type")) {
 		out.text = string(data)
 	} else {
 		out.text = base64.StdEncoding.EncodeToString(data)

@@ -50,6 +50,8 @@ var keys = []key{
 	{name: "dur", phase: PhaseResponse, parse: parseDurTerm, eval: evalDur},
 	{name: "size", phase: PhaseResponse, parse: parseSizeTerm, eval: evalSize},
 	{name: "type", phase: PhaseResponse, parse: parseText, eval: evalType},
+	{name: "rpc", phase: PhaseRequest, parse: parseRPC, eval: evalRPC},
+	{name: "grpc-status", phase: PhaseResponse, parse: parseGRPCStatus, eval: evalGRPCStatus},
 	{name: "route", phase: PhaseRequest, parse: parseMarkGlob, eval: evalMark("route")},
 	{name: "upstream", phase: PhaseRequest, parse: parseMarkGlob, eval: evalUpstream},
 	{name: "rule", phase: PhaseRequest, parse: parseMarkGlob, eval: evalRule},
@@ -61,6 +63,7 @@ var keys = []key{
 	{name: "mocked", form: formWord, phase: PhaseRequest, eval: hasMark("mocked")},
 	{name: "faulted", form: formWord, phase: PhaseResponse, eval: hasMark("faulted")},
 	{name: "limited", form: formWord, phase: PhaseRequest, eval: func(_ *term, x *record.Exchange, _ Env) bool { v, _ := x.Mark("limit"); return v == "limited" }},
+	{name: "grpc", form: formWord, phase: PhaseRequest, eval: func(_ *term, x *record.Exchange, _ Env) bool { return isGRPCCall(x) }},
 	{form: formText, phase: PhaseResponse, bodies: true, eval: evalText},
 }
 

@@ -22,7 +22,7 @@ func quote(v string, text bool) string {
 		}
 	}
 	if bare && text {
-		if v == "error" || v == "replay" || isOr(v) || strings.HasPrefix(v, "-") || strings.HasPrefix(v, "(") || strings.Contains(v, ":") {
+		if lookup(formWord, v) != nil || isOr(v) || strings.HasPrefix(v, "-") || strings.HasPrefix(v, "(") || strings.Contains(v, ":") {
 			bare = false
 		}
 	}

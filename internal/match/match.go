@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/devproxy/devproxy/internal/record"
+	"github.com/devproxy/devproxy/internal/suggest"
 )
 
 // Matcher selects exchanges; see Parse for the language. A Matcher is
@@ -110,6 +111,14 @@ type Env struct {
 //	                ways; no operator means >=
 //	type:json       the response Content-Type contains json (for an upgraded
 //	                exchange, also its Upgrade protocol: type:websocket)
+//	rpc:Echo/Unary  a gRPC, gRPC-Web or Connect call whose "pkg.Service/Method"
+//	                contains Echo/Unary (case-insensitive), or with * ? or [..]
+//	                a glob matching it or "Service/Method" whole (rpc:*/Get*)
+//	grpc-status:NOT_FOUND
+//	                the call's gRPC status, by name (any case, NotFound too)
+//	                or number, or a list (NOT_FOUND,INTERNAL); from trailers,
+//	                a trailers-only response, a gRPC-Web trailer frame or a
+//	                Connect end of stream. Calls without a status never match.
 //	route:api       the route that took the request (serve's routes) contains
 //	                api, or a glob matches it
 //	upstream:3001   the upstream that answered (or the URL the request was
@@ -124,6 +133,7 @@ type Env struct {
 //	modified        a rule changed the request or the response
 //	mocked          a rule answered without calling the upstream
 //	faulted         a rule injected a fault (delay, status, reset, …)
+//	grpc            the exchange is a gRPC, gRPC-Web or Connect call
 //
 // An empty expression matches everything.
 func Parse(s string) (*Matcher, error) {
@@ -223,6 +233,7 @@ type term struct {
 	hasVal  bool     // header:name=value
 	op      cmpOp
 	n       int64 // size in bytes, duration in ns
+	codes   []int // gRPC status alternatives
 }
 
 func parseTerm(tk token) (term, error) {
@@ -252,7 +263,11 @@ func parseTerm(tk token) (term, error) {
 			t.text = strings.ToLower(t.raw)
 			return t, nil
 		}
-		return t, bad("unknown key %q; keys are %s (quote the token to search for it as text)", tk.key, strings.Join(Keys(), ", "))
+		hint := ""
+		if best, ok := suggest.Nearest(strings.ToLower(tk.key), Keys()); ok {
+			hint = "; did you mean " + best + ":?"
+		}
+		return t, bad("unknown key %q%s; keys are %s (quote the token to search for it as text)", tk.key, hint, strings.Join(Keys(), ", "))
 	}
 	t.key = k
 	if tk.value == "" {

@@ -411,10 +411,14 @@ func FuzzParse(f *testing.F) {
 		"status:", `body:"x`, "stauts:ok", "path:[", "localhost:3000", "--x", "-",
 		"(status:404 | status:500) host:api", "method:GET or method:POST", "-(a b) or c", "a (b or c)",
 		"((a", "a)", "()", "a or", "or a", `"or" | "|"`, "f(x)y", "-(-(a))", "-)", "--(a)",
+		"grpc", "-grpc rpc:*/Get*", "grpc-status:NOT_FOUND,5", "rpc:echo/unary", `"grpc" grpc-status:nope`,
 	} {
 		f.Add(s)
 	}
 	xs := filterSamples()
+	for name, x := range grpcSamples() {
+		xs["grpc "+name] = x
+	}
 	f.Fuzz(func(t *testing.T, s string) {
 		flt, err := Parse(s)
 		if err != nil {
