@@ -94,11 +94,23 @@ type Agent struct {
 	// which understands HeaderDraining.
 	devproxyRelay atomic.Bool
 
+	// entry is the link to the relay at Relay (--proxy, perhaps a load
+	// balancer): the only link of an agent whose relay runs alone, and in
+	// a fleet the way to learn the fleet (agentfleet.go).
+	entry *relayLink
+
 	mu      sync.Mutex
-	state   string
-	tunnel  agentTunnel        // the tunnel being served, if any
 	stopRun context.CancelFunc // cancels Run's context (the hard stop)
 	running chan struct{}      // closed when Run returns; nil before Run
+	runCtx  context.Context    // Run's context, for the links it starts
+	// links are the tunnels to the fleet's relays, by URL; fleet is the
+	// fleet as last announced (empty: the relay runs alone).
+	links       map[string]*relayLink
+	fleet       []FleetMember
+	linksWG     sync.WaitGroup
+	changed     chan struct{} // closed and replaced when a link changes
+	pollFleet   int           // fleet size a poll answer announced
+	skippedURLs map[string]bool
 }
 
 // agentTunnel is the agent's end of a connected tunnel: a server of the
@@ -165,33 +177,17 @@ func NewAgent(o AgentOptions) (*Agent, error) {
 	drain, startDrain := context.WithCancel(context.Background())
 	var name [8]byte
 	_, _ = rand.Read(name[:])
-	return &Agent{opts: o, client: &http.Client{Transport: tr}, handshake: upgradeClient(tr), name: hex.EncodeToString(name[:]), state: "starting", drain: drain, startDrain: startDrain}, nil
+	a := &Agent{opts: o, client: &http.Client{Transport: tr}, handshake: upgradeClient(tr), name: hex.EncodeToString(name[:]), drain: drain, startDrain: startDrain,
+		links: map[string]*relayLink{}, changed: make(chan struct{}), skippedURLs: map[string]bool{}}
+	a.entry = a.newLink(o.Relay, true)
+	return a, nil
 }
 
-// Status describes the connection to the relay, for the UI header.
-func (a *Agent) Status() string {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.state
-}
-
-func (a *Agent) setState(s string, attrs ...any) { a.setStateLog(s, true, attrs...) }
-
-// setStateLog records the state; it is logged only when asked and changed.
-func (a *Agent) setStateLog(s string, log bool, attrs ...any) {
-	a.mu.Lock()
-	changed := a.state != s
-	a.state = s
-	a.mu.Unlock()
-	if changed && log {
-		a.opts.Logger.Info("agent: "+s, a.where(attrs...)...)
-	}
-}
+// setState records the entry link's state and logs it when it changed.
+func (a *Agent) setState(s string, attrs ...any) { a.entry.setStateLog(s, true, attrs...) }
 
 // where puts the relay and the backend in front of attrs, for the log.
-func (a *Agent) where(attrs ...any) []any {
-	return append([]any{"relay", a.opts.Relay.String(), "backend", a.opts.Backend}, attrs...)
-}
+func (a *Agent) where(attrs ...any) []any { return a.entry.where(attrs...) }
 
 func (a *Agent) authorize(h http.Header) {
 	if a.opts.Token != "" {
@@ -209,8 +205,10 @@ var ErrAgentRejected = errors.New("the relay rejected the agent")
 
 // Run connects and serves until ctx ends or Shutdown is called,
 // reconnecting with exponential backoff (fast first retries, capped at 30 s,
-// with jitter). When ctx ends, requests in flight are cancelled; Shutdown
-// lets them finish first. Run is called once.
+// with jitter). When the relay announces a fleet, Run keeps a tunnel to
+// each of its relays too, each reconnecting on its own (agentfleet.go).
+// When ctx ends, requests in flight are cancelled; Shutdown lets them
+// finish first. Run is called once.
 func (a *Agent) Run(ctx context.Context) error {
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -220,34 +218,65 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer a.client.CloseIdleConnections()
 	defer a.handshake.CloseIdleConnections()
 	a.mu.Lock()
-	a.stopRun, a.running = stop, done
+	a.stopRun, a.running, a.runCtx = stop, done, ctx
 	a.mu.Unlock()
+	a.entry.run(ctx)
+	// The entry link ends with ctx or Shutdown, and so do the others.
+	a.linksWG.Wait()
+	a.setState("stopped")
+	return nil
+}
+
+// run connects and serves until ctx ends or the link drains, reconnecting
+// with backoff. The entry link stands by while the fleet's relays are
+// served over their own links.
+func (l *relayLink) run(ctx context.Context) {
+	a := l.a
 	mode := a.opts.Mode
+	if !l.entry && (mode == ModePoll || mode == ModeAuto) {
+		mode = ModeTunnel // fleets are announced over tunnels only
+	}
 	bo := newBackoff(100*time.Millisecond, 30*time.Second, 0.2)
 	failures := 0 // attempts in a row that ended without a connection
-	for ctx.Err() == nil && a.drain.Err() == nil {
+	for ctx.Err() == nil && l.drain.Err() == nil {
+		if l.entry && mode != ModePoll {
+			if changed, standBy := a.entryStandsBy(); standBy {
+				l.setStateLog("standing by: the fleet's relays are served over their own links", false)
+				select {
+				case <-ctx.Done():
+				case <-l.drain.Done():
+				case <-changed:
+				}
+				failures = 0
+				bo.Reset()
+				continue
+			}
+		}
 		var err error
 		var up time.Duration
 		switch mode {
 		case ModePoll:
-			a.setState("polling relay (poll transport)")
+			l.setState("polling relay (poll transport)")
 			err = a.runPoll(ctx)
 		default:
-			a.setStateLog("connecting to relay", false)
-			up, err = a.runTunnel(ctx)
+			l.setStateLog("connecting to relay", false)
+			up, err = l.runTunnel(ctx)
 			if errors.Is(err, errNoTunnel) && mode == ModeAuto {
 				a.opts.Logger.Info("agent: relay has no native tunnel; falling back to the poll transport", "reason", err)
 				mode = ModePoll
 				continue
 			}
 		}
-		if ctx.Err() != nil || a.drain.Err() != nil {
+		if ctx.Err() != nil || l.drain.Err() != nil {
 			break
 		}
 		reason := cause(err)
 		if up > 0 {
 			failures = 0
-			a.opts.Logger.Warn("agent: disconnected from the relay", a.where("reason", reason, "connected_for", up.Round(time.Second).String())...)
+			a.opts.Logger.Warn("agent: disconnected from the relay", l.where("reason", reason, "connected_for", up.Round(time.Second).String())...)
+		}
+		if l.retired() {
+			continue // it handed its relay over to that relay's own link
 		}
 		failures++
 		if up > 10*time.Second {
@@ -256,20 +285,22 @@ func (a *Agent) Run(ctx context.Context) error {
 		wait := bo.Next()
 		level := slog.LevelWarn
 		if errors.Is(err, ErrAgentRejected) {
-			wait = max(wait, 5*time.Second)
+			// A relay of a fleet may not know a backend registered on
+			// another a moment ago: the first retries come soon.
+			if failures > 2 {
+				wait = max(wait, 5*time.Second)
+			}
 			level = slog.LevelError
 		}
 		wait = wait.Round(100 * time.Millisecond)
-		a.setStateLog(fmt.Sprintf("disconnected: %s; retrying in %s", reason, wait), false)
-		a.opts.Logger.Log(ctx, level, "agent: retrying", "retry_in", wait.String(), "reason", reason, "attempt", failures)
+		l.setStateLog(fmt.Sprintf("disconnected: %s; retrying in %s", reason, wait), false)
+		a.opts.Logger.Log(ctx, level, "agent: retrying", l.where("retry_in", wait.String(), "reason", reason, "attempt", failures)...)
 		select {
 		case <-ctx.Done():
-		case <-a.drain.Done():
+		case <-l.drain.Done():
 		case <-time.After(wait):
 		}
 	}
-	a.setState("stopped")
-	return nil
 }
 
 // Shutdown stops the agent gracefully: it takes no new requests (the relay
@@ -280,18 +311,28 @@ func (a *Agent) Run(ctx context.Context) error {
 func (a *Agent) Shutdown(ctx context.Context) error {
 	a.mu.Lock()
 	a.startDrain()
-	t, stop, done := a.tunnel, a.stopRun, a.running
+	var tunnels []agentTunnel
+	for _, l := range a.allLinksLocked() {
+		if l.tunnel != nil {
+			tunnels = append(tunnels, l.tunnel)
+		}
+	}
+	stop, done := a.stopRun, a.running
 	a.mu.Unlock()
 	if done == nil {
 		return nil // Run was never called
 	}
 	a.setState("shutting down: finishing the requests in flight")
+	// A go-away on each tunnel: the relays send no more requests on it
+	// (any that cross it are refused, and they send them elsewhere);
+	// those in flight finish, then the tunnels close.
+	errs := make(chan error, len(tunnels))
+	for _, t := range tunnels {
+		go func() { errs <- t.shutdown(ctx) }()
+	}
 	var err error
-	if t != nil {
-		// A go-away: the relay sends no more requests on this tunnel
-		// (any that cross it are refused, and it sends them elsewhere);
-		// those in flight finish, then the tunnel closes.
-		err = t.shutdown(ctx)
+	for range tunnels {
+		err = errors.Join(err, <-errs)
 	}
 	select {
 	case <-done: // poll requests finished too
@@ -305,10 +346,11 @@ func (a *Agent) Shutdown(ctx context.Context) error {
 
 // runTunnel opens the tunnel and serves the requests the relay sends on
 // it, until the tunnel drops. It returns how long the tunnel was up.
-func (a *Agent) runTunnel(ctx context.Context) (time.Duration, error) {
+func (l *relayLink) runTunnel(ctx context.Context) (time.Duration, error) {
+	a := l.a
 	hctx, cancel := context.WithCancel(ctx)
-	stopDrainWatch := context.AfterFunc(a.drain, cancel) // Shutdown ends a handshake
-	conn, proto, how, err := a.dialTunnel(hctx)
+	stopDrainWatch := context.AfterFunc(l.drain, cancel) // Shutdown ends a handshake
+	conn, proto, how, err := a.dialTunnel(hctx, l.url)
 	cancel()
 	if !stopDrainWatch() {
 		if err == nil {
@@ -320,11 +362,15 @@ func (a *Agent) runTunnel(ctx context.Context) (time.Duration, error) {
 		return 0, err
 	}
 	var t agentTunnel
+	opts := a.opts
+	opts.Handler = l.counted(a.opts.Handler)
 	switch proto {
 	case ProtocolH2:
-		t = newH2Server(conn, &a.opts)
+		srv := newH2Server(conn, &opts)
+		srv.control = l.control()
+		t = srv
 	default:
-		if t, err = newYamuxServer(conn, &a.opts); err != nil {
+		if t, err = newYamuxServer(conn, &opts); err != nil {
 			conn.Close()
 			return 0, err
 		}
@@ -332,24 +378,29 @@ func (a *Agent) runTunnel(ctx context.Context) (time.Duration, error) {
 	// Registered under the lock Shutdown takes: either Shutdown sees this
 	// tunnel and drains it, or this sees that Shutdown began.
 	a.mu.Lock()
-	if a.drain.Err() != nil {
+	if l.drain.Err() != nil {
 		a.mu.Unlock()
 		t.close()
 		return 0, errors.New("shutting down")
 	}
-	a.tunnel = t
+	l.tunnel = t
+	l.retiring = false
 	a.mu.Unlock()
+	start := time.Now()
+	l.setConnected(true, start)
+	defer l.setConnected(false, start)
 	defer func() {
 		a.mu.Lock()
-		a.tunnel = nil
+		l.tunnel = nil
 		a.mu.Unlock()
 	}()
-	start := time.Now()
-	a.setStateLog(fmt.Sprintf("connected to relay (tunnel) since %s", start.Format("15:04:05")), false)
-	a.opts.Logger.Info("agent: connected to the relay", a.where("transport", "tunnel", "protocol", protocolName(proto), "carrier", string(how))...)
+	a.opts.Logger.Info("agent: connected to the relay", l.where("transport", "tunnel", "protocol", protocolName(proto), "carrier", string(how))...)
 	stop := context.AfterFunc(ctx, t.close)
 	defer stop()
 	t.serve()
+	if n := l.inflight.Load(); n > 0 {
+		a.opts.Logger.Warn("agent: the tunnel to the relay was lost with requests in flight; they failed (recorded as \"client went away\": the relay was their client)", l.where("requests", n)...)
+	}
 	return time.Since(start), errors.New("tunnel closed")
 }
 
@@ -361,47 +412,49 @@ func protocolName(proto string) string {
 	return "yamux"
 }
 
-// dialTunnel opens the tunnel's connection and says which protocol it
-// speaks and how it got there. In tunnel mode the direct upgrade comes
-// first; when anything on the way refuses it (or the relay predates it),
-// a WebSocket follows, and later tunnels start there once it worked. Over
-// the WebSocket, a relay that picks no subprotocol speaks yamux.
-func (a *Agent) dialTunnel(ctx context.Context) (net.Conn, string, carrier, error) {
+// dialTunnel opens the tunnel's connection to the relay at base and says
+// which protocol it speaks and how it got there. In tunnel mode the direct
+// upgrade comes first; when anything on the way refuses it (or the relay
+// predates it), a WebSocket follows, and later tunnels start there once it
+// worked. Over the WebSocket, a relay that picks no subprotocol speaks
+// yamux.
+func (a *Agent) dialTunnel(ctx context.Context, base *url.URL) (net.Conn, string, carrier, error) {
 	switch a.opts.Mode {
 	case ModeYamux:
-		conn, _, err := a.dialCarrier(ctx, carrierWebSocket, nil)
+		conn, _, err := a.dialCarrier(ctx, base, carrierWebSocket, nil)
 		return conn, "yamux", carrierWebSocket, err
 	}
 	var upgradeErr error
 	if a.opts.Mode != ModeWebSocket && !a.webSocketOnly.Load() {
-		conn, _, err := a.dialCarrier(ctx, carrierUpgrade, []string{ProtocolH2})
+		conn, _, err := a.dialCarrier(ctx, base, carrierUpgrade, []string{ProtocolH2})
 		if err == nil || errors.Is(err, ErrAgentRejected) || ctx.Err() != nil {
 			return conn, ProtocolH2, carrierUpgrade, err
 		}
 		upgradeErr = err
 	}
-	conn, proto, err := a.dialCarrier(ctx, carrierWebSocket, []string{ProtocolH2})
+	conn, proto, err := a.dialCarrier(ctx, base, carrierWebSocket, []string{ProtocolH2})
 	if err != nil {
 		return nil, "", "", err
 	}
+	where := append([]any{"relay", base.String()}, "backend", a.opts.Backend)
 	if errors.Is(upgradeErr, errNoTunnel) {
 		// Refused or held on the way, where a WebSocket passes: not a
 		// passing failure, so later tunnels start with the WebSocket.
 		a.webSocketOnly.Store(true)
-		a.opts.Logger.Info("agent: the direct upgrade did not reach the relay; the tunnel goes over a WebSocket from now on", a.where("reason", cause(upgradeErr))...)
+		a.opts.Logger.Info("agent: the direct upgrade did not reach the relay; the tunnel goes over a WebSocket from now on", append(where, "reason", cause(upgradeErr))...)
 	}
 	if proto != ProtocolH2 {
 		proto = "yamux"
-		a.opts.Logger.Info("agent: the relay predates HTTP/2 tunnels; speaking yamux over the WebSocket (upgrade the relay for faster transfers)", a.where()...)
+		a.opts.Logger.Info("agent: the relay predates HTTP/2 tunnels; speaking yamux over the WebSocket (upgrade the relay for faster transfers)", where...)
 	}
 	return conn, proto, carrierWebSocket, nil
 }
 
-// dialCarrier opens one carrier, offering protocols (the Upgrade token; the
-// WebSocket's subprotocols), within handshakeTimeout. It returns the
-// protocol the relay chose. A relay without the tunnel, or an answer other
-// than the upgrade, is errNoTunnel.
-func (a *Agent) dialCarrier(ctx context.Context, how carrier, protocols []string) (net.Conn, string, error) {
+// dialCarrier opens one carrier to the relay at base, offering protocols
+// (the Upgrade token; the WebSocket's subprotocols), within
+// handshakeTimeout. It returns the protocol the relay chose. A relay
+// without the tunnel, or an answer other than the upgrade, is errNoTunnel.
+func (a *Agent) dialCarrier(ctx context.Context, base *url.URL, how carrier, protocols []string) (net.Conn, string, error) {
 	hctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
 	defer cancel()
 	var conn net.Conn
@@ -409,9 +462,9 @@ func (a *Agent) dialCarrier(ctx context.Context, how carrier, protocols []string
 	var err error
 	if how == carrierUpgrade {
 		proto = protocols[0]
-		conn, err = a.dialUpgrade(hctx, proto)
+		conn, err = a.dialUpgrade(hctx, base, proto)
 	} else {
-		conn, proto, err = a.dialWebSocket(hctx, protocols)
+		conn, proto, err = a.dialWebSocket(hctx, base, protocols)
 	}
 	var refused *errRefused
 	switch {

@@ -153,6 +153,7 @@ func (a *Agent) listPending(ctx context.Context, draining bool) ([]string, error
 	defer res.Body.Close()
 	if res.Header.Get(HeaderRelay) != "" {
 		a.devproxyRelay.Store(true)
+		a.notePollFleet(res.Header)
 	}
 	body, err := io.ReadAll(io.LimitReader(res.Body, maxPendingBody+1))
 	if err != nil {

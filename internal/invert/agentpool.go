@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -63,6 +64,13 @@ type tunnelAgent struct {
 	since     time.Time
 	transport *http.Transport
 	m         *route.Member
+
+	// secret authenticates the relay's fleet announcements on this
+	// tunnel (sent in its hello); announced is the fleet version the agent
+	// was told, under announceMu (fleet.go).
+	secret     string
+	announceMu sync.Mutex
+	announced  uint64
 }
 
 // relaySession is the relay's end of an agent's tunnel.
@@ -90,7 +98,7 @@ func (a *tunnelAgent) member() *route.Member      { return a.m }
 func (a *tunnelAgent) RoundTrip(req *http.Request) (*http.Response, error) {
 	if rt := a.sess.native(); rt != nil && req.Header.Get("Upgrade") == "" {
 		res, err := rt.RoundTrip(req)
-		if errors.Is(err, errGoingAway) {
+		if errors.Is(err, errGoingAway) || unsentH2(err) {
 			// The agent refused the stream or it was never opened: the
 			// agent did not see the request (a body may have been read,
 			// which the engine checks before sending it elsewhere).
@@ -120,6 +128,23 @@ func (a *tunnelAgent) dial(ctx context.Context) (net.Conn, error) {
 // request to another agent whatever its method, as long as it can still
 // send the body.
 func notTaken(err error) error { return &net.OpError{Op: "dial", Net: "agent", Err: err} }
+
+// unsentH2 reports whether an HTTP/2 round trip failed before the agent
+// took the request, though the tunnel is lost by now: the connection was
+// already unusable when the stream was to open, or the agent's GOAWAY
+// (which a closing agent sends first, see h2goaway.go) named an earlier
+// stream as its last, or it refused the stream. Go's HTTP/2 client retries
+// the same errors (http2canRetryError); its error values are not
+// exported, so they are told by their text.
+func unsentH2(err error) bool {
+	if err == nil {
+		return false
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "http2: client conn not usable") ||
+		strings.Contains(msg, "received Server's graceful shutdown GOAWAY") ||
+		strings.Contains(msg, "REFUSED_STREAM")
+}
 
 // isNotTaken reports whether err is a notTaken error.
 func isNotTaken(err error) bool {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -87,9 +88,10 @@ func (a *Agent) handshakeHeaders() http.Header {
 	return h
 }
 
-// tunnelURL is the relay's tunnel endpoint, as http(s) or ws(s).
-func (a *Agent) tunnelURL(ws bool) string {
-	u := *a.opts.Relay
+// tunnelURL is the tunnel endpoint of the relay at base, as http(s) or
+// ws(s).
+func tunnelURL(base *url.URL, ws bool) string {
+	u := *base
 	u.Path = strings.TrimSuffix(u.Path, "/") + TunnelPath
 	if ws {
 		u.Scheme = map[string]string{"https": "wss", "http": "ws"}[u.Scheme]
@@ -122,11 +124,11 @@ func refusal(res *http.Response, err error) error {
 	return &errRefused{status: res.StatusCode, ours: ours, err: err}
 }
 
-// dialUpgrade asks the relay for a direct tunnel speaking proto.
-func (a *Agent) dialUpgrade(ctx context.Context, proto string) (net.Conn, error) {
+// dialUpgrade asks the relay at base for a direct tunnel speaking proto.
+func (a *Agent) dialUpgrade(ctx context.Context, base *url.URL, proto string) (net.Conn, error) {
 	var tcp net.Conn
 	ctx = context.WithValue(ctx, dialedConnKey{}, &tcp)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.tunnelURL(false), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, tunnelURL(base, false), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -148,10 +150,10 @@ func (a *Agent) dialUpgrade(ctx context.Context, proto string) (net.Conn, error)
 	return &upgradedConn{ReadWriteCloser: rwc, tcp: tcp}, nil
 }
 
-// dialWebSocket opens the tunnel over a WebSocket, offering subprotocols;
-// it returns the one the relay chose ("" for none).
-func (a *Agent) dialWebSocket(ctx context.Context, subprotocols []string) (net.Conn, string, error) {
-	c, res, err := websocket.Dial(ctx, a.tunnelURL(true), &websocket.DialOptions{
+// dialWebSocket opens the tunnel to the relay at base over a WebSocket,
+// offering subprotocols; it returns the one the relay chose ("" for none).
+func (a *Agent) dialWebSocket(ctx context.Context, base *url.URL, subprotocols []string) (net.Conn, string, error) {
+	c, res, err := websocket.Dial(ctx, tunnelURL(base, true), &websocket.DialOptions{
 		HTTPClient: a.handshake, HTTPHeader: a.handshakeHeaders(), Subprotocols: subprotocols,
 	})
 	if err != nil {

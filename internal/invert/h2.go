@@ -67,9 +67,9 @@ type h2Session struct {
 }
 
 // newH2Session starts the HTTP/2 client on conn and waits, up to ctx, for
-// the agent's answer to a first request: the agent speaks HTTP/2 on it, and
-// its settings are in.
-func newH2Session(ctx context.Context, conn net.Conn, window uint32) (*h2Session, error) {
+// the agent's answer to a first request (the hello, with the headers in
+// hello): the agent speaks HTTP/2 on it, and its settings are in.
+func newH2Session(ctx context.Context, conn net.Conn, window uint32, hello http.Header) (*h2Session, error) {
 	nc := newNotifyConn(conn)
 	tr := &http.Transport{
 		Protocols:          unencryptedH2(),
@@ -87,6 +87,9 @@ func newH2Session(ctx context.Context, conn net.Conn, window uint32) (*h2Session
 	stop := context.AfterFunc(ctx, func() { cc.Close() })
 	defer stop()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://agent.invalid/", nil)
+	for k, v := range hello {
+		req.Header[k] = v
+	}
 	req.Header.Set(HeaderTunnel, "hello")
 	res, err := cc.RoundTrip(req)
 	if err != nil {
@@ -252,6 +255,11 @@ type h2Server struct {
 	h2       *http.Server
 	h1       *http.Server
 	streams  *streamListener
+	// goAway sees the server's GOAWAY go out (h2goaway.go).
+	goAway *goAwayWatch
+	// control answers the relay's own requests, the hello and fleet
+	// announcements (agentfleet.go); nil: the hello gets 204.
+	control http.HandlerFunc
 }
 
 func newH2Server(conn net.Conn, o *AgentOptions) *h2Server {
@@ -259,7 +267,8 @@ func newH2Server(conn net.Conn, o *AgentOptions) *h2Server {
 	// Go's HTTP/2 server reads frames straight from its connection: two
 	// reads for each small frame (a header, then the payload) without a
 	// buffer under it. The client has its own.
-	s := &h2Server{conn: newNotifyConn(newReadBufConn(conn)), streams: newStreamListener(conn), workers: newHandlerPool()}
+	s := &h2Server{goAway: newGoAwayWatch(newReadBufConn(conn)), streams: newStreamListener(conn), workers: newHandlerPool()}
+	s.conn = newNotifyConn(s.goAway)
 	s.requests = coalesced{o.Handler}
 	s.h2 = &http.Server{
 		Handler:   s,
@@ -281,8 +290,14 @@ func (s *h2Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.Header.Get(HeaderTunnel) {
 	case "":
 		s.workers.serve(s.requests, w, r)
-	case "hello":
-		w.WriteHeader(http.StatusNoContent)
+	case "hello", "fleet":
+		if s.control != nil {
+			s.control(w, r)
+		} else if r.Header.Get(HeaderTunnel) == "hello" {
+			w.WriteHeader(http.StatusNoContent)
+		} else {
+			http.Error(w, "devproxy agent: no fleet here", http.StatusNotFound)
+		}
 	case "stream":
 		if r.Method != http.MethodConnect {
 			http.Error(w, "devproxy agent: a stream is a CONNECT", http.StatusBadRequest)
@@ -342,6 +357,7 @@ func (s *h2Server) shutdown(ctx context.Context) error {
 }
 
 func (s *h2Server) close() {
+	goAwayFirst(s.h2, s.goAway, s.conn.closed)
 	s.workers.close()
 	s.conn.Close()
 	s.h2.Close()

@@ -13,6 +13,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -59,6 +60,10 @@ type RelayOptions struct {
 	// tunnel, or a 502 or 504 from its engine: it could not reach its
 	// backend) is skipped while its backend has other agents. Default 10s.
 	AgentFailWindow time.Duration
+	// Fleet makes the relay one of several behind a load balancer: it
+	// tells its agents the fleet's relays so that they keep a tunnel to
+	// each (fleet.go). Nil: the relay runs alone.
+	Fleet *FleetOptions
 }
 
 // Relay is the public side of the inverting proxy: an http.Handler that
@@ -86,6 +91,9 @@ type Relay struct {
 	// legacyTunnel makes the relay answer tunnels as relays before HTTP/2
 	// tunnels did (yamux over a WebSocket only), for compatibility tests.
 	legacyTunnel atomic.Bool
+
+	// fleet is the relay's fleet membership; nil when it runs alone.
+	fleet *fleet
 }
 
 // NewRelay returns a relay.
@@ -139,6 +147,12 @@ func NewRelay(o RelayOptions) (*Relay, error) {
 		return nil, err
 	}
 	r.engine = engine
+	if o.Fleet != nil {
+		if r.fleet, err = newFleet(r, *o.Fleet); err != nil {
+			return nil, err
+		}
+		r.fleet.start()
+	}
 	return r, nil
 }
 
@@ -222,6 +236,9 @@ func (r *Relay) Drain() { r.closeOnce.Do(func() { close(r.closing) }) }
 func (r *Relay) Close() {
 	r.Drain()
 	r.closedOnce.Do(func() { close(r.closed) })
+	if r.fleet != nil {
+		r.fleet.stop()
+	}
 	r.mu.Lock()
 	pools := make([]*agentPool, 0, len(r.pools))
 	for _, p := range r.pools {
@@ -368,9 +385,10 @@ func (r *Relay) handleTunnel(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	var sess relaySession
+	hello, secret, announced := r.tunnelHello()
 	if proto == ProtocolH2 {
 		ctx, cancel := context.WithTimeout(req.Context(), handshakeTimeout)
-		sess, err = newH2Session(ctx, conn, r.opts.StreamWindow)
+		sess, err = newH2Session(ctx, conn, r.opts.StreamWindow, hello)
 		cancel()
 	} else {
 		sess, err = newYamuxSession(conn, r.opts.Logger, r.opts.StreamWindow)
@@ -381,7 +399,7 @@ func (r *Relay) handleTunnel(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	p := r.pool(id)
-	a := &tunnelAgent{sess: sess, since: time.Now()}
+	a := &tunnelAgent{sess: sess, since: time.Now(), secret: secret, announced: announced}
 	// The agent serves HTTP/1.1 on the byte streams of its tunnel.
 	var h1 http.Protocols
 	h1.SetHTTP1(true)
@@ -400,6 +418,10 @@ func (r *Relay) handleTunnel(w http.ResponseWriter, req *http.Request) {
 		a.transport.DisableKeepAlives = true
 	}
 	p.addTunnel(a)
+	if r.fleet != nil {
+		// The fleet may have changed since the hello.
+		go r.announceTo(a)
+	}
 	r.opts.Logger.Info("agent connected", "backend", id, "transport", "tunnel", "protocol", protocolName(proto), "carrier", string(how), "remote", req.RemoteAddr)
 	select {
 	case <-sess.done():
@@ -438,6 +460,10 @@ func (r *Relay) handlePoll(w http.ResponseWriter, req *http.Request, sub string)
 		return false
 	}
 	w.Header().Set(HeaderRelay, "1")
+	if r.fleet != nil {
+		// The poll transport reaches only this relay (the agent warns).
+		w.Header().Set(HeaderFleetSize, strconv.Itoa(r.fleet.size()))
+	}
 	id := req.Header.Get(HeaderBackendID)
 	if !r.authorizeAgent(w, req, id) {
 		return true
@@ -454,6 +480,8 @@ func (r *Relay) handlePoll(w http.ResponseWriter, req *http.Request, sub string)
 type backendView struct {
 	Backend
 	Status AgentPoolStatus `json:"status"`
+	// Relays are, in a fleet, the relays that hold the backend's agents.
+	Relays []RelayAgents `json:"relays,omitempty"`
 }
 
 func (r *Relay) handleAdmin(w http.ResponseWriter, req *http.Request, rest string) {
@@ -538,7 +566,11 @@ func (r *Relay) view(b Backend) backendView {
 	if b.Rules == nil {
 		b.Rules = []string{}
 	}
-	return backendView{Backend: b, Status: r.Status(b.ID)}
+	v := backendView{Backend: b, Status: r.Status(b.ID)}
+	if r.fleet != nil {
+		v.Relays = r.fleet.holders(b.ID)
+	}
+	return v
 }
 
 // patchBackend changes a backend's rules: PATCH /api/backends/{id} with
