@@ -43,6 +43,10 @@ func (m *Model) replay() tea.Cmd {
 	if x == nil || m.cfg.Replayer == nil {
 		return nil
 	}
+	if err := m.replayCheck(x); err != nil {
+		m.setStatus("cannot replay: "+err.Error(), true)
+		return nil
+	}
 	rp, ctx, id := m.cfg.Replayer, m.runCtx, x.ID
 	m.setStatus(fmt.Sprintf("replaying #%d…", id), false)
 	return func() tea.Msg {
@@ -59,7 +63,10 @@ type editReadyMsg struct {
 	path   string
 	orig   []byte
 	editor []string
-	err    error
+	// grpc, when set, is the upstream of a gRPC call whose request
+	// message is edited as JSON: it is encoded with its schema when sent.
+	grpc string
+	err  error
 }
 
 // editExitMsg says the editor exited.
@@ -68,6 +75,7 @@ type editExitMsg struct {
 	held bool
 	path string
 	orig []byte
+	grpc string
 	err  error
 }
 
@@ -82,6 +90,24 @@ func (m *Model) edit() tea.Cmd {
 	x := m.target()
 	if x == nil || m.cfg.Replayer == nil {
 		return nil
+	}
+	if isGRPC(x) {
+		if err := m.replayCheck(x); err != nil {
+			m.setStatus("cannot edit: "+err.Error(), true)
+			return nil
+		}
+		upstream := grpcUpstream(x, m.cfg.Target)
+		if _, _, ok := m.cfg.Schemas.Method(upstream, grpcPath(x)); ok {
+			return m.editGRPC(x)
+		}
+		if st := m.cfg.Schemas.Status(upstream); strings.HasSuffix(st, "loading") || strings.HasSuffix(st, "asking again") {
+			m.setStatus(fmt.Sprintf("cannot edit #%d as JSON yet: its schema is on its way (%s); press %s again in a moment", x.ID, st, m.keys.Actions.Edit.Help().Key), false)
+			return nil
+		}
+		if err := export.RawEditable(x.Request); err != nil {
+			m.setStatus(fmt.Sprintf("cannot edit #%d: %v; to edit its message as JSON, %s", x.ID, err, noSchema(x, m.cfg.Schemas, m.cfg.Target)), true)
+			return nil
+		}
 	}
 	if err := export.RawEditable(x.Request); err != nil {
 		m.setStatus(fmt.Sprintf("cannot edit #%d: %v", x.ID, err), true)
@@ -113,6 +139,27 @@ func (m *Model) edit() tea.Cmd {
 	}
 }
 
+// editGRPC opens the request of x, a unary gRPC call whose schema is
+// known, in the editor: its head, then its message as JSON.
+func (m *Model) editGRPC(x *record.Exchange) tea.Cmd {
+	src, s, target, id := m.src, m.cfg.Schemas, m.cfg.Target, x.ID
+	return func() tea.Msg {
+		full, err := withBodies(src, x)
+		if err != nil {
+			return editReadyMsg{id: id, err: err}
+		}
+		text, err := editGRPC(full, s, target)
+		if err != nil {
+			return editReadyMsg{id: id, err: err}
+		}
+		path, err := grpcEditFile(id, text)
+		if err != nil {
+			return editReadyMsg{id: id, err: err}
+		}
+		return editReadyMsg{id: id, path: path, orig: text, editor: editorCommand(), grpc: grpcUpstream(full, target)}
+	}
+}
+
 // editorCommand is $EDITOR split into words (it may carry flags, as in
 // "code --wait"), or vi.
 func editorCommand() []string {
@@ -125,7 +172,7 @@ func editorCommand() []string {
 // finishEdit reads what the editor saved and sends it, unless it is
 // unchanged or empty.
 func (m *Model) finishEdit(msg editExitMsg) tea.Cmd {
-	rp, ctx := m.cfg.Replayer, m.runCtx
+	rp, ctx, schemas := m.cfg.Replayer, m.runCtx, m.cfg.Schemas
 	return func() tea.Msg {
 		defer os.Remove(msg.path)
 		if msg.err != nil {
@@ -141,23 +188,40 @@ func (m *Model) finishEdit(msg editExitMsg) tea.Cmd {
 		case bytes.Equal(text, msg.orig):
 			return editCanceledMsg{id: msg.id, reason: "the request was not changed"}
 		}
+		if msg.grpc != "" {
+			if text, err = encodeGRPCEdit(text, schemas, msg.grpc); err != nil {
+				return replayDoneMsg{of: msg.id, edited: true, err: err}
+			}
+		}
 		newID, err := rp.ReplayRaw(ctx, msg.id, text)
 		return replayDoneMsg{of: msg.id, newID: newID, edited: true, err: err}
 	}
 }
 
-// curlMsg carries the curl command line for an exchange.
+// curlMsg carries the curl (or grpcurl) command line for an exchange.
 type curlMsg struct {
-	id   uint64
-	text string
-	err  error
+	id      uint64
+	grpcurl bool
+	text    string
+	err     error
 }
 
+// curl copies the target exchange as curl; a gRPC call gets a choice of
+// grpcurl and curl.
 func (m *Model) curl() tea.Cmd {
 	x := m.target()
 	if x == nil {
 		return nil
 	}
+	if isGRPC(x) {
+		m.copyGRPC(x)
+		return nil
+	}
+	return m.copyCurl(x)
+}
+
+// copyCurl renders x as a curl command, off the event loop.
+func (m *Model) copyCurl(x *record.Exchange) tea.Cmd {
 	src, opts := m.src, m.curlOptions(x)
 	return func() (msg tea.Msg) {
 		defer func() {
@@ -278,7 +342,7 @@ func (m *Model) exportSelection() (ids []uint64, xs []*record.Exchange) {
 // that exists is left alone until the user agrees to replace it.
 func (m *Model) export(job exportJob) tea.Cmd {
 	src := m.src
-	opts := har.Options{Redact: m.cfg.Redact, Version: m.cfg.Version}
+	opts := har.Options{Redact: m.cfg.Redact, Version: m.cfg.Version, DecodeMessage: MessageDecoder(m.cfg.Schemas, m.cfg.Target)}
 	m.setStatus("exporting to "+job.path+"…", false)
 	return func() (msg tea.Msg) {
 		path := job.path
@@ -534,7 +598,7 @@ func (m *Model) handleAction(msg tea.Msg) tea.Cmd {
 		}
 		c := exec.Command(msg.editor[0], append(msg.editor[1:], msg.path)...)
 		return tea.ExecProcess(c, func(err error) tea.Msg {
-			return editExitMsg{id: msg.id, held: msg.held, path: msg.path, orig: msg.orig, err: err}
+			return editExitMsg{id: msg.id, held: msg.held, path: msg.path, orig: msg.orig, grpc: msg.grpc, err: err}
 		})
 	case editExitMsg:
 		if msg.held {
@@ -552,11 +616,15 @@ func (m *Model) handleAction(msg tea.Msg) tea.Cmd {
 	case holdDoneMsg:
 		m.holdDone(msg)
 	case curlMsg:
+		what := "curl"
+		if msg.grpcurl {
+			what = "grpcurl"
+		}
 		if msg.err != nil {
-			m.setStatus(fmt.Sprintf("cannot render #%d as curl: %v", msg.id, msg.err), true)
+			m.setStatus(fmt.Sprintf("cannot render #%d as %s: %v", msg.id, what, msg.err), true)
 			return nil
 		}
-		m.pushDialog(newCurlDialog(&m.ctx, &m.keys, msg.text))
+		m.pushDialog(newCopyDialog(&m.ctx, &m.keys, "Copy as "+what, msg.text))
 		return tea.SetClipboard(msg.text)
 	case exportExistsMsg:
 		m.confirmOverwrite(msg.job)

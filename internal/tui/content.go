@@ -72,6 +72,9 @@ type contentKey struct {
 	mode        bodyview.Mode
 	width       int
 	gen         int
+	// schema is the schema generation, for a gRPC call's Messages tab:
+	// a reflection load draws it again.
+	schema int
 }
 
 // syncIndexMax is the body size up to which a layout is indexed at once,
@@ -96,11 +99,16 @@ type decodedBody struct {
 	note string // how it was decoded
 }
 
-// prepare reads x's bodies through src and decodes the body tab t shows.
-// It may be slow (a big compressed body): call it off the event loop.
-func prepare(src Source, x *record.Exchange, t tab) *prepared {
+// prepare reads x's bodies through src and decodes the body tab t shows
+// (or, for a gRPC call's Messages tab, its messages with env). It may be
+// slow (a big compressed body): call it off the event loop.
+func prepare(src Source, x *record.Exchange, t tab, env grpcEnv) *prepared {
 	p := &prepared{x: x}
-	grpcTab := t == tabMessages && isGRPC(x) && len(x.Messages) == 0
+	grpcTab := t == tabMessages && isGRPC(x)
+	if grpcTab && len(x.Messages) > 0 {
+		p.grpc = decodeCall(x, env)
+		return p
+	}
 	if t != tabRequest && t != tabResponse && !grpcTab {
 		return p
 	}
@@ -108,7 +116,7 @@ func prepare(src Source, x *record.Exchange, t tab) *prepared {
 	x, _ = withBodies(src, x)
 	p.x = x
 	if grpcTab {
-		p.grpc = splitCall(x)
+		p.grpc = decodeCall(x, env)
 		return p
 	}
 	if t == tabRequest {

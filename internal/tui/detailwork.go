@@ -20,7 +20,7 @@ func (m *Model) syncDetail() tea.Cmd {
 	d := &m.detail
 	var cmds []tea.Cmd
 	// One cell of left margin.
-	want := contentKey{id: d.x.ID, version: d.x.Version, tab: d.tab, mode: d.mode, width: m.area().detailW - 1, gen: m.ctx.st.gen}
+	want := contentKey{id: d.x.ID, version: d.x.Version, tab: d.tab, mode: d.mode, width: m.area().detailW - 1, gen: m.ctx.st.gen, schema: m.schemaGen}
 	if c, ok := m.cache[want]; ok {
 		if d.content != c {
 			m.show(c, want)
@@ -33,7 +33,7 @@ func (m *Model) syncDetail() tea.Cmd {
 		m.show(c, want)
 	} else if !m.renders[want] {
 		m.renders[want] = true
-		cmds = append(cmds, renderCmd(m.src, d.x, want, m.ctx.st))
+		cmds = append(cmds, renderCmd(m.src, d.x, want, m.ctx.st, m.grpcEnv()))
 	}
 	d.clamp(m.detailRows())
 	if c := d.content; c != nil && c.body != nil && c.body.ix == nil && !c.body.indexing {
@@ -53,7 +53,7 @@ func (m *Model) syncDetail() tea.Cmd {
 // tab whose prepared bodies can be laid out for k.
 func (m *Model) preparedFor(k contentKey) *prepared {
 	for ck, c := range m.cache {
-		if ck.id == k.id && ck.version == k.version && ck.tab == k.tab && c.prep != nil {
+		if ck.id == k.id && ck.version == k.version && ck.tab == k.tab && ck.schema == k.schema && c.prep != nil {
 			return c.prep
 		}
 	}
@@ -98,11 +98,12 @@ type contentMsg struct {
 	c   *content
 }
 
-// renderCmd reads x's bodies through src, decodes the tab's body and lays
-// it out. Renders run side by side: a slow one never holds up another.
-func renderCmd(src Source, x *record.Exchange, k contentKey, st *styles) tea.Cmd {
+// renderCmd reads x's bodies through src, decodes the tab's body (or a
+// gRPC call's messages, with env) and lays it out. Renders run side by
+// side: a slow one never holds up another.
+func renderCmd(src Source, x *record.Exchange, k contentKey, st *styles, env grpcEnv) tea.Cmd {
 	return func() tea.Msg {
-		return contentMsg{key: k, c: buildContent(prepare(src, x, k.tab), k, st)}
+		return contentMsg{key: k, c: buildContent(prepare(src, x, k.tab, env), k, st)}
 	}
 }
 

@@ -58,16 +58,48 @@ func (m *Model) updateDialog(msg tea.Msg) tea.Cmd {
 	return cmd
 }
 
+// screenDialog is a dialog drawn on a cleared screen, under the header
+// bar, as the help is: it is read at length, and the list showing at its
+// edges would be read into it.
+type screenDialog interface {
+	dialog
+	clearsScreen()
+}
+
 // drawDialogs puts the open dialogs in the middle of the screen, bottom of
-// the stack first.
+// the stack first, each with a blank cell around it (or, a screenDialog,
+// on a cleared screen) so that what is under it does not run into its
+// border.
 func (m *Model) drawDialogs(base string) string {
 	for _, d := range m.dialogs {
+		if _, ok := d.(screenDialog); ok {
+			base = clearBelowHeader(base, m.width)
+		}
 		base = place(base, d.Render(m.width, m.height), m.width, m.height)
 	}
 	return base
 }
 
-// place draws box over base, centred.
+// clearBelowHeader blanks every line of screen but the first.
+func clearBelowHeader(screen string, width int) string {
+	head, rest, ok := strings.Cut(screen, "\n")
+	if !ok {
+		return screen
+	}
+	blank := strings.Repeat(" ", width)
+	n := strings.Count(rest, "\n") + 1
+	var b strings.Builder
+	b.Grow(len(head) + n*(width+1))
+	b.WriteString(head)
+	for range n {
+		b.WriteByte('\n')
+		b.WriteString(blank)
+	}
+	return b.String()
+}
+
+// place draws box over base, centred, with a blank cell on every side
+// where the screen has room for it.
 func place(base, box string, width, height int) string {
 	lines := strings.Split(base, "\n")
 	bl := strings.Split(box, "\n")
@@ -81,14 +113,19 @@ func place(base, box string, width, height int) string {
 	}
 	x := max((width-bw)/2, 0)
 	y := max((height-len(bl))/2, 0)
-	for i, l := range bl {
-		if y+i >= len(lines) {
+	// The margin: a cell left and right, a line above and below (not
+	// over the header bar, which stays whole).
+	mx, mw := max(x-1, 0), min(x+bw+1, width)
+	for i := max(y-1, min(y, 1)); i <= y+len(bl); i++ {
+		if i >= len(lines) {
 			break
 		}
-		row := lines[y+i]
-		left := ansi.Truncate(row, x, "")
-		right := ansi.TruncateLeft(row, x+bw, "")
-		lines[y+i] = left + "\x1b[m" + fit(l, bw) + "\x1b[m" + right
+		cell := strings.Repeat(" ", mw-mx)
+		if j := i - y; j >= 0 && j < len(bl) {
+			cell = strings.Repeat(" ", x-mx) + "\x1b[m" + fit(bl[j], bw) + "\x1b[m" + strings.Repeat(" ", mw-x-bw)
+		}
+		row := lines[i]
+		lines[i] = ansi.Truncate(row, mx, "") + "\x1b[m" + cell + ansi.TruncateLeft(row, mw, "")
 	}
 	return strings.Join(lines, "\n")
 }
@@ -108,11 +145,39 @@ func frame(st *styles, title string, body []string, footer string, inner int) st
 	}
 	if footer != "" {
 		lines = append(lines, "")
-		for _, l := range wrapProse(footer, inner, 0) {
+		for _, l := range wrapPhrases(footer, inner) {
 			lines = append(lines, st.muted.Render(l))
 		}
 	}
 	return st.popupBox().Width(inner + 4).Render(strings.Join(lines, "\n"))
+}
+
+// phraseSep separates the phrases of a footer: "y quit · n/esc stay".
+const phraseSep = " · "
+
+// wrapPhrases lays a footer out in lines of width cells, breaking between
+// its phrases (separated by phraseSep), and inside a phrase only when it
+// is wider than a line by itself.
+func wrapPhrases(s string, width int) []string {
+	var out []string
+	line := ""
+	for _, p := range strings.Split(s, phraseSep) {
+		switch {
+		case line == "":
+			line = p
+		case cellWidth(line)+cellWidth(phraseSep)+cellWidth(p) <= width:
+			line += phraseSep + p
+		default:
+			out = append(out, line)
+			line = p
+		}
+		if cellWidth(line) > width {
+			ls := wrapWords(line, width, 2)
+			out = append(out, ls[:len(ls)-1]...)
+			line = ls[len(ls)-1]
+		}
+	}
+	return append(out, line)
 }
 
 // textDialog shows text to read (and select), such as a curl command.
@@ -141,10 +206,71 @@ func (d *textDialog) Render(width, height int) string {
 	return frame(d.ctx.st, d.title, body, d.footer, inner)
 }
 
-// newCurlDialog shows an exchange as a curl command line.
-func newCurlDialog(ctx *uiContext, keys *KeyMap, text string) *textDialog {
-	return &textDialog{ctx: ctx, keys: keys, title: "Copy as curl", text: text,
-		footer: "Copied to the clipboard (OSC 52); select the text above if your terminal does not support it · " + helpText(keys.Dialog.Close)}
+// newCopyDialog shows an exchange as a command line (curl, grpcurl),
+// copied to the clipboard.
+func newCopyDialog(ctx *uiContext, keys *KeyMap, title, text string) *textDialog {
+	return &textDialog{ctx: ctx, keys: keys, title: title, text: text,
+		footer: "Copied to the clipboard (OSC 52) · else select the text above · " + helpText(keys.Dialog.Close)}
+}
+
+// menuDialog offers a few things to do, each on its own key. An entry
+// that is off says why in place of what it does.
+type menuDialog struct {
+	ctx     *uiContext
+	keys    *KeyMap
+	title   string
+	entries []menuEntry
+}
+
+// menuEntry is one choice of a menuDialog.
+type menuEntry struct {
+	key         key.Binding
+	label, desc string
+	off         string // why the entry is unavailable; "" when it is not
+	do          func() tea.Cmd
+}
+
+func (d *menuDialog) Update(msg tea.Msg) (tea.Cmd, bool) {
+	k, ok := msg.(tea.KeyPressMsg)
+	if !ok {
+		return nil, false
+	}
+	for _, e := range d.entries {
+		if matches(k, e.key) {
+			if e.off != "" {
+				return nil, false // the menu says why already
+			}
+			return e.do(), true
+		}
+	}
+	return nil, matches(k, d.keys.Dialog.Close)
+}
+
+func (d *menuDialog) Render(width, _ int) string {
+	st := d.ctx.st
+	inner := boxWidth(72, width)
+	keyW, labelW := 0, 0
+	for _, e := range d.entries {
+		keyW = max(keyW, cellWidth(e.key.Help().Key))
+		labelW = max(labelW, cellWidth(e.label))
+	}
+	var body []string
+	for _, e := range d.entries {
+		k := e.key.Help().Key
+		head := k + strings.Repeat(" ", keyW-cellWidth(k)+2) + e.label + strings.Repeat(" ", labelW-cellWidth(e.label)+2)
+		text, style := e.desc, st.popupTitle.UnsetBold()
+		if e.off != "" {
+			text, style = e.off, st.muted
+		}
+		for i, l := range wrapWords(text, max(inner-cellWidth(head), 10), 0) {
+			if i == 0 {
+				body = append(body, st.key.Render(k)+strings.Repeat(" ", keyW-cellWidth(k)+2)+e.label+strings.Repeat(" ", labelW-cellWidth(e.label)+2)+style.Render(l))
+			} else {
+				body = append(body, strings.Repeat(" ", cellWidth(head))+style.Render(l))
+			}
+		}
+	}
+	return frame(st, d.title, body, helpText(d.keys.Dialog.Close), inner)
 }
 
 // confirmDialog asks a yes/no question, maybe with more answers: yes runs
@@ -268,6 +394,8 @@ type helpDialog struct {
 	height int // of the screen, for paging
 	offset int // first body line shown
 }
+
+func (d *helpDialog) clearsScreen() {}
 
 func (d *helpDialog) Update(msg tea.Msg) (tea.Cmd, bool) {
 	k := d.keys

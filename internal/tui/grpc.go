@@ -3,22 +3,18 @@ package tui
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/devproxy/devproxy/internal/grpcwire"
+	"github.com/devproxy/devproxy/internal/protoschema"
 	"github.com/devproxy/devproxy/internal/record"
 	"github.com/devproxy/devproxy/internal/units"
 )
-
-// grpcCodes are the names of the standard gRPC status codes, by number.
-var grpcCodes = [...]string{
-	"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED",
-	"NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
-	"FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED",
-	"INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED",
-}
 
 // isGRPC reports whether x is a gRPC (or gRPC-Web) call: its request's or
 // its response's Content-Type is application/grpc….
@@ -33,15 +29,21 @@ func isGRPCType(ct string) bool {
 	return len(ct) >= len("application/grpc") && strings.EqualFold(ct[:len("application/grpc")], "application/grpc")
 }
 
-// grpcMethod is the short name of x's call, "Service/Method" from the
-// path "/pkg.Service/Method", or "" when the path is not of that form.
-func grpcMethod(x *record.Exchange) string {
+// grpcPath is the path of x's request, "/pkg.Service/Method" for a gRPC
+// call.
+func grpcPath(x *record.Exchange) string {
 	path := x.Request.URL
 	if u, err := url.Parse(path); err == nil {
 		path = u.Path
 	}
-	svc, method, ok := strings.Cut(strings.TrimPrefix(path, "/"), "/")
-	if !ok || svc == "" || method == "" || strings.Contains(method, "/") {
+	return path
+}
+
+// grpcMethod is the short name of x's call, "Service/Method" from the
+// path "/pkg.Service/Method", or "" when the path is not of that form.
+func grpcMethod(x *record.Exchange) string {
+	svc, method, ok := grpcwire.SplitMethod(grpcPath(x))
+	if !ok {
 		return ""
 	}
 	if i := strings.LastIndexByte(svc, '.'); i >= 0 {
@@ -50,85 +52,313 @@ func grpcMethod(x *record.Exchange) string {
 	return sanitizeLine(svc + "/" + method)
 }
 
-// grpcStatus is the name of x's gRPC status, from its grpc-status
-// trailer or, in a trailers-only response, header; "" when it has none.
-// An unknown code shows as its number.
-func grpcStatus(x *record.Exchange) string {
+// grpcStatusOf is x's gRPC status: from its grpc-status trailer, or the
+// headers of a trailers-only response, or a gRPC-Web trailer frame among
+// its recorded messages.
+func grpcStatusOf(x *record.Exchange) (code int, msg string, ok bool) {
 	if x.Response == nil {
-		return ""
+		return 0, "", false
 	}
-	v := x.Response.Trailer.Get("Grpc-Status")
-	if v == "" {
-		v = x.Response.Header.Get("Grpc-Status")
+	r := x.Response
+	if r.Trailer.Get("Grpc-Status") != "" || r.Header.Get("Grpc-Status") != "" {
+		return grpcwire.StatusOf(r.Header.Header(), r.Trailer.Header())
 	}
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return ""
+	if tr := webTrailers(x); tr != nil {
+		return grpcwire.StatusOf(nil, tr)
 	}
-	if n, err := strconv.Atoi(v); err == nil && n >= 0 && n < len(grpcCodes) {
-		return grpcCodes[n]
-	}
-	return sanitizeLine(v)
+	return 0, "", false
 }
 
-// grpcMessage is x's grpc-message (percent-decoded), from its trailer or,
-// in a trailers-only response, header.
-func grpcMessage(x *record.Exchange) string {
-	v := x.Response.Trailer.Get("Grpc-Message")
-	if v == "" {
-		v = x.Response.Header.Get("Grpc-Message")
+// webTrailers are the fields of the gRPC-Web trailer frame that ended
+// x's response, or nil. The frame is always the last message (gRPC-Web
+// has no bidirectional calls), so only that one is read: the list asks
+// for every row it draws.
+func webTrailers(x *record.Exchange) http.Header {
+	if len(x.Messages) == 0 {
+		return nil
 	}
-	if u, err := url.PathUnescape(v); err == nil {
-		v = u
+	m := &x.Messages[len(x.Messages)-1]
+	if m.Dir != record.ToClient || m.Opcode&0x80 == 0 {
+		return nil
 	}
-	return sanitizeLine(v)
+	return grpcwire.Message{Trailer: true, Compressed: m.Compressed, Payload: m.Payload}.Trailers()
+}
+
+// grpcStatus is the name of x's gRPC status ("OK", "NOT_FOUND"; an
+// unknown code as its number), or "" when it has none.
+func grpcStatus(x *record.Exchange) string {
+	code, _, ok := grpcStatusOf(x)
+	if !ok {
+		return ""
+	}
+	return grpcwire.StatusName(code)
+}
+
+// grpcUpstream is the upstream a gRPC call went to, as Schemas key their
+// reflection cache: the scheme and host of the URL devproxy sent it to,
+// else of the run's target (the relay, view).
+func grpcUpstream(x *record.Exchange, target string) string {
+	for _, raw := range []string{x.Request.UpstreamURL, target} {
+		if u, err := url.Parse(raw); err == nil && u.Host != "" && (u.Scheme == "http" || u.Scheme == "https") {
+			return u.Scheme + "://" + u.Host
+		}
+	}
+	return ""
+}
+
+// grpcEncoding is the coding of x's compressed messages in direction dir:
+// its grpc-encoding header (Connect: connect-content-encoding).
+func grpcEncoding(x *record.Exchange, dir record.Direction) string {
+	h := x.Request.Header
+	if dir == record.ToClient {
+		if x.Response == nil {
+			return ""
+		}
+		h = x.Response.Header
+	}
+	if e := h.Get("Grpc-Encoding"); e != "" {
+		return e
+	}
+	return h.Get("Connect-Content-Encoding")
 }
 
 // grpcPayloadRows caps the decoded rows of one gRPC message.
 const grpcPayloadRows = 200
 
-// grpcCall is a gRPC call's captured bodies split into their messages
-// and decoded: the slow part of its Messages tab, done off the event
-// loop (prepare) so that laying it out again at another width is cheap.
-type grpcCall struct {
-	req, resp grpcSide
+// grpcEnv is what decoding a call's messages needs: the schemas (nil:
+// none), the run's target, the cache of decoded messages and the schema
+// generation (a reflection load bumps it).
+type grpcEnv struct {
+	schemas *protoschema.Schemas
+	target  string
+	cache   *grpcCache
+	gen     int
 }
 
-// grpcSide is one direction of a call split into its messages.
-type grpcSide struct {
-	msgs []grpcMsg
-	err  error  // what stopped the splitter, or how the body ended
-	enc  string // the grpc-encoding of compressed messages
+// grpcCall is a gRPC call's messages decoded: the slow part of its
+// Messages tab, done off the event loop (prepare) so that laying it out
+// again at another width is cheap.
+type grpcCall struct {
+	msgs           []grpcMsg
+	sent, received int
+	dropped        int // messages the recorder did not keep
+	// split says the messages were cut from the captured bodies (an
+	// exchange recorded without them, such as one read from an old HAR
+	// file); reqErr and respErr are what stopped the splitting.
+	split           bool
+	reqErr, respErr error
+	// schema says how the messages were decoded, for the tab's head.
+	schema string
 }
 
 // grpcMsg is one message with its payload decoded.
 type grpcMsg struct {
-	grpcwire.Message
-	captured int    // payload bytes captured
-	text     string // the payload decoded; "" for a compressed one
+	dir        record.Direction
+	n          int           // its number in its direction, from 1
+	at         time.Duration // after the exchange began; < 0 unknown
+	kind       string        // "send", "receive", "trailers", "end"
+	size       int64
+	captured   int
+	truncated  bool
+	compressed bool
+	dec        grpcDecoded
 }
 
-// splitCall splits and decodes x's captured request and response bodies.
-func splitCall(x *record.Exchange) *grpcCall {
+// grpcDecoded is a message's payload as the tab shows it.
+type grpcDecoded struct {
+	json    string // with a schema
+	unknown string // fields the schema does not know
+	raw     string // without one (protoc --decode_raw)
+	text    string // a trailer frame or end-of-stream message
+	source  protoschema.Source
+	err     string // why the schema did not decode it
+	note    string // e.g. compressed and not decoded
+}
+
+// grpcCacheKey names one exchange's decoded messages under one schema
+// generation.
+type grpcCacheKey struct {
+	id  uint64
+	gen int
+}
+
+// grpcCache keeps the decoded messages of the last few exchanges shown,
+// so that a stream's tab, drawn again at each new message, decodes only
+// the new ones. Recorded messages are append-only, so a decoded prefix
+// stays valid. It is safe for concurrent use (renders run side by side).
+type grpcCache struct {
+	mu    sync.Mutex
+	m     map[grpcCacheKey][]grpcDecoded
+	order []grpcCacheKey
+}
+
+// grpcCached is how many exchanges' messages the cache keeps.
+const grpcCached = 4
+
+func newGRPCCache() *grpcCache { return &grpcCache{m: map[grpcCacheKey][]grpcDecoded{}} }
+
+func (c *grpcCache) get(k grpcCacheKey) []grpcDecoded {
+	if c == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	d := c.m[k]
+	return d[:len(d):len(d)]
+}
+
+// put keeps ds for k unless a longer prefix is kept already.
+func (c *grpcCache) put(k grpcCacheKey, ds []grpcDecoded) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old, ok := c.m[k]; ok {
+		if len(ds) > len(old) {
+			c.m[k] = ds
+		}
+		return
+	}
+	c.m[k] = ds
+	c.order = append(c.order, k)
+	for len(c.order) > grpcCached {
+		delete(c.m, c.order[0])
+		c.order = c.order[1:]
+	}
+}
+
+// decodeCall decodes x's gRPC messages: those recorded as they passed,
+// else (an exchange without them) its captured bodies split.
+func decodeCall(x *record.Exchange, env grpcEnv) *grpcCall {
+	path := grpcPath(x)
+	upstream := grpcUpstream(x, env.target)
 	reqType := x.Request.Header.Get("Content-Type")
 	var respType string
 	if x.Response != nil {
 		respType = x.Response.Header.Get("Content-Type")
 	}
-	c := &grpcCall{req: splitBody(x.Request.Body, reqType, respType, x.Request.Header.Get("Grpc-Encoding"))}
-	if x.Response != nil {
-		c.resp = splitBody(x.Response.Body, respType, reqType, x.Response.Header.Get("Grpc-Encoding"))
+	proto, ok := grpcwire.ProtocolOf(reqType)
+	if !ok {
+		proto, _ = grpcwire.ProtocolOf(respType)
 	}
+	dec := func(dir record.Direction, flags byte, compressed bool, payload []byte) grpcDecoded {
+		var d grpcDecoded
+		switch {
+		case proto != grpcwire.Connect && flags&0x80 != 0, proto == grpcwire.Connect && flags&0x02 != 0:
+			if compressed {
+				d.note = "compressed; not decoded"
+				break
+			}
+			d.text = strings.TrimRight(strings.ReplaceAll(string(payload), "\r\n", "\n"), "\n")
+		default:
+			r := env.schemas.Decode(upstream, path, dir == record.ToClient, payload, compressed, grpcEncoding(x, dir))
+			d.json, d.unknown, d.raw, d.source = strings.TrimRight(r.JSON, "\n"), strings.TrimRight(r.Unknown, "\n"), strings.TrimRight(r.Raw, "\n"), r.Source
+			if r.Err != nil {
+				d.err = r.Err.Error()
+			}
+		}
+		return d
+	}
+
+	c := &grpcCall{}
+	if len(x.Messages) > 0 {
+		key := grpcCacheKey{id: x.ID, gen: env.gen}
+		done := env.cache.get(key)
+		decoded := make([]grpcDecoded, len(x.Messages))
+		copy(decoded, done)
+		for i := len(done); i < len(x.Messages); i++ {
+			m := &x.Messages[i]
+			decoded[i] = dec(m.Dir, m.Opcode, m.Compressed, m.Payload)
+		}
+		// A message still being captured may grow no more; all are final.
+		env.cache.put(key, decoded)
+		for i := range x.Messages {
+			m := &x.Messages[i]
+			at := time.Duration(-1)
+			if !x.Start.IsZero() && !m.Time.IsZero() {
+				at = m.Time.Sub(x.Start)
+			}
+			c.add(grpcMsg{dir: m.Dir, at: at, kind: msgKind(proto, m.Dir, m.Opcode), size: m.Size,
+				captured: len(m.Payload), truncated: m.Truncated, compressed: m.Compressed, dec: decoded[i]})
+		}
+		c.dropped = x.MessagesDropped
+	} else {
+		c.split = true
+		var reqMsgs, respMsgs []grpcwire.Message
+		reqMsgs, c.reqErr = splitBody(x.Request.Body, proto)
+		if x.Response != nil {
+			respMsgs, c.respErr = splitBody(x.Response.Body, proto)
+		}
+		for dir, msgs := range [][]grpcwire.Message{reqMsgs, respMsgs} {
+			d := record.Direction(dir)
+			for _, m := range msgs {
+				c.add(grpcMsg{dir: d, at: -1, kind: msgKind(proto, d, m.Flags), size: m.Size, captured: len(m.Payload),
+					truncated: m.Truncated, compressed: m.Compressed, dec: dec(d, m.Flags, m.Compressed, m.Payload)})
+			}
+		}
+	}
+	c.schema = schemaLine(c, env.schemas, upstream, path)
 	return c
 }
 
-// splitBody cuts a captured body into messages, by the protocol of its
-// Content-Type (or the other side's, when it has none), and decodes each.
-func splitBody(body record.Body, ct, other, enc string) grpcSide {
-	p, ok := grpcwire.ProtocolOf(ct)
-	if !ok {
-		p, _ = grpcwire.ProtocolOf(other)
+// add appends m, numbering it in its direction.
+func (c *grpcCall) add(m grpcMsg) {
+	if m.dir == record.ToClient {
+		c.received++
+		m.n = c.received
+	} else {
+		c.sent++
+		m.n = c.sent
 	}
+	c.msgs = append(c.msgs, m)
+}
+
+// msgKind names a message by its envelope flags: a gRPC-Web trailer
+// frame, a Connect end-of-stream message, or a message sent or received.
+func msgKind(p grpcwire.Protocol, dir record.Direction, flags byte) string {
+	switch {
+	case p != grpcwire.Connect && flags&0x80 != 0:
+		return "trailers"
+	case p == grpcwire.Connect && flags&0x02 != 0:
+		return "end"
+	}
+	return dir.String()
+}
+
+// schemaLine says how a call's messages were decoded: with the schema
+// from where, or without one and why.
+func schemaLine(c *grpcCall, s *protoschema.Schemas, upstream, path string) string {
+	method := strings.TrimPrefix(path, "/")
+	for _, m := range c.msgs {
+		if m.dec.source != "" {
+			return fmt.Sprintf("Schema of %s from %s.", method, schemaSource(m.dec.source))
+		}
+	}
+	why := "No schema for " + method
+	if s != nil {
+		if st := s.Status(upstream); st != "" {
+			why += " (" + st + ")"
+		}
+	}
+	return why + ": shown as protoc --decode_raw would; give --proto or --descriptor-set."
+}
+
+// schemaSource says where a schema came from, in words.
+func schemaSource(s protoschema.Source) string {
+	switch s {
+	case "proto":
+		return "--proto"
+	case "descriptor-set":
+		return "--descriptor-set"
+	case "reflection":
+		return "the server's reflection"
+	}
+	return string(s)
+}
+
+// splitBody cuts a captured body into messages by protocol p.
+func splitBody(body record.Body, p grpcwire.Protocol) ([]grpcwire.Message, error) {
 	sp := &grpcwire.Splitter{Protocol: p, Max: len(body.Bytes)}
 	msgs, err := sp.Write(body.Bytes)
 	if err == nil {
@@ -137,131 +367,182 @@ func splitBody(body record.Body, ct, other, enc string) grpcSide {
 	if errors.Is(err, grpcwire.ErrIncomplete) && (body.Truncated || !body.Complete) {
 		err = nil // the capture stopped (said above the messages) or the call goes on
 	}
-	if enc == "" {
-		enc = "unknown"
-	}
-	side := grpcSide{msgs: make([]grpcMsg, len(msgs)), err: err, enc: enc}
-	for i, m := range msgs {
-		gm := grpcMsg{Message: m, captured: len(m.Payload)}
-		switch {
-		case m.Compressed:
-		case m.Trailer || m.EndStream:
-			gm.text = strings.ReplaceAll(string(m.Payload), "\r\n", "\n")
-		default:
-			gm.text, _ = grpcwire.DecodeRaw(m.Payload)
-		}
-		gm.text = strings.TrimRight(gm.text, "\n")
-		gm.Payload = nil // decoded; the text is what is shown
-		side.msgs[i] = gm
-	}
-	return side
+	return msgs, err
 }
 
-// grpcMessages lists the length-prefixed messages of a gRPC call's
-// captured bodies: a line with the direction, number, size and flags of
-// each, then its payload decoded without a schema.
+// grpcMessages lists a gRPC call's messages: a line with the direction,
+// number, time, size and flags of each, then its payload decoded.
 func (b *builder) grpcMessages(x *record.Exchange, c *grpcCall) {
 	st := b.st
-	b.section(fmt.Sprintf("Messages (%d sent, %d received)", len(c.req.msgs), len(c.resp.msgs)))
+	title := fmt.Sprintf("Messages (%d sent, %d received)", c.sent, c.received)
+	if c.dropped > 0 {
+		title += fmt.Sprintf(" · %d more not kept", c.dropped)
+	}
+	b.section(title)
+	b.labels = true
+	pre, suf := affixes(st.muted)
+	for _, l := range wrapWords(sanitizeLine(c.schema), b.w(), 2) {
+		b.add(pre+l+suf, l)
+	}
+	b.labels = false
 	b.blank()
-	b.grpcSide("→", "send", "request", c.req, &x.Request.Body)
-	if x.Response != nil {
-		b.grpcSide("←", "receive", "response", c.resp, &x.Response.Body)
-		if gs := grpcStatus(x); gs != "" {
-			line := "gRPC status " + gs
-			if msg := grpcMessage(x); msg != "" {
-				line += ": " + msg
-			}
-			style := st.ok
-			if gs != "OK" {
-				style = st.warnNote
-			}
-			b.text(line, style, 2)
+	if c.split {
+		if x.Request.Body.Truncated {
+			b.truncatedNote("request", &x.Request.Body)
 		}
-	} else {
+		if x.Response != nil && x.Response.Body.Truncated {
+			b.truncatedNote("response", &x.Response.Body)
+		}
+	}
+	if len(c.msgs) == 0 && x.Response == nil {
+		b.label2("No messages yet.", st.muted)
+	}
+	for i := range c.msgs {
+		if i > 0 && c.msgs[i].dir != c.msgs[i-1].dir {
+			b.blank()
+		}
+		b.grpcMsg(&c.msgs[i])
+	}
+	if c.sent == 0 && x.Response != nil {
+		b.label2("→ No messages sent.", st.muted)
+	}
+	if c.received == 0 && x.Response != nil {
+		b.label2("← No messages received.", st.muted)
+	}
+	if c.reqErr != nil {
+		b.text("⚠ The request body: "+c.reqErr.Error(), st.warnNote, 2)
+	}
+	if c.respErr != nil {
+		b.text("⚠ The response body: "+c.respErr.Error(), st.warnNote, 2)
+	}
+	if len(c.msgs) > 0 {
+		b.blank()
+	}
+	switch code, msg, ok := grpcStatusOf(x); {
+	case x.Response == nil:
 		b.label2("No response yet.", st.muted)
+	case ok:
+		line := "gRPC status " + grpcwire.StatusName(code)
+		if msg != "" {
+			line += ": " + sanitizeLine(msg)
+		}
+		style := st.ok
+		if code != 0 {
+			style = st.warnNote
+		}
+		b.text(line, style, 2)
 	}
 	if x.State == record.InFlight {
-		b.label2("… the call is open; its messages show as they are captured.", st.inflight)
+		b.label2("… the call is open; its messages show as they pass.", st.inflight)
 	}
 }
 
-// grpcSide lists one direction's messages (dir "send" or "receive", of
-// the side's body, "request" or "response").
-func (b *builder) grpcSide(arrow, dir, side string, s grpcSide, body *record.Body) {
+// offset is a message's time after the exchange began: milliseconds
+// with one decimal under a second, else seconds with three.
+func offset(d time.Duration) string {
+	if d < time.Second {
+		return ms(d)
+	}
+	return strconv.FormatFloat(d.Seconds(), 'f', 3, 64) + " s"
+}
+
+// truncatedNote says a body was captured in part, so later messages are
+// missing.
+func (b *builder) truncatedNote(side string, body *record.Body) {
+	b.text(fmt.Sprintf("⚠ The %s body was captured in part (%s of %s): later messages are missing.",
+		side, units.Size(int64(len(body.Bytes))), units.Size(body.Size)), b.st.warnNote, 2)
+}
+
+// grpcMsg shows one message: its head line, then its payload decoded.
+func (b *builder) grpcMsg(m *grpcMsg) {
 	st := b.st
-	if body.Truncated {
-		b.text(fmt.Sprintf("⚠ The %s body was captured in part (%s of %s): later messages are missing.",
-			side, units.Size(int64(len(body.Bytes))), units.Size(body.Size)), st.warnNote, 2)
+	arrow, style := "→", st.methodStyle("POST")
+	if m.dir == record.ToClient {
+		arrow, style = "←", st.accent
 	}
-	if len(s.msgs) == 0 && s.err == nil {
-		none := "No messages sent."
-		if dir == "receive" {
-			none = "No messages received."
-		}
-		b.label2(arrow+" "+none, st.muted)
+	head := fmt.Sprintf("%s %-8s #%d", arrow, m.kind, m.n)
+	if m.at >= 0 {
+		head += "  +" + offset(m.at)
 	}
-	style := st.methodStyle("POST")
-	if arrow == "←" {
-		style = st.accent
+	head += "  " + units.Size(m.size)
+	if m.compressed {
+		head += " · compressed"
 	}
-	for i := range s.msgs {
-		m := &s.msgs[i]
-		kind := dir
-		switch {
-		case m.Trailer:
-			kind = "trailers"
-		case m.EndStream:
-			kind = "end"
-		}
-		head := fmt.Sprintf("%s %-8s #%d  %s", arrow, kind, i+1, units.Size(m.Size))
-		if m.Compressed {
-			head += " · compressed"
-		}
-		if m.Truncated {
-			head += fmt.Sprintf(" · %s captured", units.Size(int64(m.captured)))
-		}
-		b.labels = true
-		pre, suf := affixes(style.Bold(true))
-		for j, l := range wrapPlain(sanitizeLine(head), b.w(), 2) {
-			if j == 0 {
-				b.add(pre+arrow+suf+l[len(arrow):], l)
-			} else {
-				b.add(l, l)
-			}
-		}
-		b.labels = false
-		b.grpcPayload(m, s.enc)
+	if m.truncated {
+		head += fmt.Sprintf(" · %s captured", units.Size(int64(m.captured)))
 	}
-	if s.err != nil {
-		b.text("⚠ The "+side+" body: "+s.err.Error(), st.warnNote, 2)
+	b.labels = true
+	pre, suf := affixes(style.Bold(true))
+	for j, l := range wrapPlain(sanitizeLine(head), b.w(), 2) {
+		if j == 0 {
+			b.add(pre+arrow+suf+l[len(arrow):], l)
+		} else {
+			b.add(l, l)
+		}
 	}
-	b.blank()
+	b.labels = false
+	d := &m.dec
+	switch {
+	case d.note != "":
+		b.label2("  "+d.note, st.muted)
+	case d.text != "":
+		b.payload(d.text, 2)
+	case d.json != "":
+		b.payload(d.json, 2)
+		if d.unknown != "" {
+			b.label2("  fields the schema does not know:", st.muted)
+			b.payload(d.unknown, 4)
+		}
+	case d.raw != "":
+		if d.err != "" {
+			b.text("⚠ "+d.err, st.warnNote, 2)
+		}
+		b.payload(d.raw, 2)
+	case m.size == 0:
+		b.label2("  (empty message)", st.muted)
+	default:
+		if d.err != "" {
+			b.text("⚠ "+d.err, st.warnNote, 2)
+		}
+	}
 }
 
-// grpcPayload shows one message's decoded payload, at most
-// grpcPayloadRows rows of it.
-func (b *builder) grpcPayload(m *grpcMsg, enc string) {
-	switch {
-	case m.Compressed:
-		b.label2(fmt.Sprintf("  compressed (grpc-encoding %s): not decoded", enc), b.st.muted)
-		return
-	case m.text == "":
-		b.label2("  (empty message)", b.st.muted)
-		return
-	}
+// payload shows decoded text indented, at most grpcPayloadRows rows of
+// it.
+func (b *builder) payload(text string, indent int) {
+	pad := strings.Repeat(" ", indent)
 	var lines []string
-	for _, l := range strings.Split(m.text, "\n") {
-		lines = append(lines, wrapPlain(sanitizeLine(l), b.w()-2, 0)...)
+	for _, l := range strings.Split(text, "\n") {
+		lines = append(lines, wrapPlain(sanitizeLine(l), b.w()-indent, 0)...)
 		if len(lines) > grpcPayloadRows {
 			break
 		}
 	}
 	for i, l := range lines {
 		if i == grpcPayloadRows {
-			b.label2("  … (more not shown)", b.st.muted)
+			b.label2(pad+"… (more not shown)", b.st.muted)
 			break
 		}
-		b.add("  "+l, "  "+l)
+		b.add(pad+l, pad+l)
+	}
+}
+
+// MessageDecoder renders a recorded gRPC message of an exchange as JSON
+// with s, for HAR export (har.Options.DecodeMessage): ok is false when no
+// schema is known for the call, or for a gRPC-Web trailer frame or a
+// Connect end-of-stream message. target is the run's target, the
+// upstream of exchanges that do not name theirs (see grpcUpstream). A nil
+// s gives a nil decoder.
+func MessageDecoder(s *protoschema.Schemas, target string) func(*record.Exchange, record.Message) (string, bool) {
+	if s == nil {
+		return nil
+	}
+	return func(x *record.Exchange, m record.Message) (string, bool) {
+		p, _ := grpcwire.ProtocolOf(x.Request.Header.Get("Content-Type"))
+		if k := msgKind(p, m.Dir, m.Opcode); k == "trailers" || k == "end" {
+			return "", false
+		}
+		d := s.Decode(grpcUpstream(x, target), grpcPath(x), m.Dir == record.ToClient, m.Payload, m.Compressed, grpcEncoding(x, m.Dir))
+		return d.JSON, d.JSON != "" && d.Source != ""
 	}
 }

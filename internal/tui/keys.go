@@ -115,6 +115,8 @@ type DialogKeys struct {
 	Close, Yes, No key.Binding
 	// Keep keeps the temporary session file when quitting.
 	Keep key.Binding
+	// Grpcurl and Curl choose how c copies a gRPC call.
+	Grpcurl, Curl key.Binding
 }
 
 // DefaultKeyMap returns the standard bindings.
@@ -199,10 +201,12 @@ func DefaultKeyMap() KeyMap {
 			Space:          b([]string{"space"}, "space", "space"),
 		},
 		Dialog: DialogKeys{
-			Close: b([]string{"esc", "q", "enter"}, "esc", "close"),
-			Yes:   b([]string{"y", "Y"}, "y", "clear"),
-			No:    b([]string{"n", "N", "esc", "q"}, "n/esc", "keep"),
-			Keep:  b([]string{"k", "K"}, "k", "keep the session"),
+			Close:   b([]string{"esc", "q", "enter"}, "esc", "close"),
+			Yes:     b([]string{"y", "Y"}, "y", "clear"),
+			No:      b([]string{"n", "N", "esc", "q"}, "n/esc", "keep"),
+			Keep:    b([]string{"k", "K"}, "k", "keep the session"),
+			Grpcurl: b([]string{"g"}, "g", "copy as grpcurl"),
+			Curl:    b([]string{"c"}, "c", "copy as curl"),
 		},
 		Help:      b([]string{"?"}, "?", "help"),
 		Quit:      b([]string{"q"}, "q", "quit"),
@@ -261,9 +265,9 @@ func (k KeyMap) sections() []keySection {
 			{k.Detail.Back, "back to the list"},
 		}},
 		{"Actions", []keyRow{
-			{k.Actions.Replay, "replay the exchange"},
-			{k.Actions.Edit, "edit in $EDITOR, then replay"},
-			{k.Actions.Curl, "copy as curl (clipboard and pop-up)"},
+			{k.Actions.Replay, "replay the exchange (gRPC: unary calls)"},
+			{k.Actions.Edit, "edit in $EDITOR, then replay (gRPC: as JSON)"},
+			{k.Actions.Curl, "copy as curl, or gRPC as grpcurl (clipboard and pop-up)"},
 			{k.Actions.Export, "export HAR (the marked, else the filtered set)"},
 			{k.Actions.Pause, "pause / resume capture"},
 			{k.Actions.Clear, "clear all exchanges (asks first)"},

@@ -52,7 +52,7 @@ func TestHeaderDropsLabelsBeforeNumbers(t *testing.T) {
 	m := newModel(t, newRecorder(t, fixtures()...), 56, 24, func(c *Config) { c.Listen = "https://127.0.0.1:8443" })
 	press(t, m, "/", "error", "enter", "p")
 	head := lines(m)[0]
-	if !strings.Contains(head, " serve │ 5 · 0 live · 1 err") || !strings.Contains(head, "PAUSED") {
+	if !strings.Contains(head, " serve │ 5 · 1 fail · 1 4xx ") || !strings.Contains(head, "PAUSED") {
 		t.Fatalf("56 columns: %q", head)
 	}
 }
@@ -60,7 +60,7 @@ func TestHeaderDropsLabelsBeforeNumbers(t *testing.T) {
 func TestViewHeaderHasNoLiveCounters(t *testing.T) {
 	m := newModel(t, newRecorder(t, fixtures()...), 120, 24, func(c *Config) { c.Role, c.Listen, c.Target = "view", "", "session.har" })
 	head := lines(m)[0]
-	if !strings.Contains(head, "view session.har │ 5 total · 1 error") || strings.Contains(head, "flight") || strings.Contains(head, "FOLLOW") {
+	if !strings.Contains(head, "view session.har │ 5 total · 1 failed · 1 4xx · 0 5xx") || strings.Contains(head, "flight") || strings.Contains(head, "FOLLOW") {
 		t.Fatalf("view header: %q", head)
 	}
 }

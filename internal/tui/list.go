@@ -23,6 +23,8 @@ type entry struct {
 	sum summary          // what is known of it while x is nil
 	hp  string           // host+path, sanitized; the host alone while x is nil
 	up  string           // the upstream that answered (its mark), kept while x is nil
+	// outcome is how the exchange ended as the model's tally counts it.
+	outcome outcome
 
 	gone     bool  // removed from the model
 	fetching bool  // a read of x is under way
@@ -100,46 +102,63 @@ type columns struct {
 const (
 	colTime   = 8
 	colMethod = 7
-	colStatus = 12
 	colDur    = 6
 	colSize   = 5
+	// colStatus and colType are the widest the status and type columns
+	// get (a gRPC status widens the status further, widenStatus); each is
+	// as wide as its widest cell on screen, and at least its header.
+	colStatus = 12
 	colType   = 12
 )
 
-// layoutColumns fits the columns into width: the URL takes what is left,
-// and the content type, then the upstream (up cells wide; 0 when not
-// shown), then the time, then the size are dropped rather than squeezing
-// the URL below a readable width. 80 columns keep the size.
-func layoutColumns(width int, maxID uint64, up int) columns {
+// The URL widths below which layoutColumns drops a column: the upstream
+// shows only beside a URL of readableURL cells, the time, the type and
+// the size go one after another as the URL gets narrower than each of
+// these.
+const (
+	readableURL   = 26
+	dropTimeURL   = 20
+	dropTypeURL   = 16
+	dropSizeURL   = 12
+	minStatusCell = len("STATUS")
+	minTypeCell   = len("TYPE")
+)
+
+// layoutColumns fits the columns into width. status and ctype are the
+// widths of the widest status and type cells on screen (at least their
+// headers, at most colStatus and colType); up is the upstream column's
+// (0 when it is not shown). The URL takes what is left: rather than
+// squeezing it, the upstream goes first (it shows only where the URL
+// keeps readableURL cells beside every other column), then the time, the
+// type and the size, each below a narrower URL. 80 columns keep the type
+// and the size.
+func layoutColumns(width int, maxID uint64, up, status, ctype int) columns {
 	c := columns{width: width}
-	c.id = len(strconv.FormatUint(maxID, 10)) + 1
-	if c.id < 3 {
-		c.id = 3
+	c.id = max(len(strconv.FormatUint(maxID, 10))+1, 3)
+	c.time, c.method, c.dur, c.size = colTime, colMethod, colDur, colSize
+	c.status = min(max(status, minStatusCell), colStatus)
+	c.ctype = min(max(ctype, minTypeCell), colType)
+	if up > 0 {
+		u := c
+		u.up = up
+		if u.url = width - u.fixed(); u.url >= readableURL {
+			return u
+		}
 	}
-	c.time, c.method, c.status, c.up, c.dur, c.size, c.ctype = colTime, colMethod, colStatus, up, colDur, colSize, colType
 	for {
 		c.url = width - c.fixed()
 		switch {
-		case c.url >= 44 || (c.ctype == 0 && c.up == 0 && c.size == 0 && c.time == 0):
-		case c.ctype > 0:
-			c.ctype = 0
-			continue
-		case c.url < 26 && c.up > 0:
-			c.up = 0
-			continue
-		case c.url < 26 && c.time > 0:
+		case c.time > 0 && c.url < dropTimeURL:
 			c.time = 0
-			continue
-		case c.url < 22 && c.size > 0:
+		case c.ctype > 0 && c.url < dropTypeURL:
+			c.ctype = 0
+		case c.size > 0 && c.url < dropSizeURL:
 			c.size = 0
-			continue
+		default:
+			c.url = max(c.url, 1)
+			return c
 		}
-		break
 	}
-	if c.url < 1 {
-		c.url = 1
-	}
-	return c
 }
 
 // minURLWidened is the narrowest the URL column gets to make room for a
@@ -156,18 +175,24 @@ func (c *columns) widenStatus(w int) {
 	}
 }
 
-// grpcStatusWidth is the widest status cell of the gRPC calls among the
-// rows in view (height lines with the header), 0 when there are none.
-func (l *listView) grpcStatusWidth(height int) int {
-	w := 0
+// cellWidths are the widths of the widest status and type cells among the
+// rows in view (height lines with the header).
+func (l *listView) cellWidths(height int) (status, ctype int) {
 	for i := l.offset; i < len(l.rows) && i < l.offset+height-1; i++ {
-		if x := l.rows[i].x; x != nil && isGRPC(x) {
-			if gs := grpcStatus(x); gs != "" {
-				w = max(w, len(strconv.Itoa(x.Status()))+1+len(gs))
-			}
+		e := l.rows[i]
+		var st, ty string
+		switch {
+		case l.held[e.id] != nil:
+			st = heldCell(l.held[e.id])
+		case e.x == nil:
+			st = unreadStatus(e)
+		default:
+			st, _, _ = statusCell(e.x, spinner[0])
+			ty = typeCell(e.x)
 		}
+		status, ctype = max(status, cellWidth(st)), max(ctype, cellWidth(ty))
 	}
-	return w
+	return status, ctype
 }
 
 // fixed is the width of everything but the URL: a one-cell gutter (where
@@ -372,8 +397,12 @@ func (l *listView) Render(width, height int) string {
 	if n := len(l.rows); n > 0 {
 		maxID = l.rows[n-1].id
 	}
-	cols := layoutColumns(width, maxID, l.ups.width)
-	cols.widenStatus(l.grpcStatusWidth(height))
+	status, ctype := l.cellWidths(height)
+	if l.order == byStatus {
+		status = max(status, cellWidth(statusHeader)+1) // and the arrow
+	}
+	cols := layoutColumns(width, maxID, l.ups.width, status, ctype)
+	cols.widenStatus(status)
 	var b strings.Builder
 	b.Grow((width + 16) * height)
 	b.WriteString(st.colHeader.Render(fit(cols.header(l.order, l.host), width)))
@@ -502,6 +531,9 @@ func (l *listView) row(e *entry, cols columns) string {
 	return s
 }
 
+// statusHeader is the status column's header.
+const statusHeader = "STATUS"
+
 // header is the column header line. The sorted column carries an arrow
 // (largest first); with host set the URL column says it is left out.
 func (c columns) header(by order, host string) string {
@@ -521,7 +553,7 @@ func (c columns) header(by order, host string) string {
 	cell("#", c.id, false)
 	cell("TIME", c.time, false)
 	cell("METHOD", c.method, false)
-	cell(sorted("STATUS", byStatus), c.status, false)
+	cell(sorted(statusHeader, byStatus), c.status, false)
 	cell(url, c.url, false)
 	cell("UPSTREAM", c.up, false)
 	cell(sorted("DUR", byDuration), c.dur, true)
@@ -584,28 +616,10 @@ func rowCells(e *entry, ctx *uiContext) cells {
 	}
 	c.health = isHealthCheck(x)
 	c.code = x.Status()
-	spin := spinner[ctx.frame%len(spinner)]
-	switch {
-	case x.Err != nil && x.Err.Kind == record.ErrCanceled:
-		c.status, c.failed = strconv.Itoa(c.code), true
-		if c.code == 0 {
-			c.status = "cancel"
-		}
-	case x.Err != nil:
-		c.status, c.failed = "ERR "+shortCause(x.Err), true
-	case x.State == record.InFlight && x.Response != nil:
-		c.status, c.inflight = strconv.Itoa(x.Response.Status)+" "+spin, true
-	case x.State == record.InFlight:
-		c.status, c.inflight = spin, true
-	default:
-		c.status = strconv.Itoa(c.code)
-	}
+	c.status, c.failed, c.inflight = statusCell(x, spinner[ctx.frame%len(spinner)])
 	if isGRPC(x) {
 		if rpc := grpcMethod(x); rpc != "" {
 			c.url = rpc
-		}
-		if gs := grpcStatus(x); gs != "" && !c.failed {
-			c.status = strconv.Itoa(c.code) + " " + gs
 		}
 	}
 	d := x.Duration(ctx.now)
@@ -616,25 +630,58 @@ func rowCells(e *entry, ctx *uiContext) cells {
 	c.slow = d >= time.Second
 	if x.Response != nil {
 		c.size = compactSize(x.ResponseSize())
-		c.ctype = shortType(x.ContentType())
-		if x.Upgraded {
-			c.ctype = "websocket"
-			if up := x.Response.Header.Get("Upgrade"); up != "" && !strings.EqualFold(up, "websocket") {
-				c.ctype = strings.ToLower(up)
-			}
-		}
+		c.ctype = typeCell(x)
 	}
 	return c
+}
+
+// statusCell is the status column of x: its code, ERR and the cause of a
+// failure, spin while in flight, a gRPC call's status after the code.
+func statusCell(x *record.Exchange, spin string) (s string, failed, inflight bool) {
+	code := x.Status()
+	switch {
+	case x.Err != nil && x.Err.Kind == record.ErrCanceled:
+		s, failed = strconv.Itoa(code), true
+		if code == 0 {
+			s = "cancel"
+		}
+	case x.Err != nil:
+		s, failed = "ERR "+shortCause(x.Err), true
+	case x.State == record.InFlight && x.Response != nil:
+		s, inflight = strconv.Itoa(x.Response.Status)+" "+spin, true
+	case x.State == record.InFlight:
+		s, inflight = spin, true
+	default:
+		s = strconv.Itoa(code)
+	}
+	if isGRPC(x) {
+		if gs := grpcStatus(x); gs != "" && !failed {
+			s = strconv.Itoa(code) + " " + gs
+		}
+	}
+	return s, failed, inflight
+}
+
+// typeCell is the type column of x: the response's media type, short, or
+// the protocol of an upgraded exchange.
+func typeCell(x *record.Exchange) string {
+	if x.Response == nil {
+		return ""
+	}
+	if x.Upgraded {
+		if up := x.Response.Header.Get("Upgrade"); up != "" && !strings.EqualFold(up, "websocket") {
+			return strings.ToLower(up)
+		}
+		return "websocket"
+	}
+	return shortType(x.ContentType())
 }
 
 // unreadCells are the cells of an exchange not read yet (it is, a moment
 // after it comes into view): what its summary says.
 func unreadCells(e *entry) cells {
 	c := cells{id: "#" + strconv.FormatUint(e.id, 10), url: e.hp + " …", code: int(e.sum.status)}
-	c.status = strconv.Itoa(c.code)
-	if c.code == 0 {
-		c.status = "…"
-	}
+	c.status = unreadStatus(e)
 	if e.misses > 0 {
 		c.url = e.hp + " (not in the session yet)"
 	}
@@ -646,6 +693,14 @@ func unreadCells(e *entry) cells {
 		c.size = compactSize(e.sum.size)
 	}
 	return c
+}
+
+// unreadStatus is the status cell of an exchange not read yet.
+func unreadStatus(e *entry) string {
+	if e.sum.status == 0 {
+		return "…"
+	}
+	return strconv.Itoa(int(e.sum.status))
 }
 
 var spinner = []string{"⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"}

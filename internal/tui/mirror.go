@@ -19,11 +19,13 @@ func (m *Model) rebuild(index []Summary, xs []record.Exchange) tea.Cmd {
 	m.byID = make(map[uint64]*entry, len(index)+len(xs))
 	clear(m.hosts)
 	clear(m.ups)
+	m.outcomes = outcomeCounts{}
 	add := func(e *entry) {
 		m.entries = append(m.entries, e)
 		m.byID[e.id] = e
 		m.hosts.add(e.hp, 1)
 		m.ups.add(e.up, 1)
+		m.count(e)
 	}
 	j := 0
 	for i := range index {
@@ -84,6 +86,7 @@ func (m *Model) apply(b batchMsg) tea.Cmd {
 			clear(m.byID)
 			clear(m.hosts)
 			clear(m.ups)
+			m.outcomes = outcomeCounts{}
 			m.forgetVerdicts()
 		}
 		m.remove(b.removed)
@@ -108,6 +111,7 @@ func (m *Model) remove(ids []uint64) {
 			delete(m.byID, id)
 			m.hosts.add(e.hp, -1)
 			m.ups.add(e.up, -1)
+			m.uncount(e)
 			m.forgetVerdict(id)
 			e.gone = true
 			n++
@@ -204,6 +208,7 @@ func (m *Model) upsert(x *record.Exchange) {
 		}
 		m.setUpstream(e, x)
 		e.x, e.misses = x, 0
+		m.recount(e)
 		m.judge(e)
 		return
 	}
@@ -211,6 +216,7 @@ func (m *Model) upsert(x *record.Exchange) {
 	m.byID[x.ID] = e
 	m.hosts.add(e.hp, 1)
 	m.ups.add(e.up, 1)
+	m.count(e)
 	m.entries = insertEntry(m.entries, e)
 	m.judge(e)
 }
@@ -259,6 +265,7 @@ func (m *Model) resetEntries() {
 	clear(m.byID)
 	clear(m.hosts)
 	clear(m.ups)
+	m.outcomes = outcomeCounts{}
 	m.forgetVerdicts()
 	m.list.cursor, m.list.offset = 0, 0
 }

@@ -62,11 +62,13 @@ type Model struct {
 	help          help.Model
 
 	// entries are every kept exchange, ordered by ID; byID indexes them;
-	// hosts counts them by host, ups by the upstream that answered.
+	// hosts counts them by host, ups by the upstream that answered,
 	entries []*entry
 	byID    map[uint64]*entry
 	hosts   hostCounts
 	ups     upstreamCounts
+	// outcomes counts them by how they ended (tally.go).
+	outcomes outcomeCounts
 	// visible are the entries that pass the filter (nil filter: entries).
 	visible []*entry
 	list    listView
@@ -101,7 +103,11 @@ type Model struct {
 	cache      map[contentKey]*content
 	cacheOrder []contentKey
 	renders    map[contentKey]bool // renders under way
-	indexStop  context.CancelFunc  // stops the index build of the shown body
+	// schemaGen counts the schema changes (reflection loads) seen, and
+	// grpcCache keeps gRPC messages decoded under the current one.
+	schemaGen int
+	grpcCache *grpcCache
+	indexStop context.CancelFunc // stops the index build of the shown body
 
 	searchInput lineInput
 	searchBusy  bool
@@ -181,6 +187,7 @@ func New(cfg Config) *Model {
 		exported:  map[uint64]struct{}{},
 		cache:     map[contentKey]*content{},
 		renders:   map[contentKey]bool{},
+		grpcCache: newGRPCCache(),
 		filterGen: new(atomic.Int64),
 		pending:   map[uint64]struct{}{},
 		bodies:    body.Decoder{},
@@ -258,6 +265,11 @@ func New(cfg Config) *Model {
 	}
 	m.list.clampCursor()
 	return m
+}
+
+// grpcEnv is what decoding gRPC messages needs now.
+func (m *Model) grpcEnv() grpcEnv {
+	return grpcEnv{schemas: m.cfg.Schemas, target: m.cfg.Target, cache: m.grpcCache, gen: m.schemaGen}
 }
 
 // live reports whether exchanges arrive as the UI runs; a HAR file
@@ -387,6 +399,8 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		cmds = append(cmds, m.bodyAction(msg))
 	case searchDoneMsg:
 		m.searchDone(msg)
+	case schemaChangedMsg:
+		m.schemaGen++
 	case heldMsg:
 		m.setHeld(msg.list)
 		if msg.watch && m.watching {

@@ -710,21 +710,59 @@ func TestFramesNeverOverflow(t *testing.T) {
 }
 
 func TestColumnsDropBeforeTheURLShrinks(t *testing.T) {
-	wide := layoutColumns(200, 99, 0)
+	wide := layoutColumns(200, 99, 0, colStatus, colType)
 	if wide.ctype == 0 || wide.size == 0 || wide.time == 0 {
 		t.Fatalf("200 columns: %+v", wide)
 	}
+	// 80 columns keep the type and the size, whatever the cells: with
+	// plain statuses ("200") and short types ("json") the time too.
 	for _, maxID := range []uint64{99, 9999} {
-		narrow := layoutColumns(80, maxID, 0)
-		if narrow.ctype != 0 || narrow.size == 0 || narrow.time == 0 || narrow.url < 28 {
-			t.Fatalf("80 columns, #%d: %+v", maxID, narrow)
+		for _, cells := range [][2]int{{3, 4}, {len("ERR refused"), len("image/png")}, {colStatus, colType}} {
+			c := layoutColumns(80, maxID, 0, cells[0], cells[1])
+			if c.ctype == 0 || c.size == 0 || c.url < 16 {
+				t.Fatalf("80 columns, #%d, cells %v: %+v", maxID, cells, c)
+			}
+			if cells[0] == 3 && (c.time == 0 || c.url < 24) {
+				t.Fatalf("80 columns, #%d, cells %v: %+v", maxID, cells, c)
+			}
 		}
 	}
 	for w := 40; w <= 240; w++ {
-		c := layoutColumns(w, 12345, 0)
+		c := layoutColumns(w, 12345, 0, colStatus, colType)
 		if c.fixed()+c.url != w {
 			t.Fatalf("%d columns: layout adds up to %d", w, c.fixed()+c.url)
 		}
+	}
+}
+
+// TestColumnsFitTheirCells: the status column is as wide as its widest
+// cell on screen (at least its header), so a list of 200s gives the
+// URL what a 12-cell status would have taken; an error on screen widens
+// it, and it narrows again once the error scrolls away.
+func TestColumnsFitTheirCells(t *testing.T) {
+	plain := fixtures()[:2] // 200 and 404
+	m := newModel(t, newRecorder(t, plain...), 80, 24)
+	head := lines(m)[1]
+	if !strings.Contains(head, "STATUS PATH on localhost:3000") || !strings.Contains(head, "TYPE") {
+		t.Fatalf("80 columns of 200 and 404: the status column is not fitted, or the type is gone:\n%s", screen(m))
+	}
+	if row := lines(m)[2]; !strings.Contains(row, " 200    /api/users?page=1") || !strings.HasSuffix(row, "json") {
+		t.Fatalf("row: %q", row)
+	}
+
+	// Twenty 200s after the failure scroll it off a 10-line screen.
+	xs := fixtures()[:3] // 200, 404, ERR refused
+	for range 20 {
+		xs = append(xs, plain[0])
+	}
+	m = newModel(t, newRecorder(t, xs...), 80, 10)
+	press(t, m, "g")
+	if head := lines(m)[1]; !strings.Contains(head, "STATUS      PATH") {
+		t.Fatalf("with ERR refused on screen: %q", head)
+	}
+	press(t, m, "G")
+	if head := lines(m)[1]; !strings.Contains(head, "STATUS PATH") {
+		t.Fatalf("with only 200s on screen: %q", head)
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 
 	tea "charm.land/bubbletea/v2"
 	"github.com/devproxy/devproxy/internal/eventlog"
+	"github.com/devproxy/devproxy/internal/protoschema"
 	"github.com/devproxy/devproxy/internal/record"
 	"github.com/devproxy/devproxy/internal/redact"
 )
@@ -77,10 +78,34 @@ type Config struct {
 	// switches on and off, deletes and reorders, and i sets the intercept
 	// rule of; nil where nothing is proxied (view).
 	Rules Rules
+	// Schemas decode gRPC messages with a schema (--proto,
+	// --descriptor-set, the upstream's server reflection); nil decodes
+	// them without one, as protoc --decode_raw would.
+	Schemas *protoschema.Schemas
+	// SchemaChanged receives a value when Schemas learn a schema (a
+	// reflection query finished), so that a gRPC call's messages are
+	// decoded again. Schemas' OnChange should send on it without
+	// blocking; nil when nothing changes (no reflection).
+	SchemaChanged <-chan struct{}
+	// SchemaFiles are the files Schemas were loaded from, for the schema
+	// flags of copy as grpcurl.
+	SchemaFiles SchemaFiles
 	// Now is the clock for in-flight durations, the request rate, status
 	// message expiry and export file names. Nil means time.Now; tests set a
 	// fixed clock so that rendered output is deterministic.
 	Now func() time.Time
+}
+
+// SchemaFiles are the files a run's gRPC schemas come from, as copy as
+// grpcurl passes them (-import-path, -proto, -protoset). Paths are
+// absolute, so that the command works from any directory.
+type SchemaFiles struct {
+	// ImportPaths are the directories .proto files are found in, in the
+	// order they are searched; a method's file is named relative to one
+	// of them (-proto).
+	ImportPaths []string
+	// DescriptorSets are the --descriptor-set files.
+	DescriptorSets []string
 }
 
 // Replayer sends recorded requests again; implemented in internal/proxy.
@@ -92,10 +117,12 @@ type Replayer interface {
 }
 
 // Run runs the UI on the terminal until the user quits or ctx ends. It
-// returns after the terminal is restored; ctx ending is not an error.
-func Run(ctx context.Context, cfg Config) error {
+// returns after the terminal is restored, with what the list held at the
+// end, for the line the command prints on exit; ctx ending is not an
+// error.
+func Run(ctx context.Context, cfg Config) (Tally, error) {
 	if cfg.Source == nil {
-		return errors.New("tui: Config.Source is nil")
+		return Tally{}, errors.New("tui: Config.Source is nil")
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -112,16 +139,42 @@ func Run(ctx context.Context, cfg Config) error {
 		defer close(done)
 		pump(ctx, cfg.Source, sub, p.Send, frameInterval)
 	}()
+	schemaDone := make(chan struct{})
+	go func() {
+		defer close(schemaDone)
+		forwardSchemaChanges(ctx, cfg.SchemaChanged, p.Send)
+	}()
 	_, err := p.Run()
 	cancel()
 	<-done
+	<-schemaDone
+	// The program has ended: nothing changes the model any more.
+	t := m.Tally()
 	if err != nil && errors.Is(err, tea.ErrProgramKilled) && ctx.Err() != nil {
-		return nil
+		return t, nil
 	}
-	if err != nil {
-		return err
+	return t, err
+}
+
+// schemaChangedMsg says the Schemas learned a schema: gRPC messages are
+// decoded again.
+type schemaChangedMsg struct{}
+
+// forwardSchemaChanges turns each value on changed into a
+// schemaChangedMsg until ctx ends. Like the pump, it is a goroutine of
+// its own, so that Schemas never wait on the program.
+func forwardSchemaChanges(ctx context.Context, changed <-chan struct{}, send func(tea.Msg)) {
+	if changed == nil {
+		return
 	}
-	return nil
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+			send(schemaChangedMsg{})
+		}
+	}
 }
 
 // frameInterval is the pump's minimum gap between batches: 30 a second.

@@ -126,6 +126,7 @@ func (m *Model) attach(e *entry, x *record.Exchange) {
 	}
 	m.setUpstream(e, x)
 	e.x, e.misses = x, 0
+	m.recount(e)
 	m.readLog = append(m.readLog, e.id)
 }
 

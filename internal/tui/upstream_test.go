@@ -127,12 +127,12 @@ func TestUpstreamLayout(t *testing.T) {
 
 func TestUpstreamColumnFits(t *testing.T) {
 	for w := 40; w <= 240; w++ {
-		c := layoutColumns(w, 12345, colUpMax)
+		c := layoutColumns(w, 12345, colUpMax, colStatus, colType)
 		if c.fixed()+c.url != w {
 			t.Fatalf("%d columns: layout adds up to %d", w, c.fixed()+c.url)
 		}
-		if c.up > 0 && (c.url < 26 || c.ctype > 0 && c.url < 44) {
-			t.Fatalf("%d columns: the upstream squeezes the URL: %+v", w, c)
+		if c.up > 0 && (c.url < 26 || c.ctype == 0 || c.time == 0 || c.size == 0) {
+			t.Fatalf("%d columns: the upstream squeezes the URL or another column: %+v", w, c)
 		}
 		if c.up == 0 && w >= 120 {
 			t.Fatalf("%d columns: no room for the upstream: %+v", w, c)
@@ -140,8 +140,10 @@ func TestUpstreamColumnFits(t *testing.T) {
 	}
 	// 80 columns keep what they kept without it.
 	for _, maxID := range []uint64{99, 9999} {
-		if got, want := layoutColumns(80, maxID, colUpMin), layoutColumns(80, maxID, 0); got != want {
-			t.Errorf("80 columns, #%d: %+v, want %+v", maxID, got, want)
+		for _, cells := range [][2]int{{3, 4}, {colStatus, colType}} {
+			if got, want := layoutColumns(80, maxID, colUpMin, cells[0], cells[1]), layoutColumns(80, maxID, 0, cells[0], cells[1]); got != want {
+				t.Errorf("80 columns, #%d, cells %v: %+v, want %+v", maxID, cells, got, want)
+			}
 		}
 	}
 }

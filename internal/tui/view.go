@@ -82,7 +82,7 @@ func (m *Model) render() string {
 // title, the rate, the addresses, the labels of the counts) before it
 // truncates anything; the role always stays, first.
 func (m *Model) headerBar(width int) string {
-	k := headerKey{width: width, gen: m.ctx.st.gen, stats: m.stats, rate: formatRate(m.rate.rate()), lags: m.lags,
+	k := headerKey{width: width, gen: m.ctx.st.gen, stats: m.stats, outcomes: m.outcomes, rate: formatRate(m.rate.rate()), lags: m.lags,
 		ext: m.extStatus, follow: m.list.follow, filter: m.filter != nil, held: len(m.held), intercept: m.intercept}
 	if k == m.headerMemo.key && m.headerMemo.s != "" {
 		return m.headerMemo.s
@@ -96,6 +96,7 @@ func (m *Model) headerBar(width int) string {
 type headerKey struct {
 	width, gen     int
 	stats          record.Stats
+	outcomes       outcomeCounts
 	rate, ext      string
 	lags           uint64
 	follow, filter bool
@@ -104,7 +105,7 @@ type headerKey struct {
 }
 
 // headerLevels is how many levels of detail the header bar has.
-const headerLevels = 7
+const headerLevels = 9
 
 func (m *Model) renderHeaderBar(width int) string {
 	st := m.ctx.st
@@ -156,7 +157,10 @@ func (m *Model) headerBadges(level int) string {
 }
 
 // headerLeft is the left part of the header bar at a level of detail: 0 is
-// everything, each level up drops a little more.
+// everything, each level up drops a little more: the schemes (1), the long
+// labels and the counts that are 0 (2), the title (3), the rate (4), the
+// in-flight count when it is 0 (5), the label of the total (6), the
+// addresses (7), a few letters (8).
 func (m *Model) headerLeft(level int) string {
 	st := m.ctx.st
 	s := m.stats
@@ -168,7 +172,7 @@ func (m *Model) headerLeft(level int) string {
 		w(st.bar, " ")
 	}
 	w(st.barTitle.UnsetBold(), m.cfg.Role+" ")
-	if level < 5 {
+	if level < 7 {
 		if a := m.addresses(level >= 1); a != "" {
 			w(st.bar, a+" ")
 		}
@@ -180,24 +184,38 @@ func (m *Model) headerLeft(level int) string {
 	} else {
 		w(st.bar, strconv.FormatUint(s.Total, 10)+" total")
 	}
+	last := level >= headerLevels-1
 	switch {
-	case !m.live():
+	case !m.live(), level >= 5 && s.InFlight == 0:
 	case compact:
 		w(st.bar, " · "+strconv.Itoa(s.InFlight)+" live")
 	default:
 		w(st.bar, " · "+strconv.Itoa(s.InFlight)+" in flight")
 	}
-	errs := st.bar
-	if s.Errors > 0 {
-		errs = errs.Foreground(st.serverErr.GetForeground()).Bold(true)
+	// How the listed exchanges ended: no answer, 4xx, 5xx; compact, only
+	// the counts that are not 0.
+	failed := " failed"
+	if last {
+		failed = " fail"
 	}
-	switch {
-	case compact:
-		w(errs, " · "+strconv.FormatUint(s.Errors, 10)+" err")
-	case s.Errors == 1:
-		w(errs, " · 1 error")
-	default:
-		w(errs, " · "+strconv.FormatUint(s.Errors, 10)+" errors")
+	for _, c := range []struct {
+		o     outcome
+		label string
+		color lipgloss.Style
+	}{
+		{outcomeFailed, failed, st.serverErr},
+		{outcomeClient, " 4xx", st.clientErr},
+		{outcomeServer, " 5xx", st.serverErr},
+	} {
+		n := m.outcomes[c.o]
+		if n == 0 && compact {
+			continue
+		}
+		style := st.bar
+		if n > 0 {
+			style = style.Foreground(c.color.GetForeground()).Bold(true)
+		}
+		w(style, " · "+strconv.Itoa(n)+c.label)
 	}
 	if n := len(m.held); n > 0 {
 		// Held exchanges wait for the user: the count stays at every level.
