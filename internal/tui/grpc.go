@@ -147,6 +147,10 @@ type grpcCall struct {
 	// file); reqErr and respErr are what stopped the splitting.
 	split           bool
 	reqErr, respErr error
+	// details are the status's details (grpc-status-details-bin), each
+	// decoded like a message; detailsErr says why they could not be read.
+	details    []grpcDetail
+	detailsErr string
 	// schema says how the messages were decoded, for the tab's head.
 	schema string
 }
@@ -299,7 +303,39 @@ func decodeCall(x *record.Exchange, env grpcEnv) *grpcCall {
 		}
 	}
 	c.schema = schemaLine(c, env.schemas, upstream, path)
+	if v := statusDetailsOf(x); v != "" {
+		d, err := env.schemas.DecodeDetails(upstream, path, v)
+		if err != nil {
+			c.detailsErr = err.Error()
+		}
+		for _, dt := range d.Details {
+			r := dt.Decoded
+			gd := grpcDecoded{json: strings.TrimRight(r.JSON, "\n"), unknown: strings.TrimRight(r.Unknown, "\n"), raw: strings.TrimRight(r.Raw, "\n"), source: r.Source}
+			if r.Err != nil {
+				gd.err = r.Err.Error()
+			}
+			c.details = append(c.details, grpcDetail{typ: dt.Type, dec: gd})
+		}
+	}
 	return c
+}
+
+// grpcDetail is one detail of a call's status.
+type grpcDetail struct {
+	typ string // its type URL
+	dec grpcDecoded
+}
+
+// statusDetailsOf is x's grpc-status-details-bin: from its trailers, or
+// the headers of a trailers-only response.
+func statusDetailsOf(x *record.Exchange) string {
+	if x.Response == nil {
+		return ""
+	}
+	if v := x.Response.Trailer.Get("Grpc-Status-Details-Bin"); v != "" {
+		return v
+	}
+	return x.Response.Header.Get("Grpc-Status-Details-Bin")
 }
 
 // add appends m, numbering it in its direction.
@@ -431,6 +467,14 @@ func (b *builder) grpcMessages(x *record.Exchange, c *grpcCall) {
 			style = st.warnNote
 		}
 		b.text(line, style, 2)
+		if c.detailsErr != "" {
+			b.text("⚠ "+c.detailsErr, st.warnNote, 2)
+		}
+		for i := range c.details {
+			d := &c.details[i]
+			b.label2("  detail "+sanitizeLine(d.typ), st.muted)
+			b.decoded(&d.dec, 0, 4)
+		}
 	}
 	if x.State == record.InFlight {
 		b.label2("… the call is open; its messages show as they pass.", st.inflight)
@@ -481,28 +525,34 @@ func (b *builder) grpcMsg(m *grpcMsg) {
 		}
 	}
 	b.labels = false
-	d := &m.dec
+	b.decoded(&m.dec, m.size, 2)
+}
+
+// decoded shows one decoded message (of size bytes) indented by indent.
+func (b *builder) decoded(d *grpcDecoded, size int64, indent int) {
+	st := b.st
+	pad := strings.Repeat(" ", indent)
 	switch {
 	case d.note != "":
-		b.label2("  "+d.note, st.muted)
+		b.label2(pad+d.note, st.muted)
 	case d.text != "":
-		b.payload(d.text, 2)
+		b.payload(d.text, indent)
 	case d.json != "":
-		b.payload(d.json, 2)
+		b.payload(d.json, indent)
 		if d.unknown != "" {
-			b.label2("  fields the schema does not know:", st.muted)
-			b.payload(d.unknown, 4)
+			b.label2(pad+"fields the schema does not know:", st.muted)
+			b.payload(d.unknown, indent+2)
 		}
 	case d.raw != "":
 		if d.err != "" {
-			b.text("⚠ "+d.err, st.warnNote, 2)
+			b.text("⚠ "+d.err, st.warnNote, indent)
 		}
-		b.payload(d.raw, 2)
-	case m.size == 0:
-		b.label2("  (empty message)", st.muted)
+		b.payload(d.raw, indent)
+	case size == 0:
+		b.label2(pad+"(empty message)", st.muted)
 	default:
 		if d.err != "" {
-			b.text("⚠ "+d.err, st.warnNote, 2)
+			b.text("⚠ "+d.err, st.warnNote, indent)
 		}
 	}
 }

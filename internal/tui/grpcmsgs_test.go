@@ -2,6 +2,7 @@ package tui
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"sort"
@@ -313,5 +314,43 @@ func TestGRPCReflectionRedraws(t *testing.T) {
 	send(t, m, schemaChangedMsg{})
 	if sc := screen(m); !strings.Contains(sc, "Schema of devproxy.test.v1.Echo/ServerStream from the server's reflection.") || !strings.Contains(sc, `"text": "hi #0"`) {
 		t.Fatalf("after the answer:\n%s", sc)
+	}
+}
+
+// TestGRPCStatusDetails checks that the Messages tab shows a failed call's
+// grpc-status-details-bin: each detail's type, decoded with the schema
+// when it knows the type, else as decode_raw.
+func TestGRPCStatusDetails(t *testing.T) {
+	var detail, anyMsg, st []byte
+	detail = protowire.AppendTag(detail, 1, protowire.BytesType)
+	detail = protowire.AppendString(detail, "quota spent")
+	anyMsg = protowire.AppendTag(anyMsg, 1, protowire.BytesType)
+	anyMsg = protowire.AppendString(anyMsg, "type.googleapis.com/devproxy.test.v1.ErrorDetail")
+	anyMsg = protowire.AppendTag(anyMsg, 2, protowire.BytesType)
+	anyMsg = protowire.AppendBytes(anyMsg, detail)
+	st = protowire.AppendTag(st, 1, protowire.VarintType)
+	st = protowire.AppendVarint(st, 8)
+	st = protowire.AppendTag(st, 3, protowire.BytesType)
+	st = protowire.AppendBytes(st, anyMsg)
+	x := serverStream(t, false)
+	x.Response.Trailer = hdr("Grpc-Status", "8", "Grpc-Message", "slow down", "Grpc-Status-Details-Bin", base64.RawStdEncoding.EncodeToString(st))
+	for _, tc := range []struct {
+		name    string
+		schemas *protoschema.Schemas
+		want    []string
+	}{
+		{"schema", echoSchemas(t), []string{"gRPC status RESOURCE_EXHAUSTED: slow down", "detail type.googleapis.com/devproxy.test.v1.ErrorDetail", `"reason": "quota spent"`}},
+		{"none", nil, []string{"gRPC status RESOURCE_EXHAUSTED: slow down", "detail type.googleapis.com/devproxy.test.v1.ErrorDetail", `1: "quota spent"`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := newModel(t, newRecorder(t, x), 120, 60, func(c *Config) { c.Schemas = tc.schemas })
+			press(t, m, "enter", "4", "G")
+			s := screen(m)
+			for _, w := range tc.want {
+				if !strings.Contains(s, w) {
+					t.Errorf("no %q in\n%s", w, s)
+				}
+			}
+		})
 	}
 }
