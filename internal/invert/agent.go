@@ -69,11 +69,18 @@ type AgentOptions struct {
 	// each request body the agent may buffer before its backend reads it.
 	// Default StreamWindow; at least 256 KiB.
 	StreamWindow uint32
+	// RejectGrace is how long the relay at Relay may go on rejecting the
+	// agent's credentials (at least three attempts in a row) before Run
+	// gives up with a *RejectedError: a relay of a fleet may not yet know a
+	// backend that another registered a moment ago. Rejections by the
+	// other relays of a fleet are logged, never fatal. Default 10s.
+	RejectGrace time.Duration
 }
 
 // Agent runs beside a private backend: it dials out to the relay and serves
 // the requests the relay sends back through its Handler, reconnecting
-// forever with backoff. Run serves; Shutdown stops it gracefully.
+// with backoff (until the relay goes on rejecting its credentials: see
+// RejectGrace). Run serves; Shutdown stops it gracefully.
 type Agent struct {
 	opts   AgentOptions
 	client *http.Client // to the relay (poll calls)
@@ -111,6 +118,10 @@ type Agent struct {
 	changed     chan struct{} // closed and replaced when a link changes
 	pollFleet   int           // fleet size a poll answer announced
 	skippedURLs map[string]bool
+	// accepted is when a link last connected (any relay took the agent's
+	// credentials), so that the entry's rejections are not fatal while
+	// the fleet's relays accept them.
+	accepted time.Time
 }
 
 // agentTunnel is the agent's end of a connected tunnel: a server of the
@@ -150,6 +161,9 @@ func NewAgent(o AgentOptions) (*Agent, error) {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.RejectGrace <= 0 {
+		o.RejectGrace = defaultRejectGrace
 	}
 	u := *o.Relay
 	if !strings.HasSuffix(u.Path, "/") {
@@ -203,12 +217,97 @@ var errNoTunnel = errors.New("the relay does not offer the devproxy tunnel")
 // credentials; retrying will not help until the token is fixed.
 var ErrAgentRejected = errors.New("the relay rejected the agent")
 
+// defaultRejectGrace is AgentOptions.RejectGrace's default, and
+// rejectAttempts how many rejections in a row it takes at least.
+const (
+	defaultRejectGrace = 10 * time.Second
+	rejectAttempts     = 3
+)
+
+// RejectedError is Run's error when the relay at AgentOptions.Relay went
+// on rejecting the agent's credentials (see RejectGrace): its agent token
+// is missing or wrong, or the relay has no such backend. It wraps
+// ErrAgentRejected; its message says how to get a token.
+type RejectedError struct {
+	// Relay is the relay's URL (AgentOptions.Relay) and Backend the
+	// backend id the agent serves.
+	Relay, Backend string
+	// NoToken says the agent sent no agent token.
+	NoToken bool
+	// Answer is what the relay answered, last time.
+	Answer string
+	// Attempts and For are how many attempts in a row it rejected, for
+	// how long.
+	Attempts int
+	For      time.Duration
+	// Devproxy says the relay is devproxy's, with its admin API (not the
+	// reference inverting proxy's relay, which the poll transport reaches).
+	Devproxy bool
+}
+
+func (e *RejectedError) Error() string {
+	var b strings.Builder
+	if e.NoToken {
+		fmt.Fprintf(&b, "the relay at %s rejects the agent of backend %q: no agent token was given, and the backend needs one", e.Relay, e.Backend)
+	} else {
+		fmt.Fprintf(&b, "the relay at %s rejects the agent token of backend %q: the token is wrong, or the relay has no backend %q", e.Relay, e.Backend, e.Backend)
+	}
+	fmt.Fprintf(&b, " (%d attempts in %s; it answered %q)", e.Attempts, e.For.Round(100*time.Millisecond), e.Answer)
+	if !e.Devproxy {
+		b.WriteString("\n  the relay is not devproxy's: give the agent the credentials it expects (--token, or $DEVPROXY_TOKEN)")
+		return b.String()
+	}
+	api := strings.TrimSuffix(e.Relay, "/") + "/api/backends"
+	b.WriteString("\n  the agent token is in the relay's answer to the admin API call that registered the backend (shown once);")
+	b.WriteString("\n  for a new one, register the backend again (as it was: pathPrefixes, hosts, access, rules), with the admin token:")
+	fmt.Fprintf(&b, "\n    curl -s -X DELETE -H \"Authorization: Bearer $ADMIN_TOKEN\" %s/%s", api, e.Backend)
+	fmt.Fprintf(&b, "\n    curl -s -H \"Authorization: Bearer $ADMIN_TOKEN\" -d '{\"id\":\"%s\",\"pathPrefixes\":[\"/\"]}' %s", e.Backend, api)
+	b.WriteString("\n  then pass its agentToken with --token (or $DEVPROXY_TOKEN); a backend declared in the relay's config file (backends:) has its agentToken (or agentTokenEnv) there")
+	return b.String()
+}
+
+// Unwrap makes errors.Is(err, ErrAgentRejected) true.
+func (e *RejectedError) Unwrap() error { return ErrAgentRejected }
+
+// rejections counts a link's attempts in a row that the relay rejected.
+type rejections struct {
+	since    time.Time
+	attempts int
+}
+
+// add counts a rejection at now. It returns the error that ends the agent
+// once the relay at --proxy has rejected it for RejectGrace and at least
+// rejectAttempts times, while no relay took the agent meanwhile; else
+// nil, and how long the grace has left (the next attempt comes no later).
+func (r *rejections) add(a *Agent, err error, viaPoll bool, now time.Time) (left time.Duration, fatal error) {
+	a.mu.Lock()
+	accepted, connected := a.accepted, a.connectedLocked()
+	a.mu.Unlock()
+	if r.attempts == 0 || accepted.After(r.since) || connected {
+		// A relay of the fleet took the agent meanwhile: its token is
+		// good there, and this relay may just not know it yet.
+		r.since, r.attempts = now, 0
+	}
+	r.attempts++
+	elapsed := now.Sub(r.since)
+	if r.attempts < rejectAttempts || elapsed < a.opts.RejectGrace {
+		return max(a.opts.RejectGrace-elapsed, 0), nil
+	}
+	answer := strings.TrimPrefix(err.Error(), ErrAgentRejected.Error()+": ")
+	return 0, &RejectedError{
+		Relay: a.opts.Relay.String(), Backend: a.opts.Backend, NoToken: a.opts.Token == "", Answer: answer,
+		Attempts: r.attempts, For: elapsed, Devproxy: !viaPoll || a.devproxyRelay.Load(),
+	}
+}
+
 // Run connects and serves until ctx ends or Shutdown is called,
 // reconnecting with exponential backoff (fast first retries, capped at 30 s,
 // with jitter). When the relay announces a fleet, Run keeps a tunnel to
 // each of its relays too, each reconnecting on its own (agentfleet.go).
 // When ctx ends, requests in flight are cancelled; Shutdown lets them
-// finish first. Run is called once.
+// finish first; either way Run returns nil. A relay at Relay that goes on
+// rejecting the agent's credentials (see RejectGrace) ends Run with a
+// *RejectedError: retrying cannot help. Run is called once.
 func (a *Agent) Run(ctx context.Context) error {
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -220,17 +319,31 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.mu.Lock()
 	a.stopRun, a.running, a.runCtx = stop, done, ctx
 	a.mu.Unlock()
-	a.entry.run(ctx)
+	err := a.entry.run(ctx)
+	if err != nil {
+		stop() // the fleet's links too
+	}
 	// The entry link ends with ctx or Shutdown, and so do the others.
 	a.linksWG.Wait()
 	a.setState("stopped")
-	return nil
+	return err
+}
+
+// connectedLocked reports whether any link's tunnel is up. Callers hold mu.
+func (a *Agent) connectedLocked() bool {
+	for _, l := range a.allLinksLocked() {
+		if l.connected {
+			return true
+		}
+	}
+	return false
 }
 
 // run connects and serves until ctx ends or the link drains, reconnecting
 // with backoff. The entry link stands by while the fleet's relays are
-// served over their own links.
-func (l *relayLink) run(ctx context.Context) {
+// served over their own links. Only the entry link returns an error: a
+// *RejectedError once its relay went on rejecting the agent's credentials.
+func (l *relayLink) run(ctx context.Context) error {
 	a := l.a
 	mode := a.opts.Mode
 	if !l.entry && (mode == ModePoll || mode == ModeAuto) {
@@ -238,6 +351,7 @@ func (l *relayLink) run(ctx context.Context) {
 	}
 	bo := newBackoff(100*time.Millisecond, 30*time.Second, 0.2)
 	failures := 0 // attempts in a row that ended without a connection
+	var rejected rejections
 	for ctx.Err() == nil && l.drain.Err() == nil {
 		if l.entry && mode != ModePoll {
 			if changed, standBy := a.entryStandsBy(); standBy {
@@ -248,6 +362,7 @@ func (l *relayLink) run(ctx context.Context) {
 				case <-changed:
 				}
 				failures = 0
+				rejected = rejections{}
 				bo.Reset()
 				continue
 			}
@@ -273,6 +388,7 @@ func (l *relayLink) run(ctx context.Context) {
 		reason := cause(err)
 		if up > 0 {
 			failures = 0
+			rejected = rejections{}
 			a.opts.Logger.Warn("agent: disconnected from the relay", l.where("reason", reason, "connected_for", up.Round(time.Second).String())...)
 		}
 		if l.retired() {
@@ -284,13 +400,26 @@ func (l *relayLink) run(ctx context.Context) {
 		}
 		wait := bo.Next()
 		level := slog.LevelWarn
-		if errors.Is(err, ErrAgentRejected) {
+		switch {
+		case errors.Is(err, ErrAgentRejected):
 			// A relay of a fleet may not know a backend registered on
 			// another a moment ago: the first retries come soon.
 			if failures > 2 {
 				wait = max(wait, 5*time.Second)
 			}
 			level = slog.LevelError
+			if l.entry {
+				// The relay at --proxy goes on rejecting the token, and
+				// no other takes it: retrying cannot help.
+				left, fatal := rejected.add(a, err, mode == ModePoll, time.Now())
+				if fatal != nil {
+					l.setStateLog("stopped: the relay rejects the agent token", false)
+					return fatal
+				}
+				wait = min(wait, left)
+			}
+		default:
+			rejected = rejections{}
 		}
 		wait = wait.Round(100 * time.Millisecond)
 		l.setStateLog(fmt.Sprintf("disconnected: %s; retrying in %s", reason, wait), false)
@@ -301,6 +430,7 @@ func (l *relayLink) run(ctx context.Context) {
 		case <-time.After(wait):
 		}
 	}
+	return nil
 }
 
 // Shutdown stops the agent gracefully: it takes no new requests (the relay

@@ -74,6 +74,7 @@ func (l *relayLink) setConnected(up bool, since time.Time) {
 	l.connected = up
 	if up {
 		l.since = since
+		a.accepted = since
 		l.state = fmt.Sprintf("connected to relay (tunnel) since %s", since.Format("15:04:05"))
 	}
 	a.notifyLocked()
@@ -249,7 +250,7 @@ func (a *Agent) setFleet(from *relayLink, ann fleetAnnouncement) {
 		ctx := a.runCtx
 		go func() {
 			defer a.linksWG.Done()
-			l.run(ctx)
+			_ = l.run(ctx) // only the entry link's run fails
 			a.mu.Lock()
 			if a.links[key] == l {
 				delete(a.links, key)

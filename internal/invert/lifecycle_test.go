@@ -3,6 +3,7 @@ package invert
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"runtime"
@@ -217,7 +218,8 @@ func TestRelayRestart(t *testing.T) {
 
 // TestAgentAuth: every agent endpoint refuses a wrong token and an unknown
 // backend id with the same 401 and the same body, so a caller without a
-// token cannot learn which backend ids exist.
+// token cannot learn which backend ids exist. Only whether a token was sent
+// changes the answer ("no agent token" or "wrong").
 func TestAgentAuth(t *testing.T) {
 	r := newRig(t, ModeTunnel)
 	otherTok, err := r.reg.Create(Backend{ID: "other", Access: Access{Public: true}})
@@ -230,12 +232,16 @@ func TestAgentAuth(t *testing.T) {
 	}
 	// The first answer seen for each endpoint; all cases must match it.
 	first := map[string]answer{}
-	check := func(t *testing.T, endpoint string, res *http.Response) {
+	check := func(t *testing.T, endpoint, token string, res *http.Response) {
 		t.Helper()
 		got := answer{res.StatusCode, readAll(t, res)}
 		if got.status != http.StatusUnauthorized {
 			t.Errorf("%s: status %d (%q), want 401", endpoint, got.status, got.body)
 		}
+		if missing := strings.Contains(got.body, "no agent token"); missing != (token == "") {
+			t.Errorf("%s with token %q: %q does not say whether the token is missing or wrong", endpoint, token, got.body)
+		}
+		endpoint += fmt.Sprintf(" (token sent: %t)", token != "")
 		if want, ok := first[endpoint]; !ok {
 			first[endpoint] = got
 		} else if got != want {
@@ -260,7 +266,7 @@ func TestAgentAuth(t *testing.T) {
 			}
 			req.Header.Set("Connection", "Upgrade")
 			req.Header.Set("Upgrade", "websocket")
-			check(t, "tunnel", r.do(req))
+			check(t, "tunnel", tc.token, r.do(req))
 			// Poll calls.
 			for _, c := range []struct{ method, sub string }{{"GET", PendingPath}, {"GET", RequestPath}, {"POST", ResponsePath}} {
 				req, _ := http.NewRequest(c.method, r.relaySrv.URL+"/"+c.sub, strings.NewReader("HTTP/1.1 200 OK\r\n\r\n"))
@@ -269,7 +275,7 @@ func TestAgentAuth(t *testing.T) {
 				if tc.token != "" {
 					req.Header.Set("Authorization", "Bearer "+tc.token)
 				}
-				check(t, c.sub, r.do(req))
+				check(t, c.sub, tc.token, r.do(req))
 			}
 		})
 	}

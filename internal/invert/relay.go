@@ -346,8 +346,13 @@ func endUserToken(req *http.Request) string {
 	return ""
 }
 
+// bearer is the request's bearer token; "" when it has none (or other
+// credentials).
 func bearer(req *http.Request) string {
-	tok, _ := strings.CutPrefix(req.Header.Get("Authorization"), "Bearer ")
+	tok, ok := strings.CutPrefix(req.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		return ""
+	}
 	return strings.TrimSpace(tok)
 }
 
@@ -433,16 +438,65 @@ func (r *Relay) handleTunnel(w http.ResponseWriter, req *http.Request) {
 }
 
 // authorizeAgent checks that an agent call names a registered backend and
-// carries its agent token; otherwise it answers 401 and returns false. An
-// unknown id and a wrong token get the same answer, so the endpoint does not
-// tell a caller without a token which backend ids exist.
+// carries its agent token; otherwise it answers 401 and returns false. The
+// answer says whether a token was sent, but an unknown id and a wrong token
+// get the same one, so the endpoint does not tell a caller without a token
+// which backend ids exist.
 func (r *Relay) authorizeAgent(w http.ResponseWriter, req *http.Request, id string) bool {
-	if !r.opts.Registry.CheckAgent(id, bearer(req)) {
+	tok := bearer(req)
+	if r.opts.Registry.CheckAgent(id, tok) {
+		return true
+	}
+	if tok == "" {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="devproxy-agent"`)
-		http.Error(w, "devproxy relay: the backend id is not registered, or the agent token is missing or wrong (check the agent's backend id and token)", http.StatusUnauthorized)
+		http.Error(w, "devproxy relay: no agent token: an agent sends its backend's agent token (Authorization: Bearer <agentToken>), which the admin API answered when the backend was registered", http.StatusUnauthorized)
 		return false
 	}
-	return true
+	w.Header().Set("WWW-Authenticate", `Bearer realm="devproxy-agent", error="invalid_token"`)
+	http.Error(w, "devproxy relay: the agent token is wrong, or the backend id is not registered (check the agent's backend id and token)", http.StatusUnauthorized)
+	return false
+}
+
+// Admin API answers to a request without the admin token, and with a
+// wrong one.
+const (
+	adminTokenMissing = "no admin token: send Authorization: Bearer <admin token> (the relay printed it once, when it first started; or the one given with --admin-token or $DEVPROXY_ADMIN_TOKEN)"
+	adminTokenWrong   = "the admin token is wrong: use the one the relay printed once, when it first started, or the one given with --admin-token or $DEVPROXY_ADMIN_TOKEN; lost, restart the relay with --admin-token (or $DEVPROXY_ADMIN_TOKEN) set to a new one: it replaces the stored token (for every relay of a fleet)"
+)
+
+// authorizeAdmin checks that an admin API call carries the admin token;
+// otherwise it answers 401, saying whether the token is missing or wrong,
+// and returns false.
+func (r *Relay) authorizeAdmin(w http.ResponseWriter, req *http.Request) bool {
+	tok := bearer(req)
+	if r.opts.Registry.CheckAdmin(tok) {
+		return true
+	}
+	if tok == "" {
+		msg := adminTokenMissing
+		if auth := req.Header.Get("Authorization"); auth != "" {
+			scheme, _, _ := strings.Cut(auth, " ")
+			msg = fmt.Sprintf("no admin token: the Authorization header is %s, not Bearer: send Authorization: Bearer <admin token> (the relay printed it once, when it first started; or the one given with --admin-token or $DEVPROXY_ADMIN_TOKEN)", scheme)
+		}
+		w.Header().Set("WWW-Authenticate", `Bearer realm="devproxy-admin"`)
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": msg})
+		return false
+	}
+	w.Header().Set("WWW-Authenticate", `Bearer realm="devproxy-admin", error="invalid_token"`)
+	writeJSON(w, http.StatusUnauthorized, map[string]string{"error": adminTokenWrong})
+	return false
+}
+
+// writeStoreError answers a failed change of the registry: 503 while the
+// registry is read-only (its PostgreSQL is away; a retry later works),
+// else 500.
+func writeStoreError(w http.ResponseWriter, err error) {
+	if errors.Is(err, ErrReadOnly) {
+		w.Header().Set("Retry-After", "10")
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": err.Error() + "; try again once it is back"})
+		return
+	}
+	writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
 }
 
 // handlePoll serves the poll protocol; it returns false for paths that are
@@ -485,9 +539,7 @@ type backendView struct {
 }
 
 func (r *Relay) handleAdmin(w http.ResponseWriter, req *http.Request, rest string) {
-	if !r.opts.Registry.CheckAdmin(bearer(req)) {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="devproxy-admin"`)
-		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "admin token required: send Authorization: Bearer <admin token> (printed when the relay first started, or the one it was started with)"})
+	if !r.authorizeAdmin(w, req) {
 		return
 	}
 	id := strings.TrimPrefix(rest, "/")
@@ -523,9 +575,13 @@ func (r *Relay) handleAdmin(w http.ResponseWriter, req *http.Request, rest strin
 		switch {
 		case errors.Is(err, ErrExists):
 			writeJSON(w, http.StatusConflict, map[string]string{"error": fmt.Sprintf("backend %q already exists; DELETE /api/backends/%s first", in.ID, in.ID)})
+		case errors.Is(err, ErrReadOnly):
+			writeStoreError(w, err)
 		case err != nil:
 			writeRulesError(w, err)
 		default:
+			b, _ := r.opts.Registry.Get(in.ID)
+			r.opts.Logger.Info("relay: backend registered through the admin API; its agent token is in the answer", "backend", in.ID, "path_prefixes", strings.Join(b.PathPrefixes, " "), "remote", req.RemoteAddr)
 			writeJSON(w, http.StatusCreated, map[string]string{"id": in.ID, "agentToken": tok})
 		}
 	case id != "" && req.Method == http.MethodGet:
@@ -545,7 +601,7 @@ func (r *Relay) handleAdmin(w http.ResponseWriter, req *http.Request, rest strin
 		case errors.Is(err, ErrStatic):
 			writeJSON(w, http.StatusConflict, map[string]string{"error": err.Error()})
 		case err != nil:
-			writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+			writeStoreError(w, err)
 		default:
 			r.mu.Lock()
 			p := r.pools[id]
@@ -553,6 +609,7 @@ func (r *Relay) handleAdmin(w http.ResponseWriter, req *http.Request, rest strin
 			if p != nil {
 				p.closeAll()
 			}
+			r.opts.Logger.Info("relay: backend deleted through the admin API", "backend", id, "remote", req.RemoteAddr)
 			w.WriteHeader(http.StatusNoContent)
 		}
 	default:
@@ -600,7 +657,7 @@ func (r *Relay) patchBackend(w http.ResponseWriter, req *http.Request, id string
 	case errors.As(err, &re):
 		writeRulesError(w, err)
 	case err != nil:
-		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+		writeStoreError(w, err)
 	default:
 		b, _ := r.opts.Registry.Get(id)
 		writeJSON(w, http.StatusOK, r.view(b))
