@@ -323,10 +323,13 @@ type tickMsg struct {
 	status string
 	listen string // where the role listens now ("" when unchanged)
 	events eventsMsg
+	// hints are Config.HintsNow's answer; hintsSet says there is one.
+	hints    []string
+	hintsSet bool
 }
 
 func (m *Model) tick() tea.Cmd {
-	src, now, status, listen := m.src, m.now, m.cfg.Status, m.cfg.ListenNow
+	src, now, status, listen, hints := m.src, m.now, m.cfg.Status, m.cfg.ListenNow, m.cfg.HintsNow
 	evlog, seq := m.cfg.Events, m.events.seq
 	return tea.Tick(tickEvery, func(time.Time) tea.Msg {
 		msg := tickMsg{now: now(), stats: readStats(src), events: pollEvents(evlog, seq)}
@@ -335,6 +338,9 @@ func (m *Model) tick() tea.Cmd {
 		}
 		if listen != nil {
 			msg.listen = listen()
+		}
+		if hints != nil {
+			msg.hints, msg.hintsSet = hints(), true
 		}
 		return msg
 	})
@@ -377,6 +383,9 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.extStatus = msg.status
 		if msg.listen != "" {
 			m.cfg.Listen = msg.listen
+		}
+		if msg.hintsSet {
+			m.list.hints = msg.hints
 		}
 		m.events.add(msg.events)
 		m.rate.add(msg.now, msg.stats.Total+msg.stats.Skipped)

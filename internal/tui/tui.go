@@ -49,6 +49,10 @@ type Config struct {
 	// Hints are lines shown under the empty list until traffic arrives
 	// (the demo's example commands, the relay's first-start instructions).
 	Hints []string
+	// HintsNow, when set, is the hints as they are now (the relay's follow
+	// the backends registered), polled each tick off the event loop like
+	// Status; its answer replaces Hints.
+	HintsNow func() []string
 	// SavedOnExit says the exchanges are saved whatever the UI does (--har
 	// writes them on exit; view read them from a file), so q quits at once
 	// instead of asking about exchanges never exported.
