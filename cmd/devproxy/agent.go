@@ -18,7 +18,9 @@ func newAgentCmd() *cobra.Command {
 		Long: `agent runs beside a private backend. It dials out to the relay (so the backend
 needs no inbound port and no certificate), receives the requests clients send
 to the relay, forwards them to --target through devproxy's proxy engine, and
-streams the answers back. It reconnects forever, with backoff.
+streams the answers back. It reconnects with backoff while the relay is away;
+a relay that goes on rejecting its token (10 s, three attempts at least)
+makes it exit with status 2 and a message saying how to get a token.
 
 Transports: tunnel (default; HTTP/2 multiplexed over one connection opened
 with an HTTP/1.1 Upgrade, or over a WebSocket when something on the way
@@ -43,6 +45,7 @@ HTTP/2 tunnels, tunnel speaks its protocol (yamux over a WebSocket).`,
 	fs.Bool("proxy-insecure", false, "do not verify an https relay's certificate")
 	fs.Duration("shutdown-timeout", 5*time.Second, "on exit, take no new requests and wait this long for in-flight exchanges")
 	addUpstreamFlags(fs)
+	addSchemaFlags(fs, true)
 	addRuleFlags(fs)
 	addRecorderFlags(fs)
 	addSessionFlags(fs)
@@ -95,6 +98,9 @@ func runAgent(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return flagError(err)
 	}
+	if err := s.useSchemas(cmd, transport); err != nil {
+		return err
+	}
 	stages, err := s.rulesStages(cmd)
 	if err != nil {
 		return err
@@ -139,14 +145,19 @@ func runAgent(cmd *cobra.Command, args []string) error {
 
 // runAgentUntil serves until ctx ends (a signal, or the UI quit), then shuts
 // the agent down gracefully: no new requests, and those in flight get up to
-// --shutdown-timeout to finish.
+// --shutdown-timeout to finish. An agent that stops by itself (the relay
+// rejects its token) ends the run with its error.
 func runAgentUntil(ctx context.Context, agent *invert.Agent, s *roleRun) {
 	runCtx, hardStop := context.WithCancel(context.Background())
 	defer hardStop()
 	done := make(chan struct{})
-	go func() { _ = agent.Run(runCtx); close(done) }()
+	var runErr error
+	go func() { runErr = agent.Run(runCtx); close(done) }()
 	select {
 	case <-done:
+		if runErr != nil {
+			endRun(s, runErr)
+		}
 		return
 	case <-ctx.Done():
 	}
@@ -156,4 +167,17 @@ func runAgentUntil(ctx context.Context, agent *invert.Agent, s *roleRun) {
 		s.logger.Warn("agent: shutdown timeout passed; requests still in flight were cancelled", "timeout", s.shutdown.String())
 	}
 	<-done
+}
+
+// endRun ends the run of s with err, as a server that stopped would: the UI
+// closes, and the command fails with err (exit status 2), its message the
+// last line on the terminal.
+func endRun(s *roleRun, err error) {
+	s.serversMu.Lock()
+	errc := s.errc
+	s.serversMu.Unlock()
+	select {
+	case errc <- err:
+	default: // the run is ending for another reason already
+	}
 }

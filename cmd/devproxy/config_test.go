@@ -159,7 +159,7 @@ func TestOptionErrors(t *testing.T) {
 		{[]string{"serve", "--target", "http://u:p@x"}, "contains credentials"},
 		{[]string{"serve", "--target", "http://x", "--log-format", "xml"}, `--log-format "xml": must be text or json`},
 		{[]string{"serve", "--target", "http://x", "--har-redact", "some"}, "must be default, strict or none"},
-		{[]string{"serve", "--target", "http://x", "--listen", "8080"}, `"8080" is not host:port`},
+		{[]string{"serve", "--target", "http://x", "--listen", "127.0.0.1"}, `--listen "127.0.0.1" has no port, e.g. 127.0.0.1:8080`},
 		{[]string{"serve", "--target", "http://x", "--cert", "a.pem"}, "--cert and --key go together"},
 		{[]string{"serve", "--target", "http://x", "--max-capture-total", "1KiB"}, "is smaller than"},
 		{[]string{"serve", "--target", "http://x", "--max-exchanges", "0"}, "keep at least 1"},

@@ -57,6 +57,7 @@ so you can see devproxy work without a service of your own.`,
 	addListenFlags(fs, "127.0.0.1:8080")
 	addAllowedHostFlag(fs)
 	addUpstreamFlags(fs)
+	addSchemaFlags(fs, true)
 	addRuleFlags(fs)
 	addRecorderFlags(fs)
 	addSessionFlags(fs)

@@ -10,6 +10,7 @@ import (
 	"github.com/devproxy/devproxy/internal/match"
 	"github.com/devproxy/devproxy/internal/record"
 	"github.com/devproxy/devproxy/internal/redact"
+	"github.com/devproxy/devproxy/internal/tui"
 	"github.com/spf13/cobra"
 )
 
@@ -49,12 +50,16 @@ export began is written.`,
 			if out != "-" && sameFile(out, args[0]) {
 				return fmt.Errorf("--har %s is the file being exported; name another", out)
 			}
+			g, err := schemasFrom(cmd, nil)
+			if err != nil {
+				return err
+			}
 			f, err := openRecording(args[0])
 			if err != nil {
 				return err
 			}
 			defer f.Close()
-			n, total, err := exportHAR(f, out, cmd.OutOrStdout(), filter, level)
+			n, total, err := exportHAR(f, out, cmd.OutOrStdout(), filter, level, g)
 			if err != nil {
 				return err
 			}
@@ -73,14 +78,15 @@ export began is written.`,
 	fs.String("har", "", "the HAR file to write (required); - writes to standard output")
 	fs.String("filter", "", "export only the entries matching this filter (the UI's filter language)")
 	fs.String("har-redact", "default", "HAR redaction: default (auth headers and cookies), strict (also secret-looking fields, JWT signatures) or none")
+	addSchemaFlags(fs, false)
 	return cmd
 }
 
 // exportHAR writes the exchanges of f that filter selects to the HAR file
 // out ("-" for stdout), redacted at level, one entry at a time, and
 // returns how many it wrote and how many f holds.
-func exportHAR(f *recordingFile, out string, stdout io.Writer, filter *match.Matcher, level redact.Level) (n, total int, err error) {
-	opts := har.Options{Redact: level, Version: version}
+func exportHAR(f *recordingFile, out string, stdout io.Writer, filter *match.Matcher, level redact.Level, g grpcSchemas) (n, total int, err error) {
+	opts := har.Options{Redact: level, Version: version, DecodeMessage: tui.MessageDecoder(g.schemas, "")}
 	fill := func(s *har.Stream) error {
 		var err error
 		total, err = streamEntries(s, f, filter, level)

@@ -162,7 +162,7 @@ func isAuto(cmd *cobra.Command, name string) bool {
 // Flag groups shared by the roles.
 
 func addListenFlags(fs *pflag.FlagSet, def string) {
-	fs.String("listen", def, "address to listen on (host:port; alias --address)")
+	fs.String("listen", def, "address to listen on: host:port, or a port alone for 127.0.0.1:PORT (0.0.0.0:PORT or [::]:PORT listens on every interface; alias --address)")
 	fs.Bool("tls", false, "serve HTTPS: with --cert/--key, or a fresh self-signed certificate for localhost")
 	fs.String("cert", "", "TLS certificate file (PEM) for --tls")
 	fs.String("key", "", "TLS private key file (PEM) for --tls")

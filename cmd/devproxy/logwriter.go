@@ -7,6 +7,7 @@ import (
 	"log"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 
 	"github.com/devproxy/devproxy/internal/eventlog"
@@ -54,17 +55,56 @@ func openLogFile(path, flag string) (*os.File, error) {
 // routeStdLog sends the standard library's log package, which net/http,
 // coder/websocket and others print to stderr with by default (and slog's
 // default logger with it), to logger as warnings, so that no library writes
-// over the UI. The returned func puts the log package back as it was.
+// over the UI. The returned func undoes it. Runs may overlap (tests run a
+// relay and an agent in one process) and end in any order: the log package
+// goes to the latest run still routing it, and back to what it was before
+// the first once none is.
 func routeStdLog(logger *slog.Logger) (restore func()) {
-	w, flags, prefix := log.Writer(), log.Flags(), log.Prefix()
-	log.SetOutput(slog.NewLogLogger(logger.Handler(), slog.LevelWarn).Writer())
-	log.SetFlags(0)
-	log.SetPrefix("")
-	return func() {
-		log.SetOutput(w)
-		log.SetFlags(flags)
-		log.SetPrefix(prefix)
+	stdLog.mu.Lock()
+	defer stdLog.mu.Unlock()
+	if len(stdLog.routes) == 0 {
+		stdLog.w, stdLog.flags, stdLog.prefix = log.Writer(), log.Flags(), log.Prefix()
 	}
+	r := &stdRoute{w: slog.NewLogLogger(logger.Handler(), slog.LevelWarn).Writer()}
+	stdLog.routes = append(stdLog.routes, r)
+	stdLog.apply()
+	return func() {
+		stdLog.mu.Lock()
+		defer stdLog.mu.Unlock()
+		if i := slices.Index(stdLog.routes, r); i >= 0 {
+			stdLog.routes = slices.Delete(stdLog.routes, i, i+1)
+			stdLog.apply()
+		}
+	}
+}
+
+// stdRoute is one run's routing of the log package.
+type stdRoute struct{ w io.Writer }
+
+// stdLogState is the log package's state before the first routeStdLog,
+// and the runs routing it now, oldest first.
+type stdLogState struct {
+	mu     sync.Mutex
+	w      io.Writer
+	flags  int
+	prefix string
+	routes []*stdRoute
+}
+
+var stdLog stdLogState
+
+// apply points the log package at the latest route, or puts it back as
+// it was. Callers hold l.mu.
+func (l *stdLogState) apply() {
+	if n := len(l.routes); n > 0 {
+		log.SetOutput(l.routes[n-1].w)
+		log.SetFlags(0)
+		log.SetPrefix("")
+		return
+	}
+	log.SetOutput(l.w)
+	log.SetFlags(l.flags)
+	log.SetPrefix(l.prefix)
 }
 
 // heldLog is where the session's log lines go: straight to the terminal,

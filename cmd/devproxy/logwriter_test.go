@@ -141,3 +141,30 @@ func TestLogFileFlag(t *testing.T) {
 		t.Errorf("log file mode %v, %v; want 0600", fi.Mode(), err)
 	}
 }
+
+// TestOverlappingRunsPutTheLoggerBack checks that runs routing the log
+// package at once (a relay and an agent in one test process), ending in
+// either order, leave it as it was, and that in between it goes to a run
+// still routing.
+func TestOverlappingRunsPutTheLoggerBack(t *testing.T) {
+	for _, firstEndsFirst := range []bool{true, false} {
+		var a, b bytes.Buffer
+		restoreA := routeStdLog(slog.New(slog.NewTextHandler(&a, nil)))
+		restoreB := routeStdLog(slog.New(slog.NewTextHandler(&b, nil)))
+		if firstEndsFirst {
+			restoreA()
+			log.Print("to b")
+			restoreB()
+		} else {
+			restoreB()
+			log.Print("to a")
+			restoreA()
+		}
+		if log.Writer() != os.Stderr {
+			t.Errorf("firstEndsFirst=%v: the standard logger was not put back", firstEndsFirst)
+		}
+		if want, got := map[bool]*bytes.Buffer{true: &b, false: &a}[firstEndsFirst], map[bool]string{true: "to b", false: "to a"}[firstEndsFirst]; !strings.Contains(want.String(), got) {
+			t.Errorf("firstEndsFirst=%v: %q went nowhere (a %q, b %q)", firstEndsFirst, got, a.String(), b.String())
+		}
+	}
+}

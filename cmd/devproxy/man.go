@@ -7,9 +7,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/muesli/mango"
 	mcobra "github.com/muesli/mango-cobra"
 	"github.com/muesli/roff"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // newManCmd prints devproxy(1) in roff for the whole command tree. It is
@@ -29,9 +31,29 @@ func newManCmd() *cobra.Command {
 				return fmt.Errorf("man: %w", err)
 			}
 			delete(page.Root.Commands, "help") // cobra's; says nothing a man page should
-			_, err = fmt.Fprint(cmd.OutOrStdout(), page.Build(&manRoff{date: manDate()}))
+			dropHiddenFlags(&page.Root, cmd.Root())
+			m := &manRoff{date: manDate()}
+			page.Build(m)
+			writeManSections(m, cmd.Root())
+			_, err = fmt.Fprint(cmd.OutOrStdout(), m.String())
 			return err
 		},
+	}
+}
+
+// dropHiddenFlags takes the flags a command hides off its part of the page:
+// mango lists every flag, and a hidden one is there only so that something
+// is accepted (replay's --no-tui), not to be used.
+func dropHiddenFlags(mc *mango.Command, c *cobra.Command) {
+	c.Flags().VisitAll(func(f *pflag.Flag) {
+		if f.Hidden {
+			delete(mc.Flags, f.Name)
+		}
+	})
+	for _, sub := range c.Commands() {
+		if msub := mc.Commands[sub.Name()]; msub != nil {
+			dropHiddenFlags(msub, sub)
+		}
 	}
 }
 
@@ -89,6 +111,19 @@ func (m *manRoff) List(text string) {
 
 func (m *manRoff) Section(text string) {
 	m.line(fmt.Sprintf(macro(roff.SectionHeading), strings.ToUpper(text)))
+}
+
+// subsection starts a subsection (.SS) of the current section.
+func (m *manRoff) subsection(title string) {
+	m.line(".SS " + manEscape(title))
+}
+
+// item writes a tagged paragraph: tag in bold, then text indented below it.
+func (m *manRoff) item(tag, text string) {
+	m.TaggedParagraph(-1)
+	m.TextBold(tag)
+	m.endLine()
+	m.Text(text)
 }
 
 func (m *manRoff) TextBold(text string) {

@@ -14,6 +14,7 @@ import (
 	"github.com/devproxy/devproxy/internal/match"
 	"github.com/devproxy/devproxy/internal/proxy"
 	"github.com/devproxy/devproxy/internal/record"
+	"github.com/devproxy/devproxy/internal/tui"
 	"github.com/spf13/cobra"
 )
 
@@ -64,12 +65,9 @@ nothing to send.`,
 	fs.Bool("original", false, "send each request as the client sent it; by default a request that devproxy's rules changed is sent as it went upstream")
 	fs.Bool("skip-redacted", false, "leave out requests that still carry redacted values (after --header) instead of sending the text [redacted]")
 	addUpstreamFlags(fs)
+	addSchemaFlags(fs, false)
 	fs.String("har", "", "write the replayed exchanges to this HAR file")
 	fs.String("har-redact", "default", "HAR redaction: default, strict or none")
-	fs.String("log-format", "text", "unused; accepted for config files shared with other commands")
-	fs.Bool("no-tui", false, "unused; replay never opens the UI")
-	_ = fs.MarkHidden("log-format")
-	_ = fs.MarkHidden("no-tui")
 	return cmd
 }
 
@@ -84,6 +82,7 @@ type replayOptions struct {
 	skipRedacted bool
 	original     bool
 	out          outputOptions
+	grpc         grpcSchemas // files only: streaming calls, and the JSON of --har
 }
 
 func replayOptionsFrom(cmd *cobra.Command) (replayOptions, error) {
@@ -121,6 +120,9 @@ func replayOptionsFrom(cmd *cobra.Command) (replayOptions, error) {
 	o.skipRedacted, _ = fs.GetBool("skip-redacted")
 	o.original, _ = fs.GetBool("original")
 	if o.out, err = outputFrom(cmd); err != nil {
+		return o, err
+	}
+	if o.grpc, err = schemasFrom(cmd, nil); err != nil {
 		return o, err
 	}
 	return o, nil
@@ -196,12 +198,25 @@ func replayEntries(path string, filter *match.Matcher) (xs []record.Exchange, to
 		if f.store != nil && c.Response != nil {
 			r := *c.Response
 			r.Body.Bytes = nil
-			c.Response, c.Messages = &r, nil
+			c.Response, c.Messages = &r, messageKinds(c.Messages)
 		}
 		xs = append(xs, c)
 		return nil
 	})
 	return xs, total, err
+}
+
+// messageKinds are ms without their payloads: what tells a streaming
+// gRPC call from a unary one (tui.GRPCCallKind).
+func messageKinds(ms []record.Message) []record.Message {
+	if len(ms) == 0 {
+		return nil
+	}
+	out := make([]record.Message, len(ms))
+	for i, m := range ms {
+		out[i] = record.Message{Dir: m.Dir, Opcode: m.Opcode}
+	}
+	return out
 }
 
 // runReplay replays xs, the entries selected from a file of total.
@@ -215,6 +230,10 @@ func runReplay(cmd *cobra.Command, xs []record.Exchange, total int, o replayOpti
 	}
 	var redacted []*replayRow
 	for _, row := range rows {
+		if kind, streaming := tui.GRPCCallKind(&row.orig, o.grpc.schemas, ""); streaming {
+			row.notSent = "a " + kind + " gRPC call: replay sends unary calls only"
+			continue
+		}
 		req, err := proxy.ReplayRequest(&row.orig)
 		if err != nil {
 			row.notSent = strings.TrimPrefix(err.Error(), "replay "+row.orig.Label()+": ")
@@ -269,7 +288,8 @@ func runReplay(cmd *cobra.Command, xs []record.Exchange, total int, o replayOpti
 
 	differ, failed := printReplayTable(cmd.OutOrStdout(), rows)
 	if o.out.har != "" {
-		if err := har.WriteFile(o.out.har, rec.Snapshot(), har.Options{Redact: o.out.redact, Version: version}); err != nil {
+		opts := har.Options{Redact: o.out.redact, Version: version, DecodeMessage: tui.MessageDecoder(o.grpc.schemas, o.target)}
+		if err := har.WriteFile(o.out.har, rec.Snapshot(), opts); err != nil {
 			return fmt.Errorf("--har %s: %w", o.out.har, err)
 		}
 		fmt.Fprintf(cmd.ErrOrStderr(), "devproxy: wrote %d replayed exchanges to %s (redaction: %s)\n", rec.Stats().Kept, o.out.har, o.out.redact)

@@ -43,6 +43,7 @@ errors. Replay or edit-and-replay any request, copy it as curl, export HAR.
 	for _, c := range root.Commands() {
 		c.Flags().SetNormalizeFunc(normalizeFlag)
 	}
+	registerCompletions(root)
 	return root
 }
 

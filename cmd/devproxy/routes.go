@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -123,12 +122,12 @@ func (s *roleRun) reloadListener(cmd *cobra.Command, l *listener, v *viper.Viper
 		cert = &c
 		l.certFile, l.keyFile = certFile, keyFile
 	}
-	addr := fromConfig(cmd, v, "listen", l.opts.Listen)
+	addr, err := parseListen(fromConfig(cmd, v, "listen", l.opts.Listen))
+	if err != nil {
+		return nil, fmt.Errorf("listen %w", err)
+	}
 	var next *proxy.Server
 	if addr != l.opts.Listen {
-		if _, _, err := net.SplitHostPort(addr); err != nil {
-			return nil, fmt.Errorf("listen %q is not host:port, e.g. 127.0.0.1:8080", addr)
-		}
 		opts := l.opts
 		opts.Listen = addr
 		if next, err = proxy.Listen(opts, l.handler); err != nil {

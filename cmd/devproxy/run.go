@@ -18,6 +18,7 @@ import (
 	"github.com/devproxy/devproxy/internal/proxy"
 	"github.com/devproxy/devproxy/internal/record"
 	"github.com/devproxy/devproxy/internal/rules"
+	"github.com/devproxy/devproxy/internal/tui"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 )
@@ -62,15 +63,22 @@ type roleRun struct {
 	// name is the command that runs the role, which the UI header shows
 	// ("demo" runs the serve role).
 	name string
+	// grpc are the role's gRPC schemas (--proto, --descriptor-set,
+	// --grpc-reflection), which the UI and HAR files decode messages with.
+	grpc grpcSchemas
 	// selfSignedTLS says the listener serves HTTPS with a self-signed
 	// certificate (--tls without --cert).
 	selfSignedTLS bool
-	// banner is the one-line summary the UI header shows; it is printed
-	// before the UI starts, so it is still on screen after the UI ends.
+	// banner is the one-line summary the UI header shows; it is in the
+	// UI's event log, and printed nowhere (on exit, a line says what the
+	// run recorded instead).
 	banner string
 	// hints are what a user needs to get going (example commands, a new
 	// admin token): printed in headless mode, shown in the UI's empty list.
 	hints []string
+	// hintsNow, when set, is the hints as they are now: the UI polls it
+	// (the relay's follow the backends registered).
+	hintsNow func() []string
 	// background work stopped on exit (demo traffic, agent loops).
 	background []func(ctx context.Context)
 	// listening, when set, runs once the listener's address is known
@@ -294,7 +302,8 @@ func (s *roleRun) writeHAR() error {
 		return nil
 	}
 	xs := s.rec.Snapshot()
-	if err := har.WriteFile(s.out.har, xs, har.Options{Redact: s.out.redact, Version: version}); err != nil {
+	opts := har.Options{Redact: s.out.redact, Version: version, DecodeMessage: tui.MessageDecoder(s.grpc.schemas, s.target)}
+	if err := har.WriteFile(s.out.har, xs, opts); err != nil {
 		return fmt.Errorf("--har %s: %w (the exchanges were not saved)", s.out.har, err)
 	}
 	fmt.Fprintf(s.stderr, "devproxy: wrote %d exchanges to %s (redaction: %s)\n", len(xs), s.out.har, s.out.redact)

@@ -22,6 +22,7 @@ func newServeCmd() *cobra.Command {
 		Example: `  devproxy serve --target http://localhost:3000
   devproxy serve --target http://localhost:3000 --listen 127.0.0.1:9090 --no-tui
   devproxy serve --target https://api.example.com --tls
+  devproxy serve --target http://127.0.0.1:50051 --proto ./protos   # a gRPC server: calls decoded (reflection too)
   DEVPROXY_TARGET=http://localhost:3000 devproxy serve --har session.har`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -39,6 +40,7 @@ func newServeCmd() *cobra.Command {
 	addListenFlags(fs, "127.0.0.1:8080")
 	addAllowedHostFlag(fs)
 	addUpstreamFlags(fs)
+	addSchemaFlags(fs, true)
 	addRecorderFlags(fs)
 	addSessionFlags(fs)
 	addOutputFlags(fs)
@@ -165,9 +167,10 @@ func parseTarget(raw, src string) (*url.URL, error) {
 func serverOptionsFrom(cmd *cobra.Command) (proxy.ServerOptions, string, error) {
 	fs := cmd.Flags()
 	var o proxy.ServerOptions
-	o.Listen, _ = fs.GetString("listen")
-	if _, _, err := net.SplitHostPort(o.Listen); err != nil {
-		return o, "", fmt.Errorf("%s %q is not host:port, e.g. 127.0.0.1:8080", flagSource(cmd, "listen"), o.Listen)
+	raw, _ := fs.GetString("listen")
+	var err error
+	if o.Listen, err = parseListen(raw); err != nil {
+		return o, "", fmt.Errorf("%s %w", flagSource(cmd, "listen"), err)
 	}
 	o.ListenFlag = "--listen"
 	o.ReadHeaderTimeout, _ = fs.GetDuration("read-header-timeout")
@@ -194,7 +197,6 @@ func serverOptionsFrom(cmd *cobra.Command) (proxy.ServerOptions, string, error) 
 		return o, "", nil
 	}
 	var cert tls.Certificate
-	var err error
 	if certFile != "" {
 		cert, err = proxy.LoadKeyPair(certFile, keyFile, "--cert", "--key")
 	} else {
@@ -247,7 +249,7 @@ func outputFrom(cmd *cobra.Command) (outputOptions, error) {
 	var o outputOptions
 	o.noTUI, _ = fs.GetBool("no-tui")
 	o.logFormat, _ = fs.GetString("log-format")
-	if o.logFormat != "text" && o.logFormat != "json" {
+	if fs.Lookup("log-format") != nil && o.logFormat != "text" && o.logFormat != "json" {
 		return o, fmt.Errorf("%s %q: must be text or json", flagSource(cmd, "log-format"), o.logFormat)
 	}
 	o.logFile, _ = fs.GetString("log-file")

@@ -28,6 +28,9 @@ func runServe(cmd *cobra.Command, o *serveOptions, prepare func(*roleRun) error)
 	if err != nil {
 		return flagError(err)
 	}
+	if err := s.useSchemas(cmd, transport); err != nil {
+		return err
+	}
 	popts := proxy.Options{
 		Target:        o.target,
 		Role:          record.RoleServe,

@@ -16,16 +16,51 @@ import (
 
 func init() {
 	runUI = func(ctx context.Context, s *roleRun) error {
-		// What the headless log would say goes to stderr; the UI's alternate
-		// screen hides it while running and it is there again after quitting.
-		if s.banner != "" {
-			fmt.Fprintln(s.stderr, s.banner)
-		}
-		for _, line := range s.hints {
+		// The banner and the hints are the UI's (its header bar, the empty
+		// list, the event log): printed before it, they would still be on
+		// the terminal after it, about a proxy that is gone. What stays is
+		// one line on what the run recorded; where it was saved follows
+		// (the session's and --har's lines).
+		t, err := runTUI(ctx, uiConfig(s))
+		if line := uiSummary(s, t); line != "" {
 			fmt.Fprintln(s.stderr, line)
 		}
-		return tui.Run(ctx, uiConfig(s))
+		for _, h := range s.hints {
+			// A new admin token is shown once: the terminal keeps it.
+			if strings.HasPrefix(h, adminTokenHint) {
+				fmt.Fprintln(s.stderr, "devproxy: "+h)
+			}
+		}
+		return err
 	}
+}
+
+// runTUI runs the terminal UI; tests stand in for it.
+var runTUI = tui.Run
+
+// adminTokenHint begins the relay's hint with the admin token it made.
+const adminTokenHint = "admin token (shown once"
+
+// uiSummary is the line printed when the UI of s ends, having listed t:
+// "devproxy demo: stopped; 9 exchanges recorded (0 failed · 1 4xx · 2
+// 5xx)", and where they are when nothing else says so. view records
+// nothing: it has no line.
+func uiSummary(s *roleRun, t tui.Tally) string {
+	if s.role == record.RoleView {
+		return ""
+	}
+	n := t.Exchanges
+	if s.rec != nil {
+		n = int(s.rec.Stats().Total)
+	}
+	line := fmt.Sprintf("devproxy %s: stopped; %d %s recorded", uiRole(s), n, plural(n, "exchange", "exchanges"))
+	if n > 0 {
+		line += " (" + t.Classes() + ")"
+	}
+	if n > 0 && s.session == nil && s.out.har == "" {
+		line += "; not saved (--har FILE or --session FILE keeps them)"
+	}
+	return line
 }
 
 // uiConfig is what the UI is told about the run s.
@@ -58,11 +93,17 @@ func uiConfig(s *roleRun) tui.Config {
 		ExportDir: ".",
 		Status:    s.uiStatus,
 		Hints:     s.hints,
+		HintsNow:  s.hintsNow,
 		// With --har the exchanges are written on exit, with a named or
 		// kept session they are in it; view's are in its file already.
 		SavedOnExit:   s.out.har != "" || s.role == record.RoleView,
 		SelfSignedTLS: s.selfSignedTLS,
 		Events:        s.events,
+		Schemas:       s.grpc.schemas,
+		SchemaFiles:   s.grpc.files,
+	}
+	if s.grpc.changed != nil {
+		cfg.SchemaChanged = s.grpc.changed
 	}
 	if s.holds != nil {
 		cfg.Holds = uiHolds{s.holds}

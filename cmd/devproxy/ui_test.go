@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -275,5 +276,45 @@ func TestUIRules(t *testing.T) {
 	}
 	if got := status("POST", "/post"); got != 200 {
 		t.Fatalf("a POST after the intercept was cleared: %d", got)
+	}
+}
+
+// TestUIExitLine: nothing is printed before the UI (the banner and the
+// hints are in it); when it ends, one line says what the run recorded and
+// how it ended, and a new admin token, shown once, stays on the terminal.
+func TestUIExitLine(t *testing.T) {
+	var stderr strings.Builder
+	rec := record.NewRecorder(record.Limits{})
+	for range 9 {
+		rec.Add(record.Exchange{Role: record.RoleServe, Request: record.Request{Method: "GET", URL: "http://localhost/"}})
+	}
+	s := &roleRun{role: record.RoleServe, name: "demo", rec: rec, stderr: &stderr,
+		banner: "devproxy serve: http://127.0.0.1:8080 → http://127.0.0.1:3000",
+		hints: []string{"Try it from another terminal:", "  curl http://127.0.0.1:8080/anything",
+			"admin token (shown once, stored hashed): dpa_0123"}}
+	defer func(run func(context.Context, tui.Config) (tui.Tally, error)) { runTUI = run }(runTUI)
+	runTUI = func(context.Context, tui.Config) (tui.Tally, error) {
+		if stderr.Len() > 0 {
+			t.Errorf("printed before the UI: %q", stderr.String())
+		}
+		return tui.Tally{Exchanges: 9, Failed: 1, Client: 2, Server: 3}, nil
+	}
+	if err := runUI(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	want := "devproxy demo: stopped; 9 exchanges recorded (1 failed · 2 4xx · 3 5xx); not saved (--har FILE or --session FILE keeps them)\n" +
+		"devproxy: admin token (shown once, stored hashed): dpa_0123\n"
+	if got := stderr.String(); got != want {
+		t.Fatalf("on exit:\n%s\nwant:\n%s", got, want)
+	}
+
+	// With --har, what it writes says where they went.
+	stderr.Reset()
+	s.hints, s.out.har = nil, "out.har"
+	if err := runUI(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := stderr.String(), "devproxy demo: stopped; 9 exchanges recorded (1 failed · 2 4xx · 3 5xx)\n"; got != want {
+		t.Fatalf("with --har: %q, want %q", got, want)
 	}
 }

@@ -37,6 +37,9 @@ func newViewCmd() *cobra.Command {
 			if isSessionFile(args[0]) {
 				return viewSession(cmd, args[0], limits, out)
 			}
+			if err := checkNotHAR(args[0]); err != nil {
+				return err
+			}
 			if fi, err := os.Stat(args[0]); err == nil && fi.Size() >= bigHAR {
 				return viewBigHAR(cmd, args[0], limits, out)
 			}
@@ -50,6 +53,9 @@ func newViewCmd() *cobra.Command {
 				return err
 			}
 			defer s.closeLog()
+			if err := s.useSchemas(cmd, nil); err != nil {
+				return err
+			}
 			s.target = args[0]
 			addImported(s.rec, xs)
 			if s.useTUI() {
@@ -66,6 +72,7 @@ func newViewCmd() *cobra.Command {
 	fs := cmd.Flags()
 	addRecorderFlags(fs)
 	addOutputFlags(fs)
+	addSchemaFlags(fs, false)
 	return cmd
 }
 
@@ -73,6 +80,10 @@ func newViewCmd() *cobra.Command {
 // be writing it).
 func viewSession(cmd *cobra.Command, path string, limits record.Limits, out outputOptions) error {
 	store, err := session.Open(path, session.Options{ReadOnly: true})
+	var fe *session.FormatError
+	if errors.As(err, &fe) && fe.Found < 0 {
+		return fmt.Errorf("%w. %s", err, viewReads)
+	}
 	if err != nil {
 		return err
 	}
@@ -93,6 +104,9 @@ func viewStore(ctx context.Context, cmd *cobra.Command, store *session.Store, pa
 		return err
 	}
 	defer s.closeLog()
+	if err := s.useSchemas(cmd, nil); err != nil {
+		return err
+	}
 	s.target, s.source = path, src
 	if s.useTUI() {
 		return runUI(ctx, s)
@@ -109,7 +123,7 @@ func viewStore(ctx context.Context, cmd *cobra.Command, store *session.Store, pa
 	if out.har == "" {
 		return nil
 	}
-	n, _, err := exportHAR(&recordingFile{path: path, store: store}, out.har, s.stdout, nil, out.redact)
+	n, _, err := exportHAR(&recordingFile{path: path, store: store}, out.har, s.stdout, nil, out.redact, s.grpc)
 	if err != nil {
 		return fmt.Errorf("--har %s: %w", out.har, err)
 	}
