@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/devproxy/devproxy/internal/proxy"
 )
 
 // Reversed HTTP/2 (ProtocolH2): the agent dialled the connection, the relay
@@ -260,6 +262,24 @@ type h2Server struct {
 	// control answers the relay's own requests, the hello and fleet
 	// announcements (agentfleet.go); nil: the hello gets 204.
 	control http.HandlerFunc
+	// lose ends the requests' base context with its cause (see lostConn).
+	lose context.CancelCauseFunc
+}
+
+// lostConn calls lose with the first error a read of the tunnel gets,
+// before the HTTP/2 server hears of it and ends the requests in flight, so
+// that they end with that cause.
+type lostConn struct {
+	net.Conn
+	lose func(error)
+}
+
+func (c *lostConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if err != nil {
+		c.lose(err)
+	}
+	return n, err
 }
 
 func newH2Server(conn net.Conn, o *AgentOptions) *h2Server {
@@ -267,17 +287,25 @@ func newH2Server(conn net.Conn, o *AgentOptions) *h2Server {
 	// Go's HTTP/2 server reads frames straight from its connection: two
 	// reads for each small frame (a header, then the payload) without a
 	// buffer under it. The client has its own.
-	s := &h2Server{goAway: newGoAwayWatch(newReadBufConn(conn)), streams: newStreamListener(conn), workers: newHandlerPool()}
+	// The requests' contexts end with a cause the engine records when the
+	// tunnel breaks under them: the relay, or the way to it, went away.
+	base, lose := context.WithCancelCause(context.Background())
+	lost := &lostConn{Conn: conn, lose: func(err error) {
+		lose(&proxy.ClientLostError{Reason: "the tunnel to the relay broke before the response was complete (" + err.Error() + ")"})
+	}}
+	s := &h2Server{goAway: newGoAwayWatch(newReadBufConn(lost)), streams: newStreamListener(conn), workers: newHandlerPool(), lose: lose}
 	s.conn = newNotifyConn(s.goAway)
 	s.requests = coalesced{o.Handler}
 	s.h2 = &http.Server{
-		Handler:   s,
-		Protocols: unencryptedH2(),
-		HTTP2:     h2Config(o.StreamWindow),
-		ErrorLog:  errLog,
+		BaseContext: func(net.Listener) context.Context { return base },
+		Handler:     s,
+		Protocols:   unencryptedH2(),
+		HTTP2:       h2Config(o.StreamWindow),
+		ErrorLog:    errLog,
 		// No IdleTimeout: an idle tunnel is kept.
 	}
 	s.h1 = &http.Server{
+		BaseContext:       func(net.Listener) context.Context { return base },
 		Handler:           o.Handler,
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
@@ -357,6 +385,7 @@ func (s *h2Server) shutdown(ctx context.Context) error {
 }
 
 func (s *h2Server) close() {
+	s.lose(&proxy.ClientLostError{Reason: "the agent stopped before the response was complete"})
 	goAwayFirst(s.h2, s.goAway, s.conn.closed)
 	s.workers.close()
 	s.conn.Close()

@@ -113,3 +113,21 @@ func writeError(w http.ResponseWriter, e *record.Error) {
 	w.WriteHeader(e.Status)
 	fmt.Fprintf(w, "devproxy: %d %s: %s\n", e.Status, http.StatusText(e.Status), e.Message)
 }
+
+// ClientLostError is the cause a server in front of the engine gives the
+// requests it cancels when it loses the connection their client was on:
+// the agent, when its tunnel to the relay breaks. The engine records those
+// exchanges as lost with Reason, instead of "client went away".
+type ClientLostError struct{ Reason string }
+
+func (e *ClientLostError) Error() string { return e.Reason }
+
+// clientLost refines e, a client that went away, with the cause ctx was
+// cancelled with when that is a *ClientLostError.
+func clientLost(ctx context.Context, e *record.Error) *record.Error {
+	var lost *ClientLostError
+	if e == nil || e.Kind != record.ErrCanceled || !errors.As(context.Cause(ctx), &lost) {
+		return e
+	}
+	return &record.Error{Kind: record.ErrTunnelLost, Message: lost.Reason, Status: e.Status}
+}

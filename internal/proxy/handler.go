@@ -278,7 +278,7 @@ func (h *Handler) finish(st *state, r *http.Request, aborted bool) {
 		}
 		switch {
 		case r.Context().Err() != nil || st.rw.writeErr != nil:
-			f.Err = &record.Error{Kind: record.ErrCanceled, Message: "client went away during the response", Status: StatusClientClosed}
+			f.Err = clientLost(r.Context(), &record.Error{Kind: record.ErrCanceled, Message: "client went away during the response", Status: StatusClientClosed})
 		case cut != nil:
 			f.Err = &record.Error{Kind: cut.Kind, Message: cut.Message, Status: st.rw.status}
 		case st.body != nil && errors.Is(st.body.err, ErrTunnelLost):
@@ -380,7 +380,7 @@ func (h *Handler) errorHandler(w http.ResponseWriter, outreq *http.Request, err 
 		// short body): the client's fault, whatever the transport made of it.
 		e = &record.Error{Kind: record.ErrRejected, Message: "the request body is malformed: " + lastPart(bodyErr), Status: http.StatusBadRequest}
 	} else {
-		e = classify(err, st.upstreamName(h.target), clientGone)
+		e = clientLost(outreq.Context(), classify(err, st.upstreamName(h.target), clientGone))
 		if hint := h.opts.ErrorHints[e.Kind]; hint != "" && e.Kind != record.ErrCanceled {
 			e.Message += " (" + hint + ")"
 		}
