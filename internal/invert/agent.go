@@ -529,7 +529,7 @@ func (l *relayLink) runTunnel(ctx context.Context) (time.Duration, error) {
 	defer stop()
 	t.serve()
 	if n := l.inflight.Load(); n > 0 {
-		a.opts.Logger.Warn("agent: the tunnel to the relay was lost with requests in flight; they failed (recorded as \"client went away\": the relay was their client)", l.where("requests", n)...)
+		a.opts.Logger.Warn("agent: the tunnel to the relay was lost with requests in flight; they failed, recorded as lost with the tunnel", l.where("requests", n)...)
 	}
 	return time.Since(start), errors.New("tunnel closed")
 }
