@@ -159,8 +159,8 @@ func (m *Model) headerBadges(level int) string {
 // headerLeft is the left part of the header bar at a level of detail: 0 is
 // everything, each level up drops a little more: the schemes (1), the long
 // labels and the counts that are 0 (2), the title (3), the rate (4), the
-// in-flight count when it is 0 (5), the label of the total (6), the
-// addresses (7), a few letters (8).
+// in-flight count when it is 0 (5), the addresses (6), the label of the
+// total (7), a few letters (8).
 func (m *Model) headerLeft(level int) string {
 	st := m.ctx.st
 	s := m.stats
@@ -172,14 +172,14 @@ func (m *Model) headerLeft(level int) string {
 		w(st.bar, " ")
 	}
 	w(st.barTitle.UnsetBold(), m.cfg.Role+" ")
-	if level < 7 {
+	if level < 6 {
 		if a := m.addresses(level >= 1); a != "" {
 			w(st.bar, a+" ")
 		}
 	}
 	w(st.barMuted, "│ ")
 	compact := level >= 2
-	if level >= 6 {
+	if level >= 7 {
 		w(st.bar, strconv.FormatUint(s.Total, 10))
 	} else {
 		w(st.bar, strconv.FormatUint(s.Total, 10)+" total")
