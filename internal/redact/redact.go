@@ -98,7 +98,11 @@ const QueryMarker = "%5Bredacted%5D"
 // could not parse; wholeBodyMarker adds the reason.
 const wholeBodyPrefix = "[redacted: body could not be parsed for redaction ("
 
-func wholeBodyMarker(reason string) string { return wholeBodyPrefix + reason + ")]" }
+// The reason is made valid UTF-8 (a parser's error may quote the byte it
+// stopped at), so that the marker reads back as it was written.
+func wholeBodyMarker(reason string) string {
+	return wholeBodyPrefix + strings.ToValidUTF8(reason, "\uFFFD") + ")]"
+}
 
 // wholeBodyReason reports whether data is a body hidden whole (by this
 // export or by the one it was read from) and why.
@@ -107,13 +111,13 @@ func wholeBodyReason(data []byte) (string, bool) {
 	if len(s) < len(wholeBodyPrefix)+2 || !strings.HasPrefix(s, wholeBodyPrefix) || !strings.HasSuffix(s, ")]") {
 		return "", false
 	}
-	return s[len(wholeBodyPrefix) : len(s)-2], true
+	return strings.ToValidUTF8(s[len(wholeBodyPrefix):len(s)-2], "\uFFFD"), true
 }
 
 // partMarker replaces one part of a multipart body that strict redaction
 // could not parse.
 func partMarker(reason string) string {
-	return "[redacted: part could not be parsed for redaction (" + reason + ")]"
+	return "[redacted: part could not be parsed for redaction (" + strings.ToValidUTF8(reason, "\uFFFD") + ")]"
 }
 
 // secretSubstrings mark a secret when a lower-cased name contains one.
@@ -639,7 +643,7 @@ func (r *Redactor) Body(data []byte, contentType string, truncated, partial bool
 	}
 	if r.level == None {
 		if reason, ok := wholeBodyReason(data); ok {
-			return data, reason
+			return []byte(wholeBodyMarker(reason)), reason
 		}
 		return data, ""
 	}
@@ -661,7 +665,7 @@ func (r *Redactor) Body(data []byte, contentType string, truncated, partial bool
 		text = r.follow(text, repl, truncated || partial)
 	}
 	if reason, ok := wholeBodyReason([]byte(text)); ok {
-		return []byte(text), reason
+		return []byte(wholeBodyMarker(reason)), reason
 	}
 	if !r.strict {
 		return []byte(text), ""
