@@ -39,8 +39,6 @@ package har
 
 import (
 	"encoding/base64"
-	"math"
-	"time"
 	"unicode/utf8"
 
 	"github.com/devproxy/devproxy/internal/grpcwire"
@@ -199,36 +197,15 @@ func decodeGRPC(p []byte, compressed, text bool, enc string) string {
 func readGRPCMessages(in []harInGRPCMessage) []record.Message {
 	var out []record.Message
 	for _, hm := range in {
-		var m record.Message
-		switch hm.Type {
-		case "send":
-			m.Dir = record.ToServer
-		case "receive":
-			m.Dir = record.ToClient
-		default:
-			continue
-		}
 		flags, ok := count(hm.Flags)
 		if !ok || flags > 0xff {
 			continue
 		}
+		m, ok := readMessage(hm.Type, hm.Time, hm.Data, true, hm.Size, hm.Truncated, hm.Compressed)
+		if !ok {
+			continue
+		}
 		m.Opcode = byte(flags)
-		if hm.Time != nil && *hm.Time != 0 { // 0: no time recorded
-			m.Time = time.UnixMicro(int64(max(min(math.Round(*hm.Time*1e6), maxExact), -maxExact))).UTC()
-		}
-		if hm.Data != nil {
-			m.Payload = []byte(*hm.Data)
-			if b, err := harText(*hm.Data, "base64"); err == nil {
-				m.Payload = b
-			}
-		}
-		size, _ := count(hm.Size)
-		m.Size = max(size, int64(len(m.Payload)))
-		m.Truncated = hm.Truncated || m.Size > int64(len(m.Payload))
-		m.Compressed = hm.Compressed
-		if len(m.Payload) == 0 {
-			m.Payload = nil
-		}
 		out = append(out, m)
 	}
 	return out

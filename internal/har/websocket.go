@@ -147,45 +147,56 @@ func learnMessages(r *redact.Redactor, x *record.Exchange) {
 func readMessages(in []harInMessage) []record.Message {
 	var out []record.Message
 	for _, hm := range in {
-		var m record.Message
-		switch hm.Type {
-		case "send":
-			m.Dir = record.ToServer
-		case "receive":
-			m.Dir = record.ToClient
-		default:
-			continue
-		}
 		op, ok := count(hm.Opcode)
 		if !ok || op > 15 {
 			continue
 		}
+		m, ok := readMessage(hm.Type, hm.Time, hm.Data, byte(op) != wsframe.OpText || hm.Encoding != "", hm.Size, hm.Truncated, hm.Compressed)
+		if !ok {
+			continue
+		}
 		m.Opcode = byte(op)
-		if hm.Time != nil && *hm.Time != 0 { // 0: no time recorded
-			m.Time = time.UnixMicro(int64(max(min(math.Round(*hm.Time*1e6), maxExact), -maxExact))).UTC()
-		}
-		if hm.Data != nil {
-			m.Payload = []byte(*hm.Data)
-			if m.Opcode != wsframe.OpText || hm.Encoding != "" {
-				if b, err := harText(*hm.Data, "base64"); err == nil {
-					m.Payload = b
-				}
-			}
-		}
-		size, _ := count(hm.Size)
-		m.Size = max(size, int64(len(m.Payload)))
-		m.Truncated = hm.Truncated || m.Size > int64(len(m.Payload))
-		m.Compressed = hm.Compressed
 		if m.Opcode == wsframe.OpClose {
 			m.CloseCode, m.CloseReason = wsframe.ParseClose(m.Payload)
 			if c, ok := count(hm.CloseCode); ok && m.CloseCode == 0 && c <= math.MaxUint16 {
 				m.CloseCode, m.CloseReason = int(c), hm.CloseReason
 			}
 		}
-		if len(m.Payload) == 0 {
-			m.Payload = nil
-		}
 		out = append(out, m)
 	}
 	return out
+}
+
+// readMessage reads the fields a WebSocket and a gRPC message share: its
+// type ("send" or "receive"; false for any other), time, data (base64
+// when b64 says it should be and is, else text), size and flags.
+func readMessage(typ string, at *float64, data *string, b64 bool, size *float64, truncated, compressed bool) (record.Message, bool) {
+	var m record.Message
+	switch typ {
+	case "send":
+		m.Dir = record.ToServer
+	case "receive":
+		m.Dir = record.ToClient
+	default:
+		return m, false
+	}
+	if at != nil && *at != 0 { // 0: no time recorded
+		m.Time = time.UnixMicro(int64(max(min(math.Round(*at*1e6), maxExact), -maxExact))).UTC()
+	}
+	if data != nil {
+		m.Payload = []byte(*data)
+		if b64 {
+			if b, err := harText(*data, "base64"); err == nil {
+				m.Payload = b
+			}
+		}
+	}
+	n, _ := count(size)
+	m.Size = max(n, int64(len(m.Payload)))
+	m.Truncated = truncated || m.Size > int64(len(m.Payload))
+	m.Compressed = compressed
+	if len(m.Payload) == 0 {
+		m.Payload = nil
+	}
+	return m, true
 }
