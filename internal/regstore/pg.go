@@ -185,42 +185,30 @@ func (s *PGStore) SetAdminHash(ctx context.Context, hash string) error {
 
 // Create adds a backend; ErrExists if its ID is taken.
 func (s *PGStore) Create(ctx context.Context, r Record) error {
-	return s.change(ctx, func(tx pgx.Tx) (bool, error) {
-		tag, err := tx.Exec(ctx, `INSERT INTO devproxy_backends (`+backendColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING`, recordArgs(r)...)
-		switch {
-		case err != nil:
-			return false, err
-		case tag.RowsAffected() == 0:
-			return false, ErrExists
-		}
-		return true, nil
-	})
+	return s.changeRow(ctx, ErrExists, `INSERT INTO devproxy_backends (`+backendColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING`, recordArgs(r)...)
 }
 
 // Update replaces a backend; ErrNotFound if there is none.
 func (s *PGStore) Update(ctx context.Context, r Record) error {
-	return s.change(ctx, func(tx pgx.Tx) (bool, error) {
-		tag, err := tx.Exec(ctx, `UPDATE devproxy_backends SET path_prefixes = $2, hosts = $3, agent_auth = $4, created = $5, access_public = $6,
-			access_token_sha256 = $7, agent_token_sha256 = $8, rules = $9 WHERE id = $1`, recordArgs(r)...)
-		switch {
-		case err != nil:
-			return false, err
-		case tag.RowsAffected() == 0:
-			return false, ErrNotFound
-		}
-		return true, nil
-	})
+	return s.changeRow(ctx, ErrNotFound, `UPDATE devproxy_backends SET path_prefixes = $2, hosts = $3, agent_auth = $4, created = $5, access_public = $6,
+		access_token_sha256 = $7, agent_token_sha256 = $8, rules = $9 WHERE id = $1`, recordArgs(r)...)
 }
 
 // Delete removes a backend; ErrNotFound if there is none.
 func (s *PGStore) Delete(ctx context.Context, id string) error {
+	return s.changeRow(ctx, ErrNotFound, `DELETE FROM devproxy_backends WHERE id = $1`, id)
+}
+
+// changeRow runs one statement that changes one backend's row, as a
+// change; none is the error when it changed no row.
+func (s *PGStore) changeRow(ctx context.Context, none error, sql string, args ...any) error {
 	return s.change(ctx, func(tx pgx.Tx) (bool, error) {
-		tag, err := tx.Exec(ctx, `DELETE FROM devproxy_backends WHERE id = $1`, id)
+		tag, err := tx.Exec(ctx, sql, args...)
 		switch {
 		case err != nil:
 			return false, err
 		case tag.RowsAffected() == 0:
-			return false, ErrNotFound
+			return false, none
 		}
 		return true, nil
 	})
