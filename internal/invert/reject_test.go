@@ -153,11 +153,17 @@ func TestRejectionsAreFatalOnlyWhileNoRelayAccepts(t *testing.T) {
 type flakyStore struct {
 	regstore.Store
 	down atomic.Bool
+	// broken fails changes with an error that is not the store being
+	// away (a full disk under the file store).
+	broken atomic.Bool
 }
 
 func (s *flakyStore) fail() error {
 	if s.down.Load() {
 		return fmt.Errorf("postgres://db/devproxy: %w: connection refused", regstore.ErrUnavailable)
+	}
+	if s.broken.Load() {
+		return errors.New("write backends.json: no space left on device")
 	}
 	return nil
 }
@@ -262,6 +268,16 @@ func TestAdminAPIAnswers(t *testing.T) {
 		}
 	}
 	store.down.Store(false)
+
+	// What was asked for is wrong: 400; the store failed otherwise: 500.
+	if code, msg, _ := call("POST", "/api/backends", bearer, `{"id":"bad id!"}`); code != http.StatusBadRequest {
+		t.Errorf("POST of a bad id: %d %q, want 400", code, msg)
+	}
+	store.broken.Store(true)
+	if code, msg, _ := call("POST", "/api/backends", bearer, `{"id":"api"}`); code != http.StatusInternalServerError || !strings.Contains(msg, "no space left") {
+		t.Errorf("POST while the store fails: %d %q, want 500 with the store's error", code, msg)
+	}
+	store.broken.Store(false)
 	if code, msg, _ := call("DELETE", "/api/backends/web", bearer, ""); code != http.StatusNoContent {
 		t.Errorf("DELETE once it is back: %d %q", code, msg)
 	}

@@ -571,14 +571,17 @@ func (r *Relay) handleAdmin(w http.ResponseWriter, req *http.Request, rest strin
 			writeRulesError(w, err)
 			return
 		}
-		tok, err := r.opts.Registry.Create(Backend{ID: in.ID, PathPrefixes: in.PathPrefixes, Hosts: in.Hosts, Access: access, AgentAuth: in.AgentAuth, Rules: in.Rules})
+		nb := Backend{ID: in.ID, PathPrefixes: in.PathPrefixes, Hosts: in.Hosts, Access: access, AgentAuth: in.AgentAuth, Rules: in.Rules}
+		if err := nb.validate(); err != nil {
+			writeRulesError(w, err) // what was asked for is wrong: 400
+			return
+		}
+		tok, err := r.opts.Registry.Create(nb)
 		switch {
 		case errors.Is(err, ErrExists):
 			writeJSON(w, http.StatusConflict, map[string]string{"error": fmt.Sprintf("backend %q already exists; DELETE /api/backends/%s first", in.ID, in.ID)})
-		case errors.Is(err, ErrReadOnly):
-			writeStoreError(w, err)
 		case err != nil:
-			writeRulesError(w, err)
+			writeStoreError(w, err) // the registry failed: 503 while read-only, else 500
 		default:
 			b, _ := r.opts.Registry.Get(in.ID)
 			r.opts.Logger.Info("relay: backend registered through the admin API; its agent token is in the answer", "backend", in.ID, "path_prefixes", strings.Join(b.PathPrefixes, " "), "remote", req.RemoteAddr)
