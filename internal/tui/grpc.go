@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -147,6 +148,9 @@ type grpcCall struct {
 	// file); reqErr and respErr are what stopped the splitting.
 	split           bool
 	reqErr, respErr error
+	// lay keeps the messages laid out (recorded messages only; nil when
+	// none is kept).
+	lay *grpcLayouts
 	// details are the status's details (grpc-status-details-bin), each
 	// decoded like a message; detailsErr says why they could not be read.
 	details    []grpcDetail
@@ -193,13 +197,56 @@ type grpcCacheKey struct {
 type grpcCache struct {
 	mu    sync.Mutex
 	m     map[grpcCacheKey][]grpcDecoded
+	lay   map[grpcCacheKey]*grpcLayouts
 	order []grpcCacheKey
+}
+
+// grpcLayouts keeps one exchange's messages laid out, at one width and
+// indent in one set of styles, so that a long stream's tab, laid out
+// again at each new message, lays out only the new ones. A message's
+// lines never change once it is recorded and decoded.
+type grpcLayouts struct {
+	mu   sync.Mutex
+	key  grpcLayoutKey
+	msgs []grpcLaidOut
+}
+
+type grpcLayoutKey struct {
+	width, ind int
+	st         *styles
+}
+
+// grpcLaidOut is one message's lines, as builder.add appended them.
+type grpcLaidOut struct {
+	lines, plain []string
+	label        []bool
 }
 
 // grpcCached is how many exchanges' messages the cache keeps.
 const grpcCached = 4
 
-func newGRPCCache() *grpcCache { return &grpcCache{m: map[grpcCacheKey][]grpcDecoded{}} }
+func newGRPCCache() *grpcCache {
+	return &grpcCache{m: map[grpcCacheKey][]grpcDecoded{}, lay: map[grpcCacheKey]*grpcLayouts{}}
+}
+
+// layouts returns the laid-out messages kept for k, made when k's decoded
+// messages are kept; nil otherwise.
+func (c *grpcCache) layouts(k grpcCacheKey) *grpcLayouts {
+	if c == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.m[k]; !ok {
+		return nil
+	}
+	l := c.lay[k]
+	if l == nil {
+		l = &grpcLayouts{}
+		c.lay[k] = l
+	}
+	return l
+}
 
 func (c *grpcCache) get(k grpcCacheKey) []grpcDecoded {
 	if c == nil {
@@ -228,6 +275,7 @@ func (c *grpcCache) put(k grpcCacheKey, ds []grpcDecoded) {
 	c.order = append(c.order, k)
 	for len(c.order) > grpcCached {
 		delete(c.m, c.order[0])
+		delete(c.lay, c.order[0])
 		c.order = c.order[1:]
 	}
 }
@@ -277,6 +325,7 @@ func decodeCall(x *record.Exchange, env grpcEnv) *grpcCall {
 		}
 		// A message still being captured may grow no more; all are final.
 		env.cache.put(key, decoded)
+		c.lay = env.cache.layouts(key)
 		for i := range x.Messages {
 			m := &x.Messages[i]
 			at := time.Duration(-1)
@@ -437,7 +486,7 @@ func (b *builder) grpcMessages(x *record.Exchange, c *grpcCall) {
 		if i > 0 && c.msgs[i].dir != c.msgs[i-1].dir {
 			b.blank()
 		}
-		b.grpcMsg(&c.msgs[i])
+		b.grpcMsgKept(c, i)
 	}
 	if c.sent == 0 && x.Response != nil {
 		b.label2("→ No messages sent.", st.muted)
@@ -498,6 +547,38 @@ func (b *builder) truncatedNote(side string, body *record.Body) {
 }
 
 // grpcMsg shows one message: its head line, then its payload decoded.
+// grpcMsgKept lays out message i of c as grpcMsg does, from c's kept
+// layouts when they hold it at this width, indent and styles.
+func (b *builder) grpcMsgKept(c *grpcCall, i int) {
+	l := c.lay
+	if l == nil {
+		b.grpcMsg(&c.msgs[i])
+		return
+	}
+	k := grpcLayoutKey{width: b.width, ind: b.ind, st: b.st}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.key != k {
+		l.key, l.msgs = k, nil
+	}
+	if i < len(l.msgs) {
+		m := &l.msgs[i]
+		b.lines = append(b.lines, m.lines...)
+		b.plain = append(b.plain, m.plain...)
+		b.label = append(b.label, m.label...)
+		return
+	}
+	start := len(b.lines)
+	b.grpcMsg(&c.msgs[i])
+	if i == len(l.msgs) {
+		l.msgs = append(l.msgs, grpcLaidOut{
+			lines: slices.Clone(b.lines[start:]),
+			plain: slices.Clone(b.plain[start:]),
+			label: slices.Clone(b.label[start:]),
+		})
+	}
+}
+
 func (b *builder) grpcMsg(m *grpcMsg) {
 	st := b.st
 	arrow, style := "→", st.methodStyle("POST")

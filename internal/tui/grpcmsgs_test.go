@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -352,5 +353,31 @@ func TestGRPCStatusDetails(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestGRPCLayoutsKeptMatchFresh checks that a stream's messages laid out
+// from the kept layouts, as the stream grows and the width changes, are
+// the lines a fresh layout makes.
+func TestGRPCLayoutsKeptMatchFresh(t *testing.T) {
+	x := serverStream(t, true)
+	st := newStyles(darkTheme(), true, 1)
+	env := grpcEnv{schemas: echoSchemas(t), cache: newGRPCCache()}
+	fresh := func(x *record.Exchange, width int) []string {
+		p := prepare(nil, x, tabMessages, grpcEnv{schemas: env.schemas})
+		return buildContent(p, contentKey{tab: tabMessages, width: width}, st).lines
+	}
+	for i, width := range []int{80, 80, 120, 80} {
+		p := echoResponse(t, fmt.Sprintf("more %d: %s", i, strings.Repeat("a long line that wraps at eighty columns ", 3)), int32(10+i))
+		x.Messages = append(x.Messages, record.Message{Time: x.Start.Add(time.Duration(10+i) * time.Millisecond), Dir: record.ToClient, Size: int64(len(p)), Payload: p})
+		x.Version++
+		pr := prepare(nil, &x, tabMessages, env)
+		if pr.grpc.lay == nil {
+			t.Fatal("no layouts kept for a recorded stream")
+		}
+		got := buildContent(pr, contentKey{tab: tabMessages, width: width}, st).lines
+		if want := fresh(&x, width); !slices.Equal(got, want) {
+			t.Fatalf("step %d at %d columns: kept layout differs from a fresh one:\n%s\n---\n%s", i, width, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
 	}
 }
