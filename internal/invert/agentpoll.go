@@ -207,9 +207,14 @@ func (a *Agent) servePolled(ctx context.Context, id string) error {
 	if user := res.Header.Get(HeaderUserID); user != "" {
 		req.Header.Set(HeaderUserID, user)
 	}
+	// The request ends, with a cause the engine records, when the relay
+	// stops taking its response (its client went away).
+	ctx, lose := context.WithCancelCause(ctx)
+	defer lose(nil)
 	req = req.WithContext(ctx)
 
 	fw := newResponseForwarder(a, ctx, id, req.Method)
+	fw.lose = lose
 	func() {
 		defer func() {
 			if p := recover(); p != nil {
@@ -227,8 +232,10 @@ func (a *Agent) servePolled(ctx context.Context, id string) error {
 // streams the response as HTTP/1.1 in a POST to agent/response, opened as
 // soon as the headers are known.
 type responseForwarder struct {
-	a      *Agent
-	ctx    context.Context
+	a   *Agent
+	ctx context.Context
+	// lose ends ctx when the post fails: nobody takes the rest.
+	lose   context.CancelCauseFunc
 	id     string
 	method string // of the request answered
 	header http.Header
@@ -312,7 +319,16 @@ func (f *responseForwarder) WriteHeader(code int) {
 			bodyR.CloseWithError(err)
 		}
 	}()
-	go func() { f.postErr <- f.post(postR) }()
+	go func() { f.postErr <- f.lost(f.post(postR)) }()
+}
+
+// lost ends the request when its post failed: the relay takes no more of
+// the response, so the backend's call (a gRPC stream) is cancelled too.
+func (f *responseForwarder) lost(err error) error {
+	if err != nil && f.lose != nil {
+		f.lose(&proxy.ClientLostError{Reason: "the relay stopped taking the response (" + err.Error() + "); its client probably went away"})
+	}
+	return err
 }
 
 // writeHead posts an answer that never has a body, whatever its headers say:
@@ -414,6 +430,11 @@ func (f *responseForwarder) post(src io.Reader) error {
 			res.Body.Close()
 			if res.StatusCode < 500 {
 				if res.StatusCode != http.StatusOK {
+					// It may answer before the body ends (410: its client
+					// went away): nobody will read the rest.
+					if c, ok := src.(io.Closer); ok {
+						c.Close()
+					}
 					return fmt.Errorf("relay answered the response post with HTTP %d", res.StatusCode)
 				}
 				return nil

@@ -1,6 +1,7 @@
 package invert
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -10,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/devproxy/devproxy/internal/proxy"
@@ -350,6 +352,9 @@ func (r *Relay) handleResponse(w http.ResponseWriter, req *http.Request, pool *a
 		return
 	}
 	body := &agentBody{rc: res.Body, done: make(chan struct{})}
+	if res.Body == http.NoBody || res.ContentLength == 0 {
+		body.eof.Store(true) // nothing to read: closing it unread cuts nothing
+	}
 	res.Body = body
 	select {
 	case p.resp <- res:
@@ -358,9 +363,25 @@ func (r *Relay) handleResponse(w http.ResponseWriter, req *http.Request, pool *a
 		http.Error(w, "devproxy relay: the client is gone", http.StatusNotFound)
 		return
 	}
+	// A client that goes away while the body streams ends it: the reader
+	// may be waiting on the agent for the next bytes of a stream.
+	stop := context.AfterFunc(p.req.Context(), func() { body.Close() })
+	defer stop()
 	select {
 	case <-body.done:
 	case <-req.Context().Done():
+	}
+	if body.cut.Load() {
+		// Nobody reads the rest (the client went away): answer the post
+		// at once, so that the agent stops its backend's call too (a gRPC
+		// stream sees the cancel), instead of reading the rest here for
+		// nothing. (Breaking the connection off would not do: Go's client
+		// waits for its request body before it reports the error. Full
+		// duplex keeps net/http from reading the rest of the body before
+		// it answers.)
+		_ = http.NewResponseController(w).EnableFullDuplex()
+		http.Error(w, "devproxy relay: the client went away; the rest of the response is not wanted", http.StatusGone)
+		return
 	}
 	w.WriteHeader(http.StatusOK)
 }
@@ -383,6 +404,9 @@ type agentBody struct {
 	rc   io.ReadCloser
 	once sync.Once
 	done chan struct{}
+	// eof is set once the body was read to its end; cut when it was
+	// closed before that, and the POST handler then breaks the post off.
+	eof, cut atomic.Bool
 }
 
 func (b *agentBody) Read(p []byte) (int, error) {
@@ -390,13 +414,23 @@ func (b *agentBody) Read(p []byte) (int, error) {
 	if err != nil {
 		if err != io.EOF {
 			err = fmt.Errorf("%w: the agent's response broke off: %v", proxy.ErrTunnelLost, err)
+		} else {
+			b.eof.Store(true)
 		}
 		b.once.Do(func() { close(b.done) })
 	}
 	return n, err
 }
 
+// Close ends the body. Closed before its end, it is not drained (that
+// would read the rest of a stream for nobody): the POST handler breaks the
+// post off instead.
 func (b *agentBody) Close() error {
+	if !b.eof.Load() {
+		b.cut.Store(true)
+		b.once.Do(func() { close(b.done) })
+		return nil
+	}
 	b.once.Do(func() { close(b.done) })
 	return b.rc.Close()
 }
