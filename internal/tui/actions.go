@@ -104,10 +104,11 @@ func (m *Model) edit() tea.Cmd {
 			m.setStatus(fmt.Sprintf("cannot edit #%d as JSON yet: its schema is on its way (%s); press %s again in a moment", x.ID, st, m.keys.Actions.Edit.Help().Key), false)
 			return nil
 		}
-		if err := export.RawEditable(x.Request); err != nil {
-			m.setStatus(fmt.Sprintf("cannot edit #%d: %v; to edit its message as JSON, %s", x.ID, err, noSchema(x, m.cfg.Schemas, m.cfg.Target)), true)
-			return nil
-		}
+		// A gRPC body is binary (each message has a 5-byte prefix and
+		// protobuf bytes) even when it happens to be valid UTF-8: an
+		// editor would not keep it intact.
+		m.setStatus(fmt.Sprintf("cannot edit #%d as text: its gRPC message is binary; to edit it as JSON, %s (r replays it as it was)", x.ID, noSchema(x, m.cfg.Schemas, m.cfg.Target)), true)
+		return nil
 	}
 	if err := export.RawEditable(x.Request); err != nil {
 		m.setStatus(fmt.Sprintf("cannot edit #%d: %v", x.ID, err), true)

@@ -381,3 +381,22 @@ func TestGRPCLayoutsKeptMatchFresh(t *testing.T) {
 		}
 	}
 }
+
+// TestGRPCEditWithoutSchema checks that e refuses to open a unary gRPC
+// call's request as text without a schema, even when its bytes happen to
+// be valid UTF-8, and says how to edit it as JSON.
+func TestGRPCEditWithoutSchema(t *testing.T) {
+	x := serverStream(t, false)
+	x.Request.URL = "http://localhost:3000" + grpctest.UnaryMethod
+	x.Request.UpstreamURL = "http://127.0.0.1:50051" + grpctest.UnaryMethod
+	x.Messages = x.Messages[:2]
+	rp := &fakeReplayer{}
+	m := newModel(t, newRecorder(t, x), 120, 40, func(c *Config) { c.Replayer = rp })
+	press(t, m, "e")
+	if !strings.Contains(m.status, "cannot edit #1 as text: its gRPC message is binary") || !strings.Contains(m.status, "--proto") {
+		t.Errorf("status %q", m.status)
+	}
+	if len(rp.calls) != 0 {
+		t.Error("something was sent")
+	}
+}
