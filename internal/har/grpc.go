@@ -41,6 +41,7 @@ import (
 	"encoding/base64"
 	"unicode/utf8"
 
+	"github.com/devproxy/devproxy/internal/body"
 	"github.com/devproxy/devproxy/internal/grpcwire"
 	"github.com/devproxy/devproxy/internal/record"
 	"github.com/devproxy/devproxy/internal/redact"
@@ -175,7 +176,7 @@ func newHARGRPCMessage(x *record.Exchange, m record.Message, enc string, r *reda
 // it, once inflated if it is compressed; "" when it cannot.
 func decodeGRPC(p []byte, compressed, text bool, enc string) string {
 	if compressed {
-		d, err := grpcwire.Decompress(enc, p, maxInflated)
+		d, err := body.InflateMessage(enc, p, maxInflated)
 		if err != nil {
 			return ""
 		}

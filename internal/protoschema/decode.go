@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoregistry"
 	"google.golang.org/protobuf/types/dynamicpb"
 
+	"github.com/devproxy/devproxy/internal/body"
 	"github.com/devproxy/devproxy/internal/grpcwire"
 )
 
@@ -57,7 +58,7 @@ func (s *Schemas) Decode(upstream, path string, response bool, payload []byte, c
 			d.Err = errors.New("the message is flagged compressed, but the call names no grpc-encoding to inflate it with")
 			return d
 		}
-		p, err := grpcwire.Decompress(encoding, payload, MaxMessage)
+		p, err := body.InflateMessage(encoding, payload, MaxMessage)
 		if err != nil {
 			d.Err = err
 			return d

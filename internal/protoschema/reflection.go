@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/descriptorpb"
 
+	"github.com/devproxy/devproxy/internal/body"
 	"github.com/devproxy/devproxy/internal/grpcwire"
 )
 
@@ -304,7 +305,7 @@ func (st *stream) recv() (reflectResponse, error) {
 	payload := m.Payload
 	if m.Compressed {
 		var err error
-		payload, err = grpcwire.Decompress(st.resp.Header.Get("Grpc-Encoding"), payload, maxReflectMessage)
+		payload, err = body.InflateMessage(st.resp.Header.Get("Grpc-Encoding"), payload, maxReflectMessage)
 		if err != nil {
 			return reflectResponse{}, err
 		}

@@ -1,4 +1,4 @@
-package grpcwire
+package body
 
 import (
 	"bytes"
@@ -20,7 +20,7 @@ func gzipped(t testing.TB, b []byte) []byte {
 	return buf.Bytes()
 }
 
-func TestDecompress(t *testing.T) {
+func TestInflateMessage(t *testing.T) {
 	msg := []byte("\x0a\x05hello\x10\x2a" + strings.Repeat("x", 1000))
 	var z, fl bytes.Buffer
 	zw := zlib.NewWriter(&z)
@@ -41,15 +41,15 @@ func TestDecompress(t *testing.T) {
 		{"none", "", msg},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := Decompress(tc.encoding, tc.payload, 0)
+			got, err := InflateMessage(tc.encoding, tc.payload, 0)
 			if err != nil || !bytes.Equal(got, msg) {
-				t.Fatalf("Decompress(%q) = %q, %v", tc.encoding, got, err)
+				t.Fatalf("InflateMessage(%q) = %q, %v", tc.encoding, got, err)
 			}
 		})
 	}
 }
 
-func TestDecompressErrors(t *testing.T) {
+func TestInflateMessageErrors(t *testing.T) {
 	big := gzipped(t, make([]byte, 1<<20))
 	for _, tc := range []struct {
 		name, encoding string
@@ -65,7 +65,7 @@ func TestDecompressErrors(t *testing.T) {
 		{"not gzip", "gzip", []byte("hello, world, not gzip"), 0, "gzip message: gzip: invalid header", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := Decompress(tc.encoding, tc.payload, tc.max)
+			got, err := InflateMessage(tc.encoding, tc.payload, tc.max)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("Decompress = %d bytes, %v; want an error with %q", len(got), err, tc.want)
 			}
@@ -76,8 +76,8 @@ func TestDecompressErrors(t *testing.T) {
 	}
 }
 
-func TestDecompressExactlyMax(t *testing.T) {
-	got, err := Decompress("gzip", gzipped(t, make([]byte, 4096)), 4096)
+func TestInflateMessageExactlyMax(t *testing.T) {
+	got, err := InflateMessage("gzip", gzipped(t, make([]byte, 4096)), 4096)
 	if err != nil || len(got) != 4096 {
 		t.Fatalf("Decompress = %d bytes, %v; want 4096, nil", len(got), err)
 	}
