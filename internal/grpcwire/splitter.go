@@ -19,7 +19,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"mime"
 	"net/http"
 	"net/textproto"
 	"slices"
@@ -64,25 +63,26 @@ func (p Protocol) String() string {
 // ProtocolOf returns the envelope protocol of a body with the given
 // Content-Type, and false when the body is not a stream of length-prefixed
 // messages: another type, or Connect unary (application/proto, no
-// envelope).
+// envelope). It reads the media type before any parameters, without
+// regard to case, and allocates nothing: the engine and the filter ask it
+// of every exchange.
 func ProtocolOf(contentType string) (Protocol, bool) {
-	mt, _, err := mime.ParseMediaType(contentType)
-	if err != nil {
-		mt, _, _ = strings.Cut(strings.ToLower(strings.TrimSpace(contentType)), ";")
-		mt = strings.TrimSpace(mt)
+	const app = "application/"
+	ct := strings.TrimLeft(contentType, " \t")
+	if len(ct) < len(app)+len("grpc") || !strings.EqualFold(ct[:len(app)], app) {
+		return 0, false
 	}
-	base, _, _ := strings.Cut(mt, "+")
-	switch base {
-	case "application/grpc":
+	mt, _, _ := strings.Cut(ct, ";")
+	base, _, plus := strings.Cut(strings.TrimSpace(mt), "+")
+	switch {
+	case strings.EqualFold(base, "application/grpc"):
 		return GRPC, true
-	case "application/grpc-web":
+	case strings.EqualFold(base, "application/grpc-web"):
 		return GRPCWeb, true
-	case "application/grpc-web-text":
+	case strings.EqualFold(base, "application/grpc-web-text"):
 		return GRPCWebText, true
-	case "application/connect":
-		if mt != base { // application/connect alone is no Connect type
-			return Connect, true
-		}
+	case strings.EqualFold(base, "application/connect") && plus: // application/connect alone is no Connect type
+		return Connect, true
 	}
 	return 0, false
 }

@@ -188,10 +188,18 @@ func TestProtocolOf(t *testing.T) {
 		{"application/json", 0, false},
 		{"", 0, false},
 		{"application/grpc;;bad", GRPC, true},
+		{"APPLICATION/GRPC; charset=utf-8", GRPC, true},
+		{" application/grpc", GRPC, true},
+		{"application/grpcx", 0, false},
+		{"application/", 0, false},
+		{"text/plain", 0, false},
 	} {
 		got, ok := ProtocolOf(tc.ct)
 		if got != tc.want || ok != tc.ok {
 			t.Errorf("ProtocolOf(%q) = %v, %v; want %v, %v", tc.ct, got, ok, tc.want, tc.ok)
+		}
+		if n := testing.AllocsPerRun(10, func() { ProtocolOf(tc.ct) }); n != 0 {
+			t.Errorf("ProtocolOf(%q) allocates %v times", tc.ct, n)
 		}
 	}
 }

@@ -17,11 +17,11 @@ import (
 // Connect unary call (a Connect-Protocol-Version header, or a GET with
 // connect=v1 in its query).
 func isGRPCCall(x *record.Exchange) bool {
-	if _, ok := grpcProtocol(x.Request.Header.Get("Content-Type")); ok {
+	if _, ok := grpcwire.ProtocolOf(x.Request.Header.Get("Content-Type")); ok {
 		return true
 	}
 	if x.Response != nil {
-		if _, ok := grpcProtocol(x.Response.Header.Get("Content-Type")); ok {
+		if _, ok := grpcwire.ProtocolOf(x.Response.Header.Get("Content-Type")); ok {
 			return true
 		}
 	}
@@ -44,30 +44,6 @@ func isConnectUnary(x *record.Exchange) bool {
 		}
 	}
 	return false
-}
-
-// grpcProtocol is grpcwire.ProtocolOf without its allocations (a filter
-// runs it on every exchange): the media type before any parameters,
-// compared without regard to case.
-func grpcProtocol(ct string) (grpcwire.Protocol, bool) {
-	const app = "application/"
-	ct = strings.TrimLeft(ct, " \t")
-	if len(ct) < len(app)+len("grpc") || !strings.EqualFold(ct[:len(app)], app) {
-		return 0, false
-	}
-	mt, _, _ := strings.Cut(ct, ";")
-	base, _, plus := strings.Cut(strings.TrimSpace(mt), "+")
-	switch {
-	case strings.EqualFold(base, "application/grpc"):
-		return grpcwire.GRPC, true
-	case strings.EqualFold(base, "application/grpc-web"):
-		return grpcwire.GRPCWeb, true
-	case strings.EqualFold(base, "application/grpc-web-text"):
-		return grpcwire.GRPCWebText, true
-	case strings.EqualFold(base, "application/connect") && plus:
-		return grpcwire.Connect, true
-	}
-	return 0, false
 }
 
 // parseGRPCStatus reads grpc-status: a status name (any case, with or
@@ -117,9 +93,9 @@ func grpcStatus(x *record.Exchange) (int, bool) {
 	if v := rs.Header.Get("Grpc-Status"); v != "" {
 		return grpcwire.ParseStatus(v)
 	}
-	p, ok := grpcProtocol(rs.Header.Get("Content-Type"))
+	p, ok := grpcwire.ProtocolOf(rs.Header.Get("Content-Type"))
 	if !ok {
-		p, ok = grpcProtocol(x.Request.Header.Get("Content-Type"))
+		p, ok = grpcwire.ProtocolOf(x.Request.Header.Get("Content-Type"))
 	}
 	switch {
 	case ok && p != grpcwire.GRPC:

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/devproxy/devproxy/internal/grpcwire"
 	"github.com/devproxy/devproxy/internal/record"
 )
 
@@ -78,23 +77,6 @@ func grpcSamples() map[string]*record.Exchange {
 		{Dir: record.ToClient, Opcode: 0x02, Payload: []byte(`{"error":{"code":"resource_exhausted","message":"slow down"}}`)},
 	}
 	return xs
-}
-
-// TestGRPCProtocol: the filter's own reading of a Content-Type agrees
-// with grpcwire.ProtocolOf.
-func TestGRPCProtocol(t *testing.T) {
-	for _, ct := range []string{
-		"application/grpc", "application/grpc+proto", "APPLICATION/GRPC; charset=utf-8", "application/grpc-web",
-		"application/grpc-web+json", "application/grpc-web-text", "application/grpc-web-text+proto",
-		"application/connect+proto", "application/connect", "application/proto", "application/grpcx",
-		"application/json", "text/plain", "", "application/", " application/grpc",
-	} {
-		p, ok := grpcProtocol(ct)
-		wp, wok := grpcwire.ProtocolOf(ct)
-		if ok != wok || p != wp {
-			t.Errorf("grpcProtocol(%q) = %v, %v; ProtocolOf says %v, %v", ct, p, ok, wp, wok)
-		}
-	}
 }
 
 func TestGRPCKeys(t *testing.T) {

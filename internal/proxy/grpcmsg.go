@@ -7,7 +7,6 @@ package proxy
 
 import (
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/devproxy/devproxy/internal/grpcwire"
@@ -27,29 +26,11 @@ type grpcCall struct {
 // exchange is not recorded). It is the only cost gRPC recording puts on
 // other exchanges: one look at the request's Content-Type.
 func grpcCallOf(r *http.Request, rec record.Recording, tap record.Tap) *grpcCall {
-	p, ok := grpcProtocol(r.Header.Get("Content-Type"))
+	p, ok := grpcwire.ProtocolOf(r.Header.Get("Content-Type"))
 	if !ok || rec.ID() == 0 {
 		return nil
 	}
 	return &grpcCall{rec: rec, proto: p, max: messageCap(tap)}
-}
-
-// grpcProtocol is grpcwire.ProtocolOf behind a test of the type's start,
-// which most types fail without the media type being parsed.
-func grpcProtocol(ct string) (grpcwire.Protocol, bool) {
-	const app = "application/"
-	if len(ct) < len(app)+len("grpc") || !strings.EqualFold(ct[:len(app)], app) {
-		return 0, false
-	}
-	sub := ct[len(app):]
-	if !hasPrefixFold(sub, "grpc") && !hasPrefixFold(sub, "connect+") {
-		return 0, false
-	}
-	return grpcwire.ProtocolOf(ct)
-}
-
-func hasPrefixFold(s, prefix string) bool {
-	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }
 
 // request returns the splitter of the call's request body; nil for no
@@ -68,7 +49,7 @@ func (c *grpcCall) response(ct string) *grpcSplitter {
 	if c == nil {
 		return nil
 	}
-	p, ok := grpcProtocol(ct)
+	p, ok := grpcwire.ProtocolOf(ct)
 	if !ok {
 		p = c.proto
 	}
