@@ -39,9 +39,10 @@ func (s *Schemas) DecodeDetails(upstream, path, value string) (Details, error) {
 		return Details{}, fmt.Errorf("grpc-status-details-bin is not base64: %v", err)
 	}
 	var out Details
-	err = walkFields(b, func(num protowire.Number, typ protowire.Type, v []byte, n uint64) error {
+	err = walk(b, func(num protowire.Number, typ protowire.Type, v []byte) error {
 		switch {
 		case num == 1 && typ == protowire.VarintType:
+			n, _ := protowire.ConsumeVarint(v)
 			out.Code = int(int32(n))
 		case num == 2 && typ == protowire.BytesType:
 			out.Message = string(v)
@@ -60,7 +61,7 @@ func (s *Schemas) DecodeDetails(upstream, path, value string) (Details, error) {
 func (s *Schemas) detail(upstream, path string, any []byte) Detail {
 	var d Detail
 	var value []byte
-	err := walkFields(any, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
+	err := walk(any, func(num protowire.Number, typ protowire.Type, v []byte) error {
 		switch {
 		case num == 1 && typ == protowire.BytesType:
 			d.Type = string(v)
@@ -91,34 +92,4 @@ func (s *Schemas) detail(upstream, path string, any []byte) Detail {
 	}
 	d.Decoded.Raw, _ = grpcwire.DecodeRaw(value)
 	return d
-}
-
-// walkFields calls f with each field of a protobuf message: its number,
-// wire type, and its bytes (length-delimited fields) or value (varints).
-func walkFields(b []byte, f func(protowire.Number, protowire.Type, []byte, uint64) error) error {
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return protowire.ParseError(n)
-		}
-		b = b[n:]
-		var v []byte
-		var x uint64
-		switch typ {
-		case protowire.VarintType:
-			x, n = protowire.ConsumeVarint(b)
-		case protowire.BytesType:
-			v, n = protowire.ConsumeBytes(b)
-		default:
-			n = protowire.ConsumeFieldValue(num, typ, b)
-		}
-		if n < 0 {
-			return protowire.ParseError(n)
-		}
-		b = b[n:]
-		if err := f(num, typ, v, x); err != nil {
-			return err
-		}
-	}
-	return nil
 }
