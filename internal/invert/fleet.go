@@ -380,12 +380,7 @@ func (r *Relay) Fleet() (st FleetStatus, ok bool) {
 
 // agentCounts counts the agents connected to this relay, per backend.
 func (r *Relay) agentCounts() map[string]int {
-	r.mu.Lock()
-	pools := make([]*agentPool, 0, len(r.pools))
-	for _, p := range r.pools {
-		pools = append(pools, p)
-	}
-	r.mu.Unlock()
+	pools := r.poolList()
 	out := map[string]int{}
 	for _, p := range pools {
 		if n := p.status().Agents; n > 0 {
@@ -415,12 +410,7 @@ func (r *Relay) tunnelHello() (http.Header, string, uint64) {
 // announceFleet tells every agent connected over an HTTP/2 tunnel the
 // fleet as it is now.
 func (r *Relay) announceFleet() {
-	r.mu.Lock()
-	pools := make([]*agentPool, 0, len(r.pools))
-	for _, p := range r.pools {
-		pools = append(pools, p)
-	}
-	r.mu.Unlock()
+	pools := r.poolList()
 	for _, p := range pools {
 		p.mu.Lock()
 		for a := range p.tunnels {

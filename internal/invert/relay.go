@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -239,18 +240,21 @@ func (r *Relay) Close() {
 	if r.fleet != nil {
 		r.fleet.stop()
 	}
-	r.mu.Lock()
-	pools := make([]*agentPool, 0, len(r.pools))
-	for _, p := range r.pools {
-		pools = append(pools, p)
-	}
-	r.mu.Unlock()
+	pools := r.poolList()
 	for _, p := range pools {
 		p.closeAll()
 	}
 }
 
 // pool returns the agent pool of backend id.
+// poolList returns the backends' agent pools as they are now, to work on
+// without holding r.mu.
+func (r *Relay) poolList() []*agentPool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Collect(maps.Values(r.pools))
+}
+
 func (r *Relay) pool(id string) *agentPool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
