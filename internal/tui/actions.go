@@ -126,17 +126,11 @@ func (m *Model) edit() tea.Cmd {
 			return editReadyMsg{id: id, err: err}
 		}
 		text := export.FormatRaw(full.Request)
-		f, err := os.CreateTemp("", fmt.Sprintf("devproxy-%d-*.http", id))
+		path, err := editFile(fmt.Sprintf("devproxy-%d-*.http", id), text)
 		if err != nil {
 			return editReadyMsg{id: id, err: err}
 		}
-		_, werr := f.Write(text)
-		cerr := f.Close()
-		if err := errors.Join(werr, cerr); err != nil {
-			os.Remove(f.Name())
-			return editReadyMsg{id: id, err: err}
-		}
-		return editReadyMsg{id: id, path: f.Name(), orig: text, editor: editorCommand()}
+		return editReadyMsg{id: id, path: path, orig: text, editor: editorCommand()}
 	}
 }
 
@@ -153,12 +147,29 @@ func (m *Model) editGRPC(x *record.Exchange) tea.Cmd {
 		if err != nil {
 			return editReadyMsg{id: id, err: err}
 		}
-		path, err := grpcEditFile(id, text)
+		path, err := editFile(fmt.Sprintf("devproxy-%d-*.http", id), text)
 		if err != nil {
 			return editReadyMsg{id: id, err: err}
 		}
 		return editReadyMsg{id: id, path: path, orig: text, editor: editorCommand(), grpc: grpcUpstream(full, target)}
 	}
+}
+
+// editFile writes text to a new temporary file named by pattern (see
+// os.CreateTemp) for the editor, and returns its path; nothing is left
+// behind when it fails.
+func editFile(pattern string, text []byte) (string, error) {
+	f, err := os.CreateTemp("", pattern)
+	if err != nil {
+		return "", err
+	}
+	_, werr := f.Write(text)
+	cerr := f.Close()
+	if err := errors.Join(werr, cerr); err != nil {
+		os.Remove(f.Name())
+		return "", err
+	}
+	return f.Name(), nil
 }
 
 // editorCommand is $EDITOR split into words (it may carry flags, as in

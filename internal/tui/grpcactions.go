@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -281,18 +280,3 @@ func encodeGRPCEdit(text []byte, s *protoschema.Schemas, upstream string) ([]byt
 
 // jsonLine finds the line protojson's errors name: "(line 7:12)".
 var jsonLine = regexp.MustCompile(`\(line (\d+):\d+\)`)
-
-// grpcEditFile writes text to a temporary file for the editor.
-func grpcEditFile(id uint64, text []byte) (string, error) {
-	f, err := os.CreateTemp("", fmt.Sprintf("devproxy-%d-*.http", id))
-	if err != nil {
-		return "", err
-	}
-	_, werr := f.Write(text)
-	cerr := f.Close()
-	if err := errors.Join(werr, cerr); err != nil {
-		os.Remove(f.Name())
-		return "", err
-	}
-	return f.Name(), nil
-}

@@ -194,17 +194,11 @@ func (m *Model) editHeld(h *Held) tea.Cmd {
 	}
 	id, orig := h.ID, []byte(h.Text)
 	return func() tea.Msg {
-		f, err := os.CreateTemp("", fmt.Sprintf("devproxy-held-%d-*.http", id))
+		path, err := editFile(fmt.Sprintf("devproxy-held-%d-*.http", id), []byte(text))
 		if err != nil {
 			return editReadyMsg{id: id, held: true, err: err}
 		}
-		_, werr := f.WriteString(text)
-		cerr := f.Close()
-		if err := errors.Join(werr, cerr); err != nil {
-			os.Remove(f.Name())
-			return editReadyMsg{id: id, held: true, err: err}
-		}
-		return editReadyMsg{id: id, held: true, path: f.Name(), orig: orig, editor: editorCommand()}
+		return editReadyMsg{id: id, held: true, path: path, orig: orig, editor: editorCommand()}
 	}
 }
 
