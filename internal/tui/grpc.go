@@ -294,7 +294,7 @@ func decodeCall(x *record.Exchange, env grpcEnv) *grpcCall {
 	if !ok {
 		proto, _ = grpcwire.ProtocolOf(respType)
 	}
-	dec := func(dir record.Direction, flags byte, compressed bool, payload []byte) grpcDecoded {
+	dec := func(dir record.Direction, flags byte, compressed, truncated bool, payload []byte) grpcDecoded {
 		var d grpcDecoded
 		switch {
 		case proto != grpcwire.Connect && flags&0x80 != 0, proto == grpcwire.Connect && flags&0x02 != 0:
@@ -303,6 +303,14 @@ func decodeCall(x *record.Exchange, env grpcEnv) *grpcCall {
 				break
 			}
 			d.text = strings.TrimRight(strings.ReplaceAll(string(payload), "\r\n", "\n"), "\n")
+		case truncated && compressed:
+			d.note = "compressed and captured in part (--max-body-capture); not decoded"
+		case truncated:
+			// A part of a message does not parse with its schema: show what
+			// the part holds, and say why, rather than a schema mismatch.
+			raw, _ := grpcwire.DecodeRaw(payload)
+			d.raw = strings.TrimRight(raw, "\n")
+			d.err = "captured in part (--max-body-capture), so it is shown as protoc --decode_raw reads that part"
 		default:
 			r := env.schemas.Decode(upstream, path, dir == record.ToClient, payload, compressed, grpcEncoding(x, dir))
 			d.json, d.unknown, d.raw, d.source = strings.TrimRight(r.JSON, "\n"), strings.TrimRight(r.Unknown, "\n"), strings.TrimRight(r.Raw, "\n"), r.Source
@@ -321,7 +329,7 @@ func decodeCall(x *record.Exchange, env grpcEnv) *grpcCall {
 		copy(decoded, done)
 		for i := len(done); i < len(x.Messages); i++ {
 			m := &x.Messages[i]
-			decoded[i] = dec(m.Dir, m.Opcode, m.Compressed, m.Payload)
+			decoded[i] = dec(m.Dir, m.Opcode, m.Compressed, m.Truncated, m.Payload)
 		}
 		// A message still being captured may grow no more; all are final.
 		env.cache.put(key, decoded)
@@ -347,7 +355,7 @@ func decodeCall(x *record.Exchange, env grpcEnv) *grpcCall {
 			d := record.Direction(dir)
 			for _, m := range msgs {
 				c.add(grpcMsg{dir: d, at: -1, kind: msgKind(proto, d, m.Flags), size: m.Size, captured: len(m.Payload),
-					truncated: m.Truncated, compressed: m.Compressed, dec: dec(d, m.Flags, m.Compressed, m.Payload)})
+					truncated: m.Truncated, compressed: m.Compressed, dec: dec(d, m.Flags, m.Compressed, m.Truncated, m.Payload)})
 			}
 		}
 	}
@@ -419,6 +427,11 @@ func schemaLine(c *grpcCall, s *protoschema.Schemas, upstream, path string) stri
 		if m.dec.source != "" {
 			return fmt.Sprintf("Schema of %s from %s.", method, schemaSource(m.dec.source))
 		}
+	}
+	if _, src, ok := s.Method(upstream, path); ok {
+		// Known, though no message decoded with it (each was captured in
+		// part, say).
+		return fmt.Sprintf("Schema of %s from %s.", method, schemaSource(src))
 	}
 	why := "No schema for " + method
 	if s != nil {

@@ -400,3 +400,25 @@ func TestGRPCEditWithoutSchema(t *testing.T) {
 		t.Error("something was sent")
 	}
 }
+
+// TestGRPCTruncatedMessage checks that a message captured in part is
+// shown as decode_raw reads that part, saying so, not as a message that
+// does not fit its schema, and that the tab still names the schema.
+func TestGRPCTruncatedMessage(t *testing.T) {
+	x := serverStream(t, false)
+	head := echoResponse(t, "cut short", 7)
+	full := protowire.AppendTag(head, 5, protowire.BytesType) // a payload, cut off
+	full = protowire.AppendBytes(full, make([]byte, 200))
+	x.Messages = append(x.Messages[:1], record.Message{Time: x.Start.Add(time.Millisecond), Dir: record.ToClient, Size: int64(len(full)), Payload: full[:len(head)+10], Truncated: true})
+	m := newModel(t, newRecorder(t, x), 120, 40, func(c *Config) { c.Schemas = echoSchemas(t) })
+	press(t, m, "enter", "4")
+	s := screen(m)
+	for _, want := range []string{"Schema of devproxy.test.v1.Echo/ServerStream from --proto.", "captured in part (--max-body-capture), so it is shown as protoc --decode_raw reads that part", `1: "cut short"`} {
+		if !strings.Contains(s, want) {
+			t.Errorf("no %q in\n%s", want, s)
+		}
+	}
+	if strings.Contains(s, "does not fit") {
+		t.Errorf("a message captured in part is shown as not fitting its schema:\n%s", s)
+	}
+}
