@@ -88,19 +88,22 @@ func runAgent(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return err
 	}
-	s, err := newRoleRun(cmd, record.RoleAgent, limits, out)
-	if err != nil {
-		return err
-	}
-	defer s.close()
-	s.shutdown, _ = fs.GetDuration("shutdown-timeout")
 	transport, err := proxy.NewTransport(upstream)
 	if err != nil {
 		return flagError(err)
 	}
-	if err := s.useSchemas(cmd, transport); err != nil {
+	grpc, err := schemasFrom(cmd, transport)
+	if err != nil {
 		return err
 	}
+	s, err := newRoleRun(cmd, record.RoleAgent, limits, out)
+	if err != nil {
+		grpc.schemas.Close()
+		return err
+	}
+	defer s.close()
+	s.useSchemas(grpc)
+	s.shutdown, _ = fs.GetDuration("shutdown-timeout")
 	stages, err := s.rulesStages(cmd)
 	if err != nil {
 		return err

@@ -136,16 +136,13 @@ func schemaFiles(o protoschema.Options) tui.SchemaFiles {
 	return f
 }
 
-// useSchemas gives the run its gRPC schemas, which its UI and HAR files
-// decode messages with, and closes them when the run ends.
-func (s *roleRun) useSchemas(cmd *cobra.Command, transport http.RoundTripper) error {
-	g, err := schemasFrom(cmd, transport)
-	if err != nil {
-		return err
-	}
+// useSchemas gives the run its gRPC schemas (load them with schemasFrom
+// before the run opens its session, so that a file that does not load
+// stops the start first), which its UI and HAR files decode messages
+// with, and closes them when the run ends.
+func (s *roleRun) useSchemas(g grpcSchemas) {
 	s.grpc = g
 	if g.schemas != nil {
 		s.closers = append(s.closers, g.schemas.Close)
 	}
-	return nil
 }

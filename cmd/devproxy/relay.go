@@ -98,6 +98,24 @@ func runRelay(cmd *cobra.Command, args []string) error {
 	}
 	shutdown, _ := fs.GetDuration("shutdown-timeout")
 
+	// The rules and the gRPC schema files are checked before an admin
+	// token is made that their errors would hide. The relay asks a
+	// backend's gRPC reflection through one of its agents' tunnels, once
+	// the relay exists (queries start at the first gRPC message decoded,
+	// after it serves).
+	rs, err := rulesFrom(cmd)
+	if err != nil {
+		return err
+	}
+	var relay *invert.Relay
+	grpc, err := schemasFrom(cmd, backendsTransport(func(r *http.Request) (*http.Response, error) {
+		return relay.BackendTransport().RoundTrip(r)
+	}))
+	if err != nil {
+		return err
+	}
+	defer grpc.schemas.Close()
+
 	registryURL, _ := fs.GetString("registry")
 	store, err := openRegistryStore(cmd, registryURL, stateDir)
 	if err != nil {
@@ -126,19 +144,11 @@ func runRelay(cmd *cobra.Command, args []string) error {
 		s.selfSignedTLS = true // copy as curl adds -k
 	}
 	s.shutdown = shutdown
-	stages, err := s.rulesStages(cmd)
+	stages, err := s.rulesStagesOf(cmd, rs)
 	if err != nil {
 		return err
 	}
-	// The relay asks a backend's gRPC reflection through one of its
-	// agents' tunnels, once the relay exists (queries start at the first
-	// gRPC message decoded, after it serves).
-	var relay *invert.Relay
-	if err := s.useSchemas(cmd, backendsTransport(func(r *http.Request) (*http.Response, error) {
-		return relay.BackendTransport().RoundTrip(r)
-	})); err != nil {
-		return err
-	}
+	s.useSchemas(grpc)
 	fleet, err := fleetFrom(cmd, publicURL, registryURL, store)
 	if err != nil {
 		return err

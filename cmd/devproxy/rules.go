@@ -62,6 +62,11 @@ func (s *roleRun) rulesStages(cmd *cobra.Command) ([]proxy.Stage, error) {
 	if err != nil {
 		return nil, err
 	}
+	return s.rulesStagesOf(cmd, rs)
+}
+
+// rulesStagesOf is rulesStages for rules rs already read from cmd.
+func (s *roleRun) rulesStagesOf(cmd *cobra.Command, rs []rules.Rule) ([]proxy.Stage, error) {
 	timeout, _ := cmd.Flags().GetDuration("breakpoint-timeout")
 	return s.newRules(rs, s.useTUI(), timeout, flagSource(cmd, "breakpoint-timeout"))
 }

@@ -13,23 +13,26 @@ import (
 // runServe starts the proxy for o. prepare, when set, adjusts the session
 // before it runs (demo adds its backend and traffic).
 func runServe(cmd *cobra.Command, o *serveOptions, prepare func(*roleRun) error) error {
-	s, err := newRoleRun(cmd, record.RoleServe, o.limits, o.out)
+	transport, err := proxy.NewTransport(o.transport)
+	if err != nil {
+		return flagError(err)
+	}
+	grpc, err := schemasFrom(cmd, transport)
 	if err != nil {
 		return err
 	}
+	s, err := newRoleRun(cmd, record.RoleServe, o.limits, o.out)
+	if err != nil {
+		grpc.schemas.Close()
+		return err
+	}
 	defer s.close()
+	s.useSchemas(grpc)
 	s.shutdown = o.shutdownTimeout
 	if prepare != nil {
 		if err := prepare(s); err != nil {
 			return err
 		}
-	}
-	transport, err := proxy.NewTransport(o.transport)
-	if err != nil {
-		return flagError(err)
-	}
-	if err := s.useSchemas(cmd, transport); err != nil {
-		return err
 	}
 	popts := proxy.Options{
 		Target:        o.target,

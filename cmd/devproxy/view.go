@@ -48,14 +48,16 @@ func newViewCmd() *cobra.Command {
 				return err
 			}
 			limits = fileLimits(limits, xs)
+			grpc, err := schemasFrom(cmd, nil)
+			if err != nil {
+				return err
+			}
 			s, err := newRoleRun(cmd, record.RoleView, limits, out)
 			if err != nil {
 				return err
 			}
 			defer s.closeLog()
-			if err := s.useSchemas(cmd, nil); err != nil {
-				return err
-			}
+			s.useSchemas(grpc)
 			s.target = args[0]
 			addImported(s.rec, xs)
 			if s.useTUI() {
@@ -99,14 +101,16 @@ func viewStore(ctx context.Context, cmd *cobra.Command, store *session.Store, pa
 	if err != nil {
 		return err
 	}
+	grpc, err := schemasFrom(cmd, nil)
+	if err != nil {
+		return err
+	}
 	s, err := newRoleRun(cmd, record.RoleView, limits, out)
 	if err != nil {
 		return err
 	}
 	defer s.closeLog()
-	if err := s.useSchemas(cmd, nil); err != nil {
-		return err
-	}
+	s.useSchemas(grpc)
 	s.target, s.source = path, src
 	if s.useTUI() {
 		return runUI(ctx, s)
